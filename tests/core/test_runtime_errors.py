@@ -1,0 +1,196 @@
+"""Run-time bad input: clear message, documented exit code, and no results folder that looks complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from builders import basic_audit
+from typer.testing import CliRunner
+
+from uspec_audit.cli.app import app
+
+runner = CliRunner()
+
+
+def _run(audit: Path, *extra: str):
+    return runner.invoke(app, ["run", str(audit), "--no-html", *extra])
+
+
+def _assert_incomplete(folder: Path) -> None:
+    assert not (folder / "results" / "manifest.json").exists()
+
+
+def test_layout_mismatch_is_caught_before_the_run(digits_world, tmp_path):
+    audit = basic_audit(digits_world, tmp_path)
+    audit.write_text(audit.read_text().replace('layout = "NCHW"', 'layout = "NC"'))
+    result = _run(audit)
+    assert result.exit_code == 3
+    assert "expects 4 dimensions" in result.output and "preprocess.layout" in result.output
+    _assert_incomplete(tmp_path)
+
+
+def test_nan_outputs_are_reported_per_member(digits_world, tmp_path):
+    models = tmp_path / "nan-models"
+    models.mkdir()
+    for seed in range(2):
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+        if seed == 1:
+            with torch.no_grad():
+                net[1].bias[3] = float("nan")
+        torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(models / f"m{seed}.onnx"), input_names=["image"],
+                          output_names=["logits"], dynamic_axes={"image": {0: "n"}}, dynamo=False)
+    audit = basic_audit(digits_world, tmp_path)
+    audit.write_text(audit.read_text().replace(f"{digits_world.root / 'models'}/seed-*.onnx", f"{models}/m*.onnx"))
+    result = _run(audit)
+    assert result.exit_code == 3
+    assert "member 'm1'" in result.output and "NaN" in result.output
+    _assert_incomplete(tmp_path)
+
+
+def test_labels_out_of_range(digits_world, tmp_path):
+    bad = tmp_path / "bad.parquet"
+    table = pq.read_table(digits_world.parquet)
+    labels = table.column("label").to_numpy().copy()
+    labels[:3] = 12
+    pq.write_table(table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels)), bad)
+    audit = basic_audit(digits_world, tmp_path)
+    audit.write_text(audit.read_text().replace(str(digits_world.shifted_parquet), str(bad)))
+    result = _run(audit)
+    assert result.exit_code == 3 and "3 labels are outside the class range 0..9" in result.output
+    _assert_incomplete(tmp_path)
+
+
+def test_missing_stratum_values(digits_world, tmp_path):
+    bad = tmp_path / "holes.parquet"
+    table = pq.read_table(digits_world.parquet)
+    ink = table.column("ink").to_pylist()
+    ink[5] = None
+    pq.write_table(table.set_column(table.schema.get_field_index("ink"), "ink", pa.array(ink)), bad)
+    audit = basic_audit(digits_world, tmp_path)
+    audit.write_text(audit.read_text().replace(str(digits_world.parquet), str(bad)))
+    result = _run(audit)
+    assert result.exit_code == 3 and "1 examples have no value for the stratification attribute" in result.output
+
+
+def test_one_member_ensemble_runs_with_null_spread(digits_world, tmp_path):
+    audit = basic_audit(digits_world, tmp_path)
+    audit.write_text(audit.read_text().replace("seed-*.onnx", "seed-0.onnx"))
+    result = runner.invoke(app, ["run", str(audit), "--no-html", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert any("one member" in w for w in payload["warnings"])
+    import pandas as pd
+
+    summary = pd.read_parquet(tmp_path / "results" / "summary.parquet")
+    assert summary["sd"].isna().all() and summary["sd_ratio"].isna().all()
+
+
+def test_corrupt_onnx_at_run_time(digits_world, tmp_path):
+    models = tmp_path / "corrupt"
+    models.mkdir()
+    (models / "a.onnx").write_bytes(digits_world.onnx_members[0].read_bytes())
+    (models / "b.onnx").write_bytes(b"\x08\x07garbage")
+    audit = basic_audit(digits_world, tmp_path)
+    audit.write_text(audit.read_text().replace(f"{digits_world.root / 'models'}/seed-*.onnx", f"{models}/*.onnx"))
+    result = _run(audit)
+    assert result.exit_code == 3 and "b.onnx: onnxruntime cannot load this model" in result.output
+    _assert_incomplete(tmp_path)
+
+
+def test_failed_run_removes_previous_manifest(digits_world, tmp_path):
+    audit = basic_audit(digits_world, tmp_path)
+    assert _run(audit).exit_code == 0
+    assert (tmp_path / "results" / "manifest.json").exists()
+    audit.write_text(audit.read_text().replace('layout = "NCHW"', 'layout = "NC"'))
+    assert _run(audit).exit_code == 3
+    _assert_incomplete(tmp_path)
+
+
+def test_contract_failure_exit_code(digits_world, tmp_path):
+    extra = "contract = { min_mean = { accuracy = 0.99 }, max_sd_ratio = 1000.0, strata = \"all\" }"
+    audit = basic_audit(digits_world, tmp_path, extra=extra)
+    result = runner.invoke(app, ["run", str(audit), "--no-html", "--json"])
+    assert result.exit_code == 1
+    payload = json.loads(result.output)
+    statuses = {(r["contract"], r["status"]) for r in payload["contracts"]["rows"]}
+    assert statuses == {("min_mean", "FAIL"), ("max_sd_ratio", "PASS")}
+    assert (tmp_path / "results" / "manifest.json").exists()  # passing and failing results are both kept
+
+
+# ----------------------------------------------------------------------------- plugins
+
+
+def _fake_plugin(folder: Path, name: str, body: str) -> Path:
+    """A real installed distribution (dist-info with an entry point) on a path we control."""
+    site = folder / f"site-{name}"
+    site.mkdir()
+    (site / f"{name}.py").write_text(textwrap.dedent(body))
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[uspec_audit]\n{name} = {name}\n")
+    return site
+
+
+def _cli(site: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), *sys.path]))
+    return subprocess.run([sys.executable, "-m", "uspec_audit", *args], capture_output=True, text=True, env=env)
+
+
+def test_plugin_raising_in_hook_is_reported_and_isolated(digits_world, tmp_path):
+    site = _fake_plugin(tmp_path, "boomplugin", """
+        from uspec_audit import hookimpl
+
+        @hookimpl
+        def uspec_audit_register_metrics(register):
+            raise RuntimeError("database unreachable")
+    """)
+    listed = _cli(site, "plugins", "--json")
+    assert listed.returncode == 0, listed.stderr
+    failures = json.loads(listed.stdout)["failures"]
+    assert failures and failures[0]["plugin"] == "boomplugin" and "database unreachable" in failures[0]["error"]
+    audit = basic_audit(digits_world, tmp_path)
+    assert _cli(site, "validate", str(audit)).returncode == 0  # unrelated audits still work
+    audit.write_text(audit.read_text().replace('metrics = ["accuracy", "nll", "ece"]', 'metrics = ["boom/metric"]'))
+    used = _cli(site, "validate", str(audit))
+    assert used.returncode == 3 and "boomplugin" in used.stderr and "database unreachable" in used.stderr
+
+
+def test_plugin_that_fails_to_import(tmp_path):
+    site = _fake_plugin(tmp_path, "brokenplugin", "import not_a_module_anywhere\n")
+    listed = _cli(site, "plugins")
+    assert listed.returncode == 0
+    assert "brokenplugin" in listed.stderr and "not_a_module_anywhere" in listed.stderr
+
+
+def test_name_clash_names_both_plugins(tmp_path):
+    site = _fake_plugin(tmp_path, "clashplugin", """
+        from uspec_audit import MetricSpec, hookimpl
+
+        @hookimpl
+        def uspec_audit_register_metrics(register):
+            register(MetricSpec("accuracy", lambda t, p, task: 0.0, ("multiclass",), True, "clash"))
+    """)
+    result = _cli(site, "plugins")
+    assert result.returncode == 3
+    assert "'accuracy' is registered twice" in result.stderr and "builtin" in result.stderr and "clashplugin" in result.stderr
+
+
+def test_unknown_hook_is_rejected(tmp_path):
+    site = _fake_plugin(tmp_path, "typoplugin", """
+        from uspec_audit import hookimpl
+
+        @hookimpl
+        def uspec_audit_register_metricz(register):
+            pass
+    """)
+    result = _cli(site, "plugins")
+    assert result.returncode == 3 and "does not define" in result.stderr

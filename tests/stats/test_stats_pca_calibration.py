@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+from scipy import stats as sps
+from sklearn.decomposition import PCA
+from sklearn.metrics import brier_score_loss
+
+from uspec_audit.stats.calibration import ece_spread, reliability
+from uspec_audit.stats.pca import attribute_spearman, deviation_pca, extreme_examples
+
+
+def test_pca_matches_scikit_learn():
+    rng = np.random.default_rng(0)
+    m, n = 8, 300
+    latent = rng.normal(size=n)
+    f = 0.5 + 0.1 * np.outer(rng.normal(size=m), latent) + 0.02 * rng.normal(size=(m, n))
+    res = deviation_pca(f, 3)
+    dev = (f - f.mean(axis=0)).T
+    sk = PCA(n_components=3, svd_solver="full").fit(dev)
+    np.testing.assert_allclose(res.explained_variance, sk.explained_variance_, rtol=1e-8)
+    # ratios relative to the total variance of all components
+    full = PCA(svd_solver="full").fit(dev)
+    np.testing.assert_allclose(res.explained_variance_ratio, full.explained_variance_ratio_[:3], rtol=1e-8)
+    signs = np.sign((res.loadings * sk.components_.T).sum(axis=0))
+    np.testing.assert_allclose(res.loadings * signs, sk.components_.T, atol=1e-8)
+    np.testing.assert_allclose(res.scores * signs, sk.transform(dev), atol=1e-8)
+    assert res.explained_variance_ratio[0] > 0.8  # one latent direction
+
+
+def test_attribute_spearman_and_extremes():
+    rng = np.random.default_rng(1)
+    scores = rng.normal(size=(50, 2))
+    attr = scores[:, 0] * 2 + rng.normal(size=50) * 0.1
+    attr[3] = np.nan
+    got = attribute_spearman(scores, attr)
+    keep = ~np.isnan(attr)
+    assert got[0] == pytest.approx(sps.spearmanr(scores[keep, 0], attr[keep]).statistic)
+    ex = extreme_examples(scores, np.arange(50) + 100, k=3)
+    assert ex["high"][0] == 100 + np.argmax(scores[:, 0]) and ex["low"][0] == 100 + np.argmin(scores[:, 0])
+
+
+def test_reliability_hand_worked():
+    # one member, binary, 4 examples, 2 bins [0, .5), [.5, 1]
+    p1 = np.array([0.9, 0.8, 0.3, 0.6])
+    probs = np.stack([1 - p1, p1], axis=-1)[None]
+    y = np.array([1, 0, 0, 1])
+    rel = reliability(probs, y, n_bins=2)
+    # top-label confidences .9 .8 .7 .6 all in bin 1; correct: 1, 0, 1, 1
+    assert rel.count.tolist() == [[0, 4]]
+    assert np.isnan(rel.confidence[0, 0])
+    assert rel.confidence[0, 1] == pytest.approx(0.75) and rel.accuracy[0, 1] == pytest.approx(0.75)
+    assert rel.ece[0] == pytest.approx(0.0)
+    # Brier summed over classes = 2 x scikit-learn's binary Brier score
+    assert rel.brier[0] == pytest.approx(2 * brier_score_loss(y, p1))
+
+
+def test_reliability_matches_metrics_module_per_member():
+    cal = pytest.importorskip("uspec_audit.metrics.calibration")
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(4, 500, 5)) * 2
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    y = rng.integers(0, 5, 500)
+    rel = reliability(probs, y, n_bins=10)
+    for m in range(4):
+        lo, hi, conf, acc, count = cal.reliability_curve(y, probs[m], 10)
+        np.testing.assert_allclose(rel.bin_lower, lo)
+        np.testing.assert_allclose(rel.confidence[m], conf)
+        np.testing.assert_allclose(rel.accuracy[m], acc)
+        np.testing.assert_array_equal(rel.count[m], count)
+        assert rel.ece[m] == pytest.approx(cal.expected_calibration_error(y, probs[m], 10))
+    mean, sd, rng_ = ece_spread(rel.ece)
+    assert sd == pytest.approx(np.std(rel.ece, ddof=1))

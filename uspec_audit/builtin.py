@@ -1,0 +1,72 @@
+"""The built-in plugin: registered through the same hooks as any third-party plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from uspec_audit import hookimpl
+from uspec_audit.components import TestKindSpec
+
+
+@hookimpl
+def uspec_audit_register_loaders(register: Callable) -> None:
+    from uspec_audit.models.onnx import ONNX_LOADER
+    from uspec_audit.models.torch import TORCH_LOADER
+
+    register(ONNX_LOADER)
+    register(TORCH_LOADER)
+
+
+@hookimpl
+def uspec_audit_register_sources(register: Callable) -> None:
+    from uspec_audit.data.sources import BUILTIN_SOURCES
+
+    for spec in BUILTIN_SOURCES:
+        register(spec)
+
+
+@hookimpl
+def uspec_audit_register_perturbations(register: Callable) -> None:
+    from uspec_audit.perturb.image import register_image_perturbations
+    from uspec_audit.perturb.sequence import register_sequence_perturbations
+    from uspec_audit.perturb.tabular import register_tabular_perturbations
+    from uspec_audit.perturb.text import register_text_perturbations
+
+    register_image_perturbations(register)
+    register_tabular_perturbations(register)
+    register_sequence_perturbations(register)
+    register_text_perturbations(register)
+
+
+@hookimpl
+def uspec_audit_register_metrics(register: Callable) -> None:
+    from uspec_audit.metrics.registry import register_builtin_metrics
+
+    register_builtin_metrics(register)
+
+
+TEST_KINDS = (
+    TestKindSpec("iid", "The reference test set; every other test is compared with it (sd ratio, Spearman)."),
+    TestKindSpec("stratified", "The same examples split by one attribute or a combination (`by`); metrics per stratum."),
+    TestKindSpec("shifted", "A different dataset (held-out camera, another population)."),
+    TestKindSpec("perturbed", "A dataset under registered perturbations at one or more severities (`suite` or `perturbations`)."),
+    TestKindSpec(
+        "contrastive",
+        "Matched sets (rows linked by `link`, or each example with its perturbed versions): flips and decision flips.",
+    ),
+)
+
+
+@hookimpl
+def uspec_audit_register_test_kinds(register: Callable) -> None:
+    for spec in TEST_KINDS:
+        register(spec)
+
+
+@hookimpl
+def uspec_audit_register_suites(register: Callable) -> None:
+    from uspec_audit.components import SuiteSpec
+    from uspec_audit.perturb.image import SUITES
+
+    for name, path in SUITES.items():
+        register(SuiteSpec(name=name, path=path, doc=f"Built-in suite {name}"))

@@ -1,0 +1,1 @@
+"""The ``uspec-audit`` command line."""

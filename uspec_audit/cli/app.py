@@ -1,0 +1,210 @@
+"""The Typer application: ``uspec-audit run | validate | plugins | schema | report``."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from uspec_audit import __version__
+from uspec_audit.cli.errors import EXIT_CONTRACT_FAILED, reports_errors
+
+app = typer.Typer(
+    name="uspec-audit",
+    help="Audit machine-learning model ensembles for underspecification (D'Amour et al. 2020).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+stdout = Console(highlight=False, soft_wrap=False, width=None)
+stderr = Console(stderr=True, highlight=False)
+
+
+class Device(StrEnum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    tensorrt = "tensorrt"
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"uspec-audit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """Audit machine-learning model ensembles for underspecification."""
+
+
+@app.command()
+@reports_errors
+def run(
+    audit: Annotated[Path, typer.Argument(help="The audit TOML file.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Results folder (default: the audit's output).")] = None,
+    device: Annotated[Device, typer.Option("--device", help="Where models run.")] = Device.auto,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Ignore cached predictions; recompute everything.")] = False,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this test (repeatable); the iid "
+                                                                   "reference always runs.")] = None,
+    html: Annotated[bool, typer.Option("--html/--no-html", help="Write report.html next to the tables.")] = True,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf.")] = False,
+    all_metrics: Annotated[bool, typer.Option("--all-metrics", help="Show every metric in the terminal report.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable result instead of the report.")] = False,
+) -> None:
+    """Run an audit: stream every test through every member, compute the statistics, check the contracts."""
+    from uspec_audit.config.load import load_audit
+    from uspec_audit.engine.progress import Progress, RichProgress
+    from uspec_audit.engine.run import RunOptions, execute_audit
+    from uspec_audit.plugins import get_registry
+    from uspec_audit.report.terminal import render_terminal
+
+    registry = get_registry()
+    loaded = load_audit(audit, registry)
+    progress = Progress() if as_json else RichProgress(stderr)
+    for warning in loaded.checked.warnings:
+        if not as_json:
+            stderr.print(f"[yellow]warning:[/] {warning}")
+    options = RunOptions(output=out, device=device.value, fresh=fresh, only=list(only or []),
+                         command=" ".join(["uspec-audit", *map(shlex.quote, sys.argv[1:])]) if sys.argv else "")
+    outcome = execute_audit(loaded, registry, options, progress)
+    reports = []
+    if html or pdf:
+        reports = _render_reports(outcome.output, html=html, pdf=pdf, quiet=as_json)
+    if as_json:
+        summary = outcome.tables["summary"]
+        contracts = outcome.tables["contracts"]
+        print(json.dumps({
+            "status": "complete", "output": str(outcome.output),
+            "contracts": {"checked": int(len(contracts)), "failed": outcome.contracts_failed,
+                          "rows": json.loads(contracts.to_json(orient="records"))},
+            "summary": json.loads(summary.to_json(orient="records")),
+            "reports": [str(p) for p in reports], "warnings": outcome.warnings,
+            "timings": outcome.manifest["timings"],
+        }, indent=2))
+    else:
+        render_terminal(outcome.output, stdout, all_metrics=all_metrics)
+        stdout.print(f"Results: {outcome.output}" + "".join(f"\nReport: {p}" for p in reports))
+    if outcome.contracts_failed:
+        raise typer.Exit(EXIT_CONTRACT_FAILED)
+
+
+def _render_reports(folder: Path, html: bool, pdf: bool, quiet: bool) -> list[Path]:
+    from uspec_audit.errors import RunError
+
+    try:
+        from uspec_audit.report.render import ReportError, render_reports
+    except ImportError as error:  # pragma: no cover - the HTML report ships with the package
+        raise RunError(f"the HTML/PDF report is unavailable: {error}") from error
+    try:
+        return render_reports(folder, html=folder / "report.html" if html else None,
+                              pdf=folder / "report.pdf" if pdf else None, markdown=folder / "report.md")
+    except ReportError as error:
+        raise RunError(f"the results were written to {folder}, but the report failed: {error}") from error
+
+
+@app.command()
+@reports_errors
+def validate(
+    audit: Annotated[Path, typer.Argument(help="The audit TOML file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Check an audit file (syntax, keys, names, paths) without running anything."""
+    from uspec_audit.config.load import load_audit
+    from uspec_audit.engine.plan import build_plan
+    from uspec_audit.plugins import get_registry
+
+    registry = get_registry()
+    loaded = load_audit(audit, registry)
+    plan = build_plan(loaded, registry)
+    units = sum(len(t.variants) * len(t.ensembles) for t in plan.tests)
+    if as_json:
+        print(json.dumps({"status": "valid", "audit": str(loaded.path), "sha256": loaded.sha256,
+                          "ensembles": {k: len(v) for k, v in plan.members.items()},
+                          "tests": [t.config.name for t in plan.tests], "units": units,
+                          "warnings": loaded.checked.warnings}, indent=2))
+        return
+    for warning in loaded.checked.warnings:
+        stderr.print(f"[yellow]warning:[/] {warning}")
+    members = ", ".join(f"{k} ({len(v)} members)" for k, v in plan.members.items())
+    stdout.print(f"[green]valid[/]: {loaded.path} — ensembles {members}; {len(plan.tests)} tests; "
+                 f"{len(plan.groups)} dataset streams; {units} (ensemble, test, variant) units.")
+
+
+@app.command()
+@reports_errors
+def plugins(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """List every registered component with its plugin, package and version, and plugins that failed to load."""
+    from rich.table import Table
+
+    from uspec_audit.plugins import get_registry
+
+    registry = get_registry()
+    rows = [{"family": item.family, "name": item.name, "plugin": item.plugin, "package": item.package,
+             "version": item.version, "doc": getattr(item.spec, "doc", "")} for item in registry.all()]
+    failures = [{"plugin": f.plugin, "package": f.package, "error": f.error} for f in registry.failures]
+    if as_json:
+        print(json.dumps({"components": rows, "failures": failures, "plugins": registry.plugins}, indent=2))
+        return
+    table = Table(title="Registered components")
+    for header in ("family", "name", "plugin", "package", "version"):
+        table.add_column(header)
+    for row in rows:
+        table.add_row(row["family"], row["name"], row["plugin"], row["package"], row["version"])
+    stdout.print(table)
+    for failure in failures:
+        stderr.print(f"[red]plugin '{failure['plugin']}' ({failure['package']}) failed to load:[/] {failure['error']}")
+
+
+@app.command()
+@reports_errors
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print the JSON Schema of audit files (with the parameters of every registered perturbation)."""
+    from uspec_audit.config.schema import audit_schema
+    from uspec_audit.plugins import get_registry
+
+    text = json.dumps(audit_schema(get_registry()), indent=2, sort_keys=True) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+@reports_errors
+def report(
+    results: Annotated[Path, typer.Argument(help="A results folder of a finished run.")],
+    html: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")] = None,
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="Write the PDF report here.")] = None,
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Write the Markdown summary here.")] = None,
+    all_metrics: Annotated[bool, typer.Option("--all-metrics", help="Show every metric.")] = False,
+) -> None:
+    """Render the reports of a finished run from its result files alone (no models or data needed)."""
+    from uspec_audit.errors import AuditFileError
+    from uspec_audit.report.terminal import render_terminal
+
+    render_terminal(results, stdout, all_metrics=all_metrics)
+    if html or pdf or markdown:
+        from uspec_audit.report.render import ReportError, render_reports
+
+        try:
+            written = render_reports(results, html=html, pdf=pdf, markdown=markdown)
+        except ReportError as error:
+            raise AuditFileError(str(error)) from error
+        for path in written:
+            stdout.print(f"Report: {path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,197 @@
+"""Checks of an audit that need the plugin registry or the file system.
+
+Runs after structural validation; collects every problem before raising, so a
+user fixes the whole file in one go.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from uspec_audit.config.load import LoadedAudit, did_you_mean
+from uspec_audit.errors import AuditFileError, PluginError
+
+DEFAULT_METRICS = {
+    "multiclass": ["accuracy", "auc", "nll", "brier", "ece"],
+    "binary": ["accuracy", "auc", "norm_pr_auc", "nll", "brier", "ece"],
+    "regression": ["mse", "nmse"],
+}
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    """A resolved ensemble member."""
+
+    name: str
+    path: Path
+    group: str | None = None
+    attributes: dict = field(default_factory=dict)
+
+
+@dataclass
+class CheckResult:
+    members: dict[str, list[MemberRef]]
+    references: dict[str, str | None]
+    warnings: list[str]
+
+
+def resolve_members(loaded: LoadedAudit, ensemble_name: str) -> tuple[list[MemberRef], list[str]]:
+    """Expand globs/lists/tables into member references; return (members, problems)."""
+    ensemble = loaded.model.ensembles[ensemble_name]
+    where = loaded.where("ensembles", ensemble_name, "members" if ensemble.members is not None else "member")
+    problems: list[str] = []
+    refs: list[MemberRef] = []
+    if ensemble.member is not None:
+        for entry in ensemble.member:
+            refs.append(MemberRef(entry.name or Path(entry.path).stem, loaded.resolve(entry.path), entry.group,
+                                  dict(entry.attributes)))
+    else:
+        patterns = [ensemble.members] if isinstance(ensemble.members, str) else list(ensemble.members or [])
+        for pattern in patterns:
+            resolved = str(loaded.resolve(pattern))
+            if glob.has_magic(pattern):
+                matches = sorted(glob.glob(resolved))
+                if not matches:
+                    problems.append(f"{where}: ensemble '{ensemble_name}': the glob '{pattern}' matches no file "
+                                    f"(looked for {resolved}).")
+                refs.extend(MemberRef(Path(m).stem, Path(m)) for m in matches)
+            else:
+                refs.append(MemberRef(Path(pattern).stem, Path(resolved)))
+    for ref in refs:
+        if not ref.path.exists():
+            problems.append(f"{where}: ensemble '{ensemble_name}': member file {ref.path} does not exist.")
+    names = [r.name for r in refs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(f"{where}: ensemble '{ensemble_name}': member names {duplicates} are not unique; "
+                        f"use [[member]] tables with explicit names.")
+    return refs, problems
+
+
+def _unknown(kind: str, name: str, registry, family: str) -> str:
+    known = registry.names(family)
+    return f"unknown {kind} '{name}'.{did_you_mean(name, known)} Registered: {', '.join(known) or 'none'}."
+
+
+def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
+    """Check names against the registry and paths against the disk; raise with every problem found."""
+    from uspec_audit.engine.variants import expand_variants
+
+    audit = loaded.model
+    problems: list[str] = []
+    warnings: list[str] = []
+    members: dict[str, list[MemberRef]] = {}
+    unknown_component = False
+
+    for name, ensemble in audit.ensembles.items():
+        if ensemble.loader not in registry.names("loader"):
+            unknown_component = True
+            problems.append(f"{loaded.where('ensembles', name, 'loader')}: ensemble '{name}': "
+                            + _unknown("loader", ensemble.loader, registry, "loader"))
+        refs, member_problems = resolve_members(loaded, name)
+        problems += member_problems
+        members[name] = refs
+        if len(refs) == 1:
+            warnings.append(f"ensemble '{name}' has one member: spread statistics need at least 2 and are left null.")
+
+    for name, dataset in audit.datasets.items():
+        if dataset.source not in registry.names("source"):
+            unknown_component = True
+            problems.append(f"{loaded.where('datasets', name, 'source')}: dataset '{name}': "
+                            + _unknown("dataset source", dataset.source, registry, "source"))
+        path = loaded.resolve(dataset.path)
+        if not path.exists():
+            problems.append(f"{loaded.where('datasets', name, 'path')}: dataset '{name}': {path} does not exist.")
+        if dataset.table is not None and not loaded.resolve(dataset.table).exists():
+            problems.append(f"{loaded.where('datasets', name, 'table')}: dataset '{name}': table "
+                            f"{loaded.resolve(dataset.table)} does not exist.")
+
+    seen: set[str] = set()
+    for index, test in enumerate(audit.tests):
+        at = lambda *key, i=index: loaded.where("tests", i, *key)  # noqa: E731
+        label = f"test '{test.name}'"
+        if test.name in seen:
+            problems.append(f"{at('name')}: two tests are named '{test.name}'; test names must be unique.")
+        seen.add(test.name)
+        if test.kind not in registry.names("test_kind"):
+            unknown_component = True
+            problems.append(f"{at('kind')}: {label}: " + _unknown("test kind", test.kind, registry, "test_kind"))
+        if test.dataset not in audit.datasets:
+            problems.append(f"{at('dataset')}: {label}: unknown dataset '{test.dataset}'."
+                            f"{did_you_mean(test.dataset, list(audit.datasets))} Defined: {', '.join(audit.datasets)}.")
+        for ensemble_name in test.ensembles or []:
+            if ensemble_name not in audit.ensembles:
+                problems.append(f"{at('ensembles')}: {label}: unknown ensemble '{ensemble_name}'."
+                                f"{did_you_mean(ensemble_name, list(audit.ensembles))}")
+        for metric in test.metrics or []:
+            if metric not in registry.names("metric"):
+                unknown_component = True
+                problems.append(f"{at('metrics')}: {label}: " + _unknown("metric", metric, registry, "metric"))
+                continue
+            spec = registry.get("metric", metric)
+            for ensemble_name in test.ensembles or list(audit.ensembles):
+                ensemble = audit.ensembles.get(ensemble_name)
+                if ensemble is not None and ensemble.task not in spec.tasks:
+                    problems.append(f"{at('metrics')}: {label}: metric '{metric}' does not apply to the "
+                                    f"{ensemble.task} task of ensemble '{ensemble_name}' (it supports {list(spec.tasks)}).")
+        dataset = audit.datasets.get(test.dataset)
+        if test.kind == "stratified":
+            if not test.by_list:
+                problems.append(f"{at()}: {label}: a stratified test needs `by` (one attribute or a list).")
+            for attribute in test.by_list:
+                if dataset is not None and attribute not in dataset.attributes:
+                    problems.append(f"{at('by')}: {label}: '{attribute}' is not an attribute of dataset "
+                                    f"'{test.dataset}'.{did_you_mean(attribute, dataset.attributes)} "
+                                    f"Declare it in [datasets.{test.dataset}] attributes = [...].")
+        elif test.by is not None:
+            problems.append(f"{at('by')}: {label}: `by` applies to stratified tests only (kind is '{test.kind}').")
+        if test.kind == "perturbed" and not (test.suite or test.perturbations):
+            problems.append(f"{at()}: {label}: a perturbed test needs `suite` or `perturbations`.")
+        if test.kind == "contrastive":
+            if not (test.link or test.perturbations or test.suite):
+                problems.append(f"{at()}: {label}: a contrastive test needs `link` (a column linking matched rows) "
+                                f"or `perturbations` (transformations of each example).")
+            if test.link and dataset is not None and test.link not in dataset.attributes:
+                problems.append(f"{at('link')}: {label}: link '{test.link}' is not an attribute of dataset "
+                                f"'{test.dataset}'.{did_you_mean(test.link, dataset.attributes)}")
+        if test.suite is not None and test.suite not in registry.names("suite"):
+            unknown_component = True
+            problems.append(f"{at('suite')}: {label}: " + _unknown("suite", test.suite, registry, "suite"))
+        for ref in test.perturbations or []:
+            if ref.name not in registry.names("perturbation"):
+                unknown_component = True
+                problems.append(f"{at('perturbations')}: {label}: "
+                                + _unknown("perturbation", ref.name, registry, "perturbation"))
+        if test.baseline is not None and test.baseline not in audit.ensembles:
+            problems.append(f"{at('baseline')}: {label}: unknown baseline ensemble '{test.baseline}'.")
+        if not problems:
+            try:
+                expand_variants(test, registry, where=at())
+            except AuditFileError as error:
+                problems.append(str(error))
+
+    references = {}
+    for name, ensemble in audit.ensembles.items():
+        tests_of = [t for t in audit.tests if t.ensembles is None or name in t.ensembles]
+        if ensemble.reference is not None:
+            if ensemble.reference not in {t.name for t in tests_of}:
+                problems.append(f"{loaded.where('ensembles', name, 'reference')}: ensemble '{name}': reference test "
+                                f"'{ensemble.reference}' is not a test of this ensemble.")
+            references[name] = ensemble.reference
+        else:
+            iid = [t.name for t in tests_of if t.kind == "iid"]
+            references[name] = iid[0] if iid else None
+            if not iid:
+                warnings.append(f"ensemble '{name}' has no iid test: sd ratios and correlations with iid are left null.")
+
+    if problems:
+        message = "The audit file is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
+        if unknown_component and registry.failures:
+            raise PluginError(message + "\n" + registry.failure_hint().strip())
+        raise AuditFileError(message)
+    result = CheckResult(members=members, references=references, warnings=warnings)
+    loaded.checked = result
+    return result
+

@@ -1,0 +1,153 @@
+"""Read an audit file: TOML syntax, schema validation, then names and paths.
+
+Every problem becomes an :class:`AuditFileError` naming the file, the line,
+the key path, what was expected and (for misspellings) a did-you-mean. All
+problems found are reported together, and nothing runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from uspec_audit.config.locate import key_lines, line_of
+from uspec_audit.config.models import Audit
+from uspec_audit.errors import AuditFileError
+
+
+@dataclass
+class LoadedAudit:
+    """A validated audit together with where it came from."""
+
+    model: Audit
+    path: Path
+    text: str
+    sha256: str
+    lines: dict[tuple, int]
+    checked: Any = None  # the CheckResult once the audit has been checked against the registry and disk
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        """A path of the audit file, relative to the audit file's folder."""
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    @property
+    def output_dir(self) -> Path:
+        return self.resolve(self.model.audit.output or f"results/{self.model.audit.name}")
+
+    def where(self, *path: str | int) -> str:
+        """``file:line`` of a key path, for messages."""
+        line = line_of(self.lines, tuple(path))
+        return f"{self.path}:{line}" if line else str(self.path)
+
+
+def format_path(path: tuple) -> str:
+    """Render a key path like ``tests[2].contract.max_sd_ratio``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """`` Did you mean 'x'?`` or an empty string."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _model_at(path: tuple) -> type[BaseModel] | None:
+    """The pydantic model that holds the key at ``path`` (for did-you-mean on unknown keys)."""
+    model: type[BaseModel] | None = Audit
+    for part in path[:-1]:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            # dict values (ensembles.NAME) or aliases: keep the model of the value type
+            continue
+        model = _inner_model(field.annotation)
+    return model
+
+
+def _inner_model(annotation) -> type[BaseModel] | None:
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _validation_messages(error: ValidationError, audit_path: Path, lines: dict[tuple, int]) -> list[str]:
+    messages = []
+    for item in error.errors():
+        loc = tuple(item["loc"])
+        # pydantic reports dict keys and union branches in loc; drop union branch tags
+        loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in {"str", "list[str]"})))
+        line = line_of(lines, loc)
+        where = f"{audit_path}:{line}" if line else str(audit_path)
+        key = format_path(loc)
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            model = _model_at(loc)
+            known = sorted(model.model_fields) if model else []
+            hint = did_you_mean(str(loc[-1]), known)
+            messages.append(f"{where}: unknown key '{key}'.{hint} Allowed here: {', '.join(known)}.")
+        elif kind == "missing":
+            messages.append(f"{where}: missing required key '{key}'.")
+        else:
+            value = item.get("input")
+            shown = repr(value) if not isinstance(value, dict) else "a table"
+            messages.append(f"{where}: '{key}' = {shown[:80]}: {item['msg']}.")
+    return messages
+
+
+def parse_audit(path: Path) -> LoadedAudit:
+    """Read and structurally validate an audit file (no registry or file checks)."""
+    path = Path(path)
+    if not path.exists():
+        raise AuditFileError(f"{path}: the audit file does not exist.")
+    if path.is_dir():
+        raise AuditFileError(f"{path}: is a folder; expected an audit TOML file.")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise AuditFileError(f"{path}: not UTF-8 text ({error}); an audit file is TOML.") from error
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise AuditFileError(f"{path}: malformed TOML: {error}.") from error
+    lines = key_lines(text)
+    try:
+        model = Audit.model_validate(data)
+    except ValidationError as error:
+        messages = _validation_messages(error, path, lines)
+        raise AuditFileError("The audit file is invalid:\n" + "\n".join(f"  - {m}" for m in messages)) from error
+    return LoadedAudit(model=model, path=path.resolve(), text=text, sha256=hashlib.sha256(raw).hexdigest(), lines=lines)
+
+
+def load_audit(path: Path, registry=None) -> LoadedAudit:
+    """Read, validate and check an audit file against the plugin registry and the file system."""
+    from uspec_audit.config.check import check_audit
+    from uspec_audit.plugins import get_registry
+
+    loaded = parse_audit(path)
+    check_audit(loaded, registry or get_registry())
+    return loaded

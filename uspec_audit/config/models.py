@@ -1,0 +1,175 @@
+"""pydantic models of the audit file.
+
+Unknown keys are errors everywhere (``extra="forbid"``). The JSON Schema of
+:class:`Audit` is ``schemas/audit.schema.json`` (``uspec-audit schema``).
+Names of registered components (loaders, sources, kinds, metrics,
+perturbations, suites) are checked against the plugin registry in
+:mod:`uspec_audit.config.check`, after this structural validation.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from uspec_audit.stats.settings import AnalysisSettings
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AuditMeta(Strict):
+    """The ``[audit]`` table."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Short identifier of the audit.")
+    title: str = Field("", description="Human-readable title shown in reports.")
+    description: str = Field("", description="Free text: what is audited and why.")
+    seed: int = Field(0, ge=0, description="Every random draw (perturbations, bootstrap, permutations) derives from it.")
+    output: str = Field("", description="Results folder, relative to the audit file (default results/<name>).")
+    batch_size: int = Field(64, ge=1, le=65536, description="Examples per batch streamed through every member.")
+
+
+class Preprocess(Strict):
+    """How raw inputs become model inputs: x' = (x / scale - mean) / std, then the layout."""
+
+    layout: Literal["NCHW", "NHWC", "NC", "none"] = Field(
+        "NCHW", description="NCHW/NHWC for images (raw batches are NHWC), NC for flat vectors, none to pass as is."
+    )
+    scale: float = Field(1.0, gt=0, description="Divide raw values by this first (255.0 for uint8 images).")
+    mean: list[float] | float | None = Field(None, description="Subtracted after scaling (per channel or scalar).")
+    std: list[float] | float | None = Field(None, description="Divides after subtracting the mean.")
+    dtype: Literal["float32", "float64", "float16", "int64", "int32", "uint8"] = Field(
+        "float32", description="Model input dtype."
+    )
+
+
+class MemberEntry(Strict):
+    """One member given as a table, optionally with attributes."""
+
+    path: str = Field(description="Model file, relative to the audit file.")
+    name: str | None = Field(None, description="Member name (default: file stem).")
+    group: str | None = Field(None, description="Group for nested-seed analysis (e.g. the pretraining seed).")
+    attributes: dict[str, str | int | float] = Field(default_factory=dict, description="Free member attributes.")
+
+
+class Ensemble(Strict):
+    """An ``[ensembles.NAME]`` table: models that differ only by an arbitrary choice."""
+
+    loader: str = Field("onnx", description="Registered loader name (onnx, torch, or a plugin's).")
+    members: str | list[str] | None = Field(None, description="A glob or a list of model files.")
+    member: list[MemberEntry] | None = Field(None, description="Members as tables ([[ensembles.NAME.member]]).")
+    task: Literal["multiclass", "binary", "regression"] = Field(description="Prediction task.")
+    output: Literal["logits", "probabilities", "scores"] = Field("logits", description="What the model outputs.")
+    num_classes: int | None = Field(None, ge=2, description="Number of classes (default: from the model output).")
+    preprocess: Preprocess = Field(default_factory=Preprocess)
+    input_name: str | None = Field(None, description="Model input to feed (default: the model's only input).")
+    output_index: int = Field(0, ge=0, description="Which model output holds the predictions.")
+    reference: str | None = Field(None, description="Name of the iid reference test (default: the first iid test).")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Loader options, e.g. factory = 'pkg.mod:fn' or allow_pickle = true for the torch loader.",
+    )
+
+    @model_validator(mode="after")
+    def _members_given_once(self) -> Ensemble:
+        if (self.members is None) == (self.member is None):
+            raise ValueError("give the members either as `members` (glob or list) or as [[member]] tables, exactly one")
+        return self
+
+
+class Dataset(Strict):
+    """A ``[datasets.NAME]`` table."""
+
+    source: str = Field(description="Registered dataset source: parquet, npz, images, or a plugin's.")
+    path: str = Field(description="File (or folder for `images`), relative to the audit file.")
+    input: str = Field("image", description="Column/key holding the model input.")
+    target: str = Field("label", description="Column/key holding the label or regression target.")
+    id: str | None = Field(None, description="Column/key holding stable example ids (default: row number).")
+    attributes: list[str] = Field(default_factory=list, description="Columns kept as example attributes.")
+    shape: list[int] | None = Field(None, description="Shape of one example for list columns (e.g. [64, 64, 3]).")
+    table: str | None = Field(None, description="`images` source: CSV/Parquet table of paths, labels, attributes.")
+    path_column: str = Field("path", description="`images` source: the table column holding file paths.")
+    features: list[str] | None = Field(
+        None, description="Tabular data: feature columns forming the input vector (instead of `input`)."
+    )
+    synthetic: bool = Field(False, description="Generated data: said so in every report.")
+
+
+class PerturbationRef(Strict):
+    """One perturbation of a perturbed or contrastive test."""
+
+    name: str = Field(description="Registered perturbation name.")
+    severities: list[int] | None = Field(None, description="Severities to run (default: all the perturbation has).")
+    params: dict[str, Any] = Field(default_factory=dict, description="Perturbation parameters (its own schema).")
+
+
+class Contract(Strict):
+    """Bounds that must hold; each violated bound is a FAIL and exit code 1."""
+
+    max_sd_ratio: float | None = Field(None, gt=0, description="Upper bound on sd(test)/sd(iid) of every metric.")
+    min_mean: dict[str, float] = Field(default_factory=dict, description="Lower bound on the ensemble mean, per metric.")
+    max_mean: dict[str, float] = Field(default_factory=dict, description="Upper bound on the ensemble mean, per metric.")
+    max_sd: dict[str, float] = Field(default_factory=dict, description="Upper bound on the across-member sd, per metric.")
+    min_worst: dict[str, float] = Field(
+        default_factory=dict, description="Bound on the worst member (lowest if higher is better, else highest)."
+    )
+    max_flip_rate: float | None = Field(None, ge=0, le=1, description="Contrastive tests: bound on every member's flip rate.")
+    strata: Literal["each", "all"] = Field(
+        "each", description="Check each stratum/variant (each) or only the whole test (all)."
+    )
+
+
+class DecisionThreshold(Strict):
+    """How each member's decision threshold is calibrated on the iid test (METHODS §9)."""
+
+    positive_class: int = Field(1, ge=0, description="Class whose probability is the risk score.")
+    target: Literal["positive_rate", "precision", "recall"] = Field("positive_rate")
+    value: float = Field(0.2, gt=0, lt=1, description="Target positive rate, precision or recall.")
+
+
+class StressTest(Strict):
+    """One ``[[tests]]`` entry."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Unique test name.")
+    kind: str = Field(description="iid | stratified | shifted | perturbed | contrastive, or a plugin kind.")
+    dataset: str = Field(description="A key of [datasets].")
+    ensembles: list[str] | None = Field(None, description="Ensembles to run (default: all).")
+    metrics: list[str] | None = Field(None, description="Metrics (default: by task).")
+    by: str | list[str] | None = Field(None, description="Stratified: attribute(s) to split on.")
+    min_stratum_size: int = Field(1, ge=1, description="Stratified: strata with fewer examples are an error.")
+    suite: str | None = Field(None, description="Perturbed: a registered TOML suite (e.g. imagenet-c).")
+    severities: list[int] | None = Field(None, description="Perturbed: restrict the suite to these severities.")
+    perturbations: list[PerturbationRef] | None = Field(None, description="Perturbed/contrastive: inline list.")
+    baseline: str | None = Field(None, description="Perturbed: ensemble used as baseline for relative error (mCE).")
+    link: str | None = Field(None, description="Contrastive: attribute linking rows of one matched set.")
+    original: dict[str, str | int] | None = Field(
+        None, description="Contrastive with link: attribute values marking the original row of a set."
+    )
+    threshold: DecisionThreshold | None = Field(None, description="Contrastive: decision thresholds (binary tasks).")
+    contract: Contract | None = Field(None, description="Bounds checked after the run.")
+
+    @field_validator("by")
+    @classmethod
+    def _by_as_list(cls, value: str | list[str] | None) -> list[str] | None:
+        if isinstance(value, str):
+            return [value]
+        return value
+
+    @property
+    def by_list(self) -> list[str]:
+        return list(self.by or [])
+
+
+class Audit(Strict):
+    """An audit file."""
+
+    model_config = ConfigDict(extra="forbid", title="uspec-audit audit file")
+
+    schema_: str | None = Field(None, alias="$schema", description="Optional JSON Schema reference for editors.")
+    audit: AuditMeta
+    ensembles: dict[str, Ensemble] = Field(min_length=1)
+    datasets: dict[str, Dataset] = Field(min_length=1)
+    tests: list[StressTest] = Field(min_length=1)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)

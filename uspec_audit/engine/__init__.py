@@ -1,0 +1,1 @@
+"""Plan, execute and cache the audit's work units."""

@@ -1,0 +1,64 @@
+"""Contrastive tests: flips within matched sets, and between examples and their transformed versions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from uspec_audit.errors import RunError
+from uspec_audit.stats.flips import (
+    calibrate_thresholds,
+    matched_set_flips_table,
+    paired_flips_table,
+    risk_scores,
+)
+
+
+def _original_mask(predictions, original: dict | None) -> np.ndarray | None:
+    if not original:
+        return None
+    mask = np.ones(len(predictions.ids), dtype=bool)
+    for attribute, value in original.items():
+        if attribute not in predictions.attributes:
+            raise RunError(f"test '{predictions.test}': `original` names attribute '{attribute}', which the dataset "
+                           f"does not declare in `attributes`.")
+        mask &= np.asarray(predictions.attributes[attribute]).astype(str) == str(value)
+    return mask
+
+
+def _thresholds(test_run, ensemble: str, reference: str | None, load_predictions: Callable):
+    config = test_run.config.threshold
+    if config is None:
+        return None, 1
+    if reference is None:
+        raise RunError(f"test '{test_run.config.name}': decision thresholds are calibrated on the iid test, and "
+                       f"ensemble '{ensemble}' has none.")
+    ref = load_predictions(ensemble, reference, "none")
+    target = (np.asarray(ref.target).astype(np.int64) == config.positive_class).astype(np.int64)
+    scores = risk_scores(ref, config.positive_class)
+    return calibrate_thresholds(scores, target, config.target, config.value), config.positive_class
+
+
+def contrastive_flips(plan, load_predictions: Callable, audit) -> pd.DataFrame | None:
+    """The ``flips.parquet`` rows of every contrastive test, or None when the audit has none."""
+    frames = []
+    for test_run in plan.tests:
+        if test_run.config.kind != "contrastive":
+            continue
+        for ensemble in test_run.ensembles:
+            name = test_run.config.name
+            original = load_predictions(ensemble, name, "none")
+            if test_run.config.link:
+                set_ids = np.asarray(original.attributes[test_run.config.link])
+                frames.append(matched_set_flips_table(original, set_ids, _original_mask(original, test_run.config.original)))
+            transformed = [v for v in test_run.variants if v.perturbation is not None]
+            if transformed:
+                thresholds, positive = _thresholds(test_run, ensemble, plan.references.get(ensemble), load_predictions)
+                for variant in transformed:
+                    counterfactual = load_predictions(ensemble, name, variant.label)
+                    frames.append(paired_flips_table(original, counterfactual, thresholds, positive))
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,186 @@
+"""The local executor: stream each work group once through every member that needs it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from uspec_audit.batch import Batch
+from uspec_audit.components import FeatureStats, PerturbContext
+from uspec_audit.config.models import Ensemble
+from uspec_audit.engine.cache import UnitPredictions
+from uspec_audit.engine.plan import WorkGroup
+from uspec_audit.engine.prefetch import prefetch
+from uspec_audit.engine.seeds import example_seeds
+from uspec_audit.errors import RunError
+from uspec_audit.fingerprint import spec_sha256
+from uspec_audit.metrics.outputs import to_probabilities
+from uspec_audit.models.preprocess import preprocess
+
+
+@dataclass
+class LoadedEnsemble:
+    """An ensemble's configuration with its loaded members."""
+
+    name: str
+    config: Ensemble
+    members: list  # Member objects
+    groups: list[str | None]
+
+    @property
+    def member_names(self) -> list[str]:
+        return [m.name for m in self.members]
+
+
+def unit_key(ensemble: LoadedEnsemble, dataset_fingerprint: str, group: WorkGroup, audit_seed: int,
+             perturbation_version: str) -> str:
+    """Content fingerprint of one unit (see :mod:`uspec_audit.engine.cache`)."""
+    config = ensemble.config
+    seeded = group.variant.perturbation is not None
+    return spec_sha256(
+        "unit-v1",
+        [(m.name, m.fingerprint) for m in ensemble.members],
+        config.loader, config.task, config.output, config.num_classes, config.output_index, config.input_name,
+        config.preprocess.model_dump(), config.options,
+        dataset_fingerprint,
+        group.variant.label, group.variant.params_json, perturbation_version,
+        audit_seed if seeded else None,
+    )
+
+
+def compute_feature_stats(reader, batch_size: int) -> FeatureStats:
+    """Streaming mean/sd/min/max of each input feature (for perturbations that scale by them)."""
+    count, total, total_sq = 0, None, None
+    low = high = None
+    for batch in reader.iter_batches(batch_size):
+        x = np.asarray(batch.inputs, dtype=np.float64).reshape(len(batch), -1)
+        finite = np.where(np.isfinite(x), x, np.nan)
+        total = np.nansum(finite, 0) if total is None else total + np.nansum(finite, 0)
+        total_sq = np.nansum(finite**2, 0) if total_sq is None else total_sq + np.nansum(finite**2, 0)
+        n = np.sum(np.isfinite(x), 0)
+        count = n if isinstance(count, int) else count + n
+        low = np.nanmin(finite, 0) if low is None else np.fmin(low, np.nanmin(finite, 0))
+        high = np.nanmax(finite, 0) if high is None else np.fmax(high, np.nanmax(finite, 0))
+    count = np.maximum(count, 1)
+    mean = total / count
+    variance = np.maximum(total_sq / count - mean**2, 0.0) * count / np.maximum(count - 1, 1)
+    return FeatureStats(mean=mean, sd=np.sqrt(variance), minimum=low, maximum=high)
+
+
+def perturbed_batches(reader, group: WorkGroup, registry, audit_seed: int, batch_size: int, device: str,
+                      feature_stats: FeatureStats | None) -> Callable[[], Iterator[Batch]]:
+    """A generator factory yielding the group's batches, perturbed when the variant says so."""
+    variant = group.variant
+    spec = registry.get("perturbation", variant.perturbation) if variant.perturbation else None
+
+    def batches() -> Iterator[Batch]:
+        for batch in reader.iter_batches(batch_size):
+            if spec is None:
+                yield batch
+                continue
+            context = PerturbContext(
+                seeds=example_seeds(audit_seed, batch.ids, spec.name, variant.severity),
+                severity=variant.severity, params=variant.params, feature_names=reader.feature_names,
+                feature_stats=feature_stats, device=device, ids=batch.ids,
+            )
+            try:
+                inputs = spec.apply(batch.inputs, context)
+            except Exception as error:
+                raise RunError(f"perturbation '{spec.name}' (severity {variant.severity}) failed on dataset "
+                               f"'{group.dataset}': {type(error).__name__}: {error}") from error
+            yield batch.replace_inputs(inputs)
+
+    return batches
+
+
+def run_group(group: WorkGroup, ensembles: list[LoadedEnsemble], reader, batch_size: int, make_batches,
+              on_batch: Callable[[int], None] | None = None) -> dict[str, UnitPredictions]:
+    """Stream one work group through every member of ``ensembles``; return their raw outputs per ensemble."""
+    raw: dict[str, list[list[np.ndarray]]] = {e.name: [[] for _ in e.members] for e in ensembles}
+    ids: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
+    checked = False
+    seconds = {e.name: 0.0 for e in ensembles}
+    for batch in prefetch(make_batches):
+        ids.append(np.asarray(batch.ids))
+        targets.append(np.asarray(batch.targets))
+        prepared: dict[str, np.ndarray] = {}
+        for ensemble in ensembles:
+            key = ensemble.config.preprocess.model_dump_json()
+            if key not in prepared:
+                try:
+                    prepared[key] = preprocess(batch.inputs, ensemble.config.preprocess)
+                except ValueError as error:
+                    raise RunError(f"ensemble '{ensemble.name}' on dataset '{group.dataset}': cannot preprocess "
+                                   f"the inputs: {error}.") from error
+            x = prepared[key]
+            started = time.perf_counter()
+            for index, member in enumerate(ensemble.members):
+                if not checked and hasattr(member, "check_input"):
+                    member.check_input(x)
+                try:
+                    raw[ensemble.name][index].append(np.asarray(member.predict(x)))
+                except Exception as error:
+                    raise RunError(f"member '{member.name}' of ensemble '{ensemble.name}' failed on dataset "
+                                   f"'{group.dataset}' ({group.variant.label}): {type(error).__name__}: "
+                                   f"{str(error).splitlines()[0][:300] if str(error) else ''}") from error
+            seconds[ensemble.name] += time.perf_counter() - started
+        checked = True
+        if on_batch is not None:
+            on_batch(len(batch))
+    all_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
+    all_targets = np.concatenate(targets) if targets else np.zeros(0)
+    return {e.name: _finish(e, raw[e.name], all_ids, all_targets, group, seconds[e.name]) for e in ensembles}
+
+
+def _finish(ensemble: LoadedEnsemble, outputs: list[list[np.ndarray]], ids: np.ndarray, targets: np.ndarray,
+            group: WorkGroup, seconds: float) -> UnitPredictions:
+    """Convert raw outputs to probabilities (classification) or predictions (regression), member by member."""
+    config = ensemble.config
+    converted = []
+    for member, chunks in zip(ensemble.members, outputs, strict=True):
+        array = np.concatenate(chunks) if chunks else np.zeros((0, config.num_classes or 2))
+        if config.task == "regression":
+            array = array.reshape(len(array), -1)
+            if array.shape[1] != 1:
+                raise RunError(f"member '{member.name}' of ensemble '{ensemble.name}': a regression model must give "
+                               f"one output per example; got shape {list(array.shape)}.")
+        try:
+            values = to_probabilities(array, config.output, config.task)
+        except ValueError as error:
+            raise RunError(f"member '{member.name}' of ensemble '{ensemble.name}' on dataset '{group.dataset}' "
+                           f"({group.variant.label}): {error}.") from error
+        if config.num_classes is not None and config.task != "regression" and values.shape[1] != config.num_classes:
+            raise RunError(f"member '{member.name}' of ensemble '{ensemble.name}' gives {values.shape[1]} classes; "
+                           f"the ensemble declares num_classes = {config.num_classes}.")
+        converted.append(values)
+    shapes = {v.shape for v in converted}
+    if len(shapes) > 1:
+        raise RunError(f"ensemble '{ensemble.name}': members give outputs of different shapes {sorted(shapes)}; "
+                       f"members of one ensemble must solve the same task.")
+    outputs_array = np.stack(converted).astype(np.float32 if config.task != "regression" else np.float64)
+    _check_targets(ensemble, targets, outputs_array, group)
+    return UnitPredictions(members=ensemble.member_names, ids=ids, target=targets, outputs=outputs_array,
+                           seconds=seconds)
+
+
+def _check_targets(ensemble: LoadedEnsemble, targets: np.ndarray, outputs: np.ndarray, group: WorkGroup) -> None:
+    if ensemble.config.task == "regression":
+        bad = ~np.isfinite(targets.astype(np.float64))
+        if bad.any():
+            raise RunError(f"dataset '{group.dataset}': {int(bad.sum())} regression targets are NaN or infinite.")
+        return
+    classes = outputs.shape[-1]
+    try:
+        labels = targets.astype(np.int64)
+    except (TypeError, ValueError) as error:
+        raise RunError(f"dataset '{group.dataset}': labels must be integer class indices ({error}).") from error
+    if not np.array_equal(labels, targets.astype(np.float64)) and targets.dtype.kind == "f":
+        raise RunError(f"dataset '{group.dataset}': labels must be integer class indices; found non-integer values.")
+    bad = (labels < 0) | (labels >= classes)
+    if bad.any():
+        raise RunError(f"dataset '{group.dataset}': {int(bad.sum())} labels are outside the class range 0..{classes - 1} "
+                       f"of ensemble '{ensemble.name}' (e.g. {labels[bad][:5].tolist()}).")

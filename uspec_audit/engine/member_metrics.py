@@ -1,0 +1,61 @@
+"""Per-member metrics for every (ensemble, test, variant, stratum)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from uspec_audit.config.check import DEFAULT_METRICS
+from uspec_audit.engine.strata import ALL, strata
+from uspec_audit.errors import RunError
+from uspec_audit.results.prediction_set import PredictionSet
+
+
+def metric_rows(predictions: PredictionSet, kind: str, metrics: list[str], by: list[str], registry,
+                perturbation: str | None, severity: int | None, min_stratum_size: int = 1) -> list[dict]:
+    """Rows of ``metrics.parquet`` for one ensemble on one (test, variant)."""
+    specs = [registry.get("metric", name) for name in metrics]
+    target = predictions.target
+    if predictions.is_classification:
+        target = target.astype(np.int64)
+    groups = list(predictions.groups or [None] * len(predictions.members))
+    parts = [(ALL, np.ones(len(target), dtype=bool))]
+    where = f"test '{predictions.test}' of ensemble '{predictions.ensemble}'"
+    for label, mask in strata(predictions.attributes, by, where):
+        if mask.sum() < min_stratum_size:
+            raise RunError(f"{where}: stratum '{label}' has {int(mask.sum())} examples, fewer than "
+                           f"min_stratum_size = {min_stratum_size}.")
+        parts.append((label, mask))
+    rows = []
+    for stratum, mask in parts:
+        n = int(mask.sum())
+        for m, member in enumerate(predictions.members):
+            output = predictions.outputs[m][mask].astype(np.float64)
+            for spec in specs:
+                with np.errstate(all="ignore"):
+                    value = float(spec.fn(target[mask], output, predictions.task)) if n else float("nan")
+                rows.append({
+                    "ensemble": predictions.ensemble, "member": member, "group": groups[m],
+                    "test": predictions.test, "kind": kind, "variant": predictions.variant,
+                    "perturbation": perturbation, "severity": severity, "stratum": stratum, "n": n,
+                    "metric": spec.name, "value": value,
+                })
+    return rows
+
+
+def metrics_frame(rows: list[dict]) -> pd.DataFrame:
+    """The rows as a typed DataFrame in the documented column order."""
+    columns = ["ensemble", "member", "group", "test", "kind", "variant", "perturbation", "severity", "stratum", "n",
+               "metric", "value"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["severity"] = frame["severity"].astype("Int64")
+    frame["n"] = frame["n"].astype(np.int64)
+    frame["value"] = frame["value"].astype(np.float64)
+    return frame
+
+
+def metrics_for(task: str, requested: list[str] | None) -> list[str]:
+    """The test's metrics, or the task's defaults."""
+    return list(requested) if requested else list(DEFAULT_METRICS[task])
+
+

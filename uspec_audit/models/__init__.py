@@ -1,0 +1,1 @@
+"""Model loaders (ONNX via onnxruntime, Torch) and input preprocessing."""

@@ -1,0 +1,166 @@
+"""The ``onnx`` loader: one onnxruntime session per member.
+
+Providers are chosen automatically (TensorRT/CUDA when the installed
+onnxruntime offers them, else CPU) or by ``--device``; the providers a session
+really uses are recorded, and a device that was asked for but is not in use
+is an error rather than a silent CPU fallback. On the CPU every session shares
+one global thread pool, so many members in one process do not oversubscribe
+the cores.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from uspec_audit.components import LoaderSpec
+from uspec_audit.errors import RunError
+from uspec_audit.fingerprint import file_sha256
+
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(double)": "float64",
+    "tensor(float16)": "float16",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(uint8)": "uint8",
+}
+_global_pool_ready = False
+
+
+def _ort():
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    global _global_pool_ready
+    if not _global_pool_ready:
+        try:
+            onnxruntime.set_global_thread_pool_sizes(int(os.environ.get("USPEC_AUDIT_THREADS", "0")), 1)
+        except (RuntimeError, AttributeError):  # already created in this process, or an old onnxruntime
+            pass
+        _global_pool_ready = True
+    try:
+        onnxruntime.disable_telemetry_events()
+    except AttributeError:
+        pass
+    return onnxruntime
+
+
+def providers_for(device: str, available: list[str]) -> list[str]:
+    """The provider list for ``device`` (auto | cpu | cuda | tensorrt)."""
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if device == "tensorrt":
+        return ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    if device == "cuda":
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class OnnxMember:
+    """A member backed by an onnxruntime ``InferenceSession``."""
+
+    def __init__(self, path: Path, options: dict[str, Any], device: str):
+        ort = _ort()
+        self.name = path.stem
+        self.path = path
+        self.fingerprint = file_sha256(path)
+        available = ort.get_available_providers()
+        wanted = providers_for(device, available)
+        if device in ("cuda", "tensorrt") and wanted[0] not in available:
+            raise RunError(f"--device {device} was asked for, but this onnxruntime offers only {available}. Install "
+                           f"the GPU build (pip install 'uspec-audit[gpu]', without the CPU 'onnxruntime' beside it).")
+        session_options = ort.SessionOptions()
+        session_options.use_per_session_threads = False
+        session_options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), session_options, providers=wanted)
+        except Exception as error:  # onnxruntime raises its own exception types for corrupt files
+            raise RunError(f"{path}: onnxruntime cannot load this model ({type(error).__name__}: "
+                           f"{str(error).strip().splitlines()[0][:300]}).") from error
+        self.providers = list(self.session.get_providers())
+        if device in ("cuda", "tensorrt") and self.providers[0] != wanted[0]:
+            raise RunError(f"{path}: asked for {wanted[0]} but the session runs on {self.providers[0]} (is CUDA "
+                           f"available on this machine?).")
+        inputs = self.session.get_inputs()
+        input_name = options.get("input_name")
+        if input_name is None:
+            if len(inputs) != 1:
+                raise RunError(f"{path}: the model has inputs {[i.name for i in inputs]}; name the one to feed with "
+                               f"input_name = \"...\" in the ensemble table.")
+            self.input = inputs[0]
+        else:
+            matching = [i for i in inputs if i.name == input_name]
+            if not matching:
+                raise RunError(f"{path}: no input named '{input_name}'; inputs: {[i.name for i in inputs]}.")
+            self.input = matching[0]
+        self.output_index = int(options.get("output_index", 0))
+        outputs = self.session.get_outputs()
+        if self.output_index >= len(outputs):
+            raise RunError(f"{path}: output_index {self.output_index} but the model has {len(outputs)} outputs.")
+        self.output_name = outputs[self.output_index].name
+        self.output_shape = outputs[self.output_index].shape
+        on_gpu = self.providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+        # On a GPU: IO binding (inputs copied once, outputs fetched once) and a fixed batch shape, since every
+        # new shape re-tunes cuDNN kernels. Both can be forced on the CPU (tests, or to compare).
+        self.use_io_binding = bool(options.get("io_binding", on_gpu))
+        self.pad_batches = bool(options.get("pad_batches", on_gpu))
+        self._batch_size: int | None = None
+
+    @property
+    def input_shape(self) -> list:
+        return list(self.input.shape)
+
+    @property
+    def input_dtype(self) -> str:
+        return _ORT_TYPES.get(self.input.type, self.input.type)
+
+    def check_input(self, example: np.ndarray) -> None:
+        """Fail before the run when the data's shape or dtype cannot feed this model."""
+        expected = self.input_shape
+        if len(expected) != example.ndim:
+            raise RunError(f"{self.path}: input '{self.input.name}' expects {len(expected)} dimensions "
+                           f"{expected}, but the preprocessed data has shape {list(example.shape)}. Check the "
+                           f"ensemble's preprocess.layout and the dataset's input column.")
+        for axis, (want, got) in enumerate(zip(expected, example.shape, strict=True)):
+            if axis > 0 and isinstance(want, int) and want > 0 and want != got:
+                raise RunError(f"{self.path}: input '{self.input.name}' expects shape {expected}, the data gives "
+                               f"{list(example.shape)} (axis {axis}: {want} vs {got}).")
+        if self.input_dtype != str(example.dtype):
+            raise RunError(f"{self.path}: input '{self.input.name}' expects dtype {self.input_dtype}, the data is "
+                           f"{example.dtype}; set preprocess.dtype = \"{self.input_dtype}\".")
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        n = len(x)
+        if self.pad_batches:
+            if self._batch_size is None or n > self._batch_size:
+                self._batch_size = n
+            if n < self._batch_size:
+                padding = np.zeros((self._batch_size - n, *x.shape[1:]), dtype=x.dtype)
+                x = np.concatenate([x, padding])
+        if self.use_io_binding:
+            binding = self.session.io_binding()
+            binding.bind_cpu_input(self.input.name, np.ascontiguousarray(x))
+            binding.bind_output(self.output_name)
+            self.session.run_with_iobinding(binding)
+            output = binding.copy_outputs_to_cpu()[0]
+        else:
+            output = self.session.run([self.output_name], {self.input.name: x})[0]
+        return output[:n]
+
+
+def load_onnx(path: Path, options: dict[str, Any], device: str) -> OnnxMember:
+    return OnnxMember(path, options, device)
+
+
+ONNX_LOADER = LoaderSpec(
+    name="onnx",
+    load=load_onnx,
+    suffixes=(".onnx",),
+    doc="ONNX model through onnxruntime; providers auto (CUDA when available) or --device.",
+)

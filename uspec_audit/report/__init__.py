@@ -1,0 +1,1 @@
+"""Reports rendered from the result files: terminal (Rich), HTML, PDF, Markdown."""

@@ -1,0 +1,212 @@
+"""Multi-bootstrap: uncertainty of ensemble-level numbers (METHODS §11; Sellam et al. 2021).
+
+Each replicate resamples the members (seeds) with replacement **and** the
+examples with replacement, the same example indices for every member
+(stratified by a label array so that no stratum vanishes), then recomputes the
+statistic: mean over members of the metric, its SD, an SD ratio, or a
+difference between two tests or two ensembles.
+
+Only *additive* metrics (the mean of a per-example value: accuracy, NLL,
+Brier, MSE) are handled, which makes a replicate a matrix product: member
+metrics on resampled examples are ``W @ X.T / n`` with ``W`` the ``(B, n)``
+resampling counts, computed in chunks of replicates so memory stays bounded.
+Member resampling then picks columns: ``A[b, idx[b]]``.
+
+Percentile CIs ignore replicates where the statistic is undefined (NaN). For
+a difference, the one-sided p-value is the share of replicates <= 0 (small p:
+the difference is reliably positive). Many p-values: control the FDR with
+:func:`bh` (Benjamini-Hochberg, :func:`scipy.stats.false_discovery_control`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+__all__ = [
+    "BootstrapSummary",
+    "bh",
+    "example_index_chunks",
+    "member_indices",
+    "member_mean_replicates",
+    "multi_bootstrap",
+    "percentile_ci",
+    "replicate_mean_sd",
+    "one_sided_p",
+    "bootstrap_difference",
+]
+
+
+@dataclass(frozen=True)
+class BootstrapSummary:
+    mean_ci: tuple[float, float]
+    sd_ci: tuple[float, float]
+    mean_reps: np.ndarray  # (B,)
+    sd_reps: np.ndarray  # (B,)
+
+
+def example_index_chunks(
+    n: int, n_boot: int, rng: np.random.Generator, strata: np.ndarray | None = None, chunk: int = 100
+) -> Iterator[np.ndarray]:
+    """Yield ``(b, n)`` arrays of resampled example indices, ``n_boot`` rows in all.
+
+    With ``strata`` (a label per example), each stratum's examples are
+    resampled within the stratum (its size is kept), otherwise all n at once.
+    """
+    groups: list[np.ndarray] | None = None
+    if strata is not None:
+        lab = np.asarray(strata)
+        _, inv = np.unique(lab, return_inverse=True)
+        groups = [np.flatnonzero(inv == g) for g in range(int(inv.max()) + 1)] if n else []
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        if groups is None:
+            yield rng.integers(0, n, size=(b, n))
+            continue
+        idx = np.empty((b, n), dtype=np.int64)
+        pos = 0
+        for g in groups:
+            idx[:, pos : pos + g.size] = g[rng.integers(0, g.size, size=(b, g.size))]
+            pos += g.size
+        yield idx
+
+
+def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+    b = idx.shape[0]
+    flat = (idx + (np.arange(b) * n)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+
+
+def member_mean_replicates(
+    x: np.ndarray,
+    n_boot: int,
+    rng: np.random.Generator,
+    strata: np.ndarray | None = None,
+    chunk: int = 0,
+    max_elements: int = 10_000_000,
+) -> np.ndarray:
+    """Means over resampled examples of every row of ``x`` ``(R, n)`` -> ``(B, R)``.
+
+    Rows are typically the members (or members x metrics stacked); every row of
+    a replicate uses the same example resample. NaN entries propagate.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    r, n = x.shape
+    out = np.empty((n_boot, r))
+    if n == 0:
+        out.fill(np.nan)
+        return out
+    step = chunk or max(1, min(500, max_elements // n))
+    xt = np.ascontiguousarray(x.T)
+    pos = 0
+    for idx in example_index_chunks(n, n_boot, rng, strata, step):
+        w = _counts(idx, n)
+        out[pos : pos + w.shape[0]] = (w @ xt) / n
+        pos += w.shape[0]
+    return out
+
+
+def member_indices(m: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``(B, M)`` member indices resampled with replacement."""
+    return rng.integers(0, m, size=(n_boot, m))
+
+
+def replicate_mean_sd(a: np.ndarray, idx: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SD (ddof=1) over (resampled) members of each replicate row of ``a`` ``(B, M)``."""
+    v = a if idx is None else np.take_along_axis(a, idx, axis=1)
+    sd = np.std(v, axis=1, ddof=1) if v.shape[1] > 1 else np.full(v.shape[0], np.nan)
+    return v.mean(axis=1), sd
+
+
+def percentile_ci(reps: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the finite replicates (NaN, NaN when there are none)."""
+    r = np.asarray(reps, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    if r.size == 0:
+        return float("nan"), float("nan")
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(r, [a, 1.0 - a])
+    return float(lo), float(hi)
+
+
+def one_sided_p(reps: np.ndarray) -> float:
+    """Share of (finite) replicates <= 0."""
+    r = np.asarray(reps, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    return float(np.mean(r <= 0)) if r.size else float("nan")
+
+
+def multi_bootstrap(
+    x: np.ndarray,
+    n_boot: int,
+    rng_members: np.random.Generator,
+    rng_examples: np.random.Generator,
+    strata: np.ndarray | None = None,
+    level: float = 0.95,
+) -> BootstrapSummary:
+    """Multi-bootstrap CIs of the mean and the SD over members of an additive metric.
+
+    ``x``: ``(M, n)`` per-example values (row m = member m).
+    """
+    a = member_mean_replicates(x, n_boot, rng_examples, strata)
+    idx = member_indices(x.shape[0], n_boot, rng_members)
+    mean, sd = replicate_mean_sd(a, idx)
+    return BootstrapSummary(percentile_ci(mean, level), percentile_ci(sd, level), mean, sd)
+
+
+def bootstrap_difference(
+    x_a: np.ndarray,
+    x_b: np.ndarray,
+    n_boot: int,
+    rng: np.random.Generator,
+    statistic: str = "mean",
+    paired_examples: bool = True,
+    paired_members: bool = True,
+    strata: np.ndarray | None = None,
+    level: float = 0.95,
+) -> tuple[float, tuple[float, float], float]:
+    """Multi-bootstrap of ``stat(A) - stat(B)``; ``stat`` is ``"mean"`` or ``"sd"`` over members.
+
+    - Two tests, same ensemble: ``paired_members=True`` (a replicate resamples
+      members once for both); ``paired_examples=True`` when both tests hold the
+      same examples in the same order (same example indices), else each test's
+      examples are resampled independently.
+    - Two ensembles on one test: ``paired_members=False`` (members resampled
+      independently), ``paired_examples=True``.
+
+    Returns (observed difference, percentile CI, one-sided p = share of replicates <= 0).
+    """
+    x_a = np.asarray(x_a, dtype=np.float64)
+    x_b = np.asarray(x_b, dtype=np.float64)
+    if paired_examples and x_a.shape[1] != x_b.shape[1]:
+        raise ValueError("paired examples need the same number of examples")
+    if paired_members and x_a.shape[0] != x_b.shape[0]:
+        raise ValueError("paired members need the same number of members")
+    if paired_examples:
+        both = member_mean_replicates(np.vstack([x_a, x_b]), n_boot, rng, strata)
+        a, b = both[:, : x_a.shape[0]], both[:, x_a.shape[0] :]
+    else:
+        a = member_mean_replicates(x_a, n_boot, rng, strata)
+        b = member_mean_replicates(x_b, n_boot, rng, None)
+    ia = member_indices(x_a.shape[0], n_boot, rng)
+    ib = ia if paired_members else member_indices(x_b.shape[0], n_boot, rng)
+    k = 0 if statistic == "mean" else 1
+    da = replicate_mean_sd(a, ia)[k]
+    db = replicate_mean_sd(b, ib)[k]
+    obs_a = replicate_mean_sd(x_a.mean(axis=1)[None, :], None)[k][0]
+    obs_b = replicate_mean_sd(x_b.mean(axis=1)[None, :], None)[k][0]
+    diff = da - db
+    return float(obs_a - obs_b), percentile_ci(diff, level), one_sided_p(diff)
+
+
+def bh(p_values: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (NaN entries stay NaN and are not counted)."""
+    p = np.asarray(p_values, dtype=np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = sps.false_discovery_control(p[ok], method="bh")
+    return out

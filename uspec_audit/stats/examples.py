@@ -1,0 +1,54 @@
+"""Per-example metric matrices of a :class:`PredictionSet` for the example-level statistics.
+
+A metric is *additive* when the member's value is the mean over examples of
+a per-example quantity: accuracy (correct), error, NLL, Brier, MSE, MAE. For
+those, resampling examples (multi-bootstrap, jackknife) only needs the
+``(M, n)`` matrix of per-example values. Definitions match
+``uspec_audit.metrics`` (NLL clipped at 1e-15; Brier summed over classes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from uspec_audit.results.prediction_set import PredictionSet
+
+__all__ = ["ADDITIVE", "NLL_CLIP", "per_example", "risk_matrix"]
+
+NLL_CLIP = 1e-15
+ADDITIVE = ("accuracy", "error", "nll", "brier", "mse", "mae")
+
+
+def per_example(ps: PredictionSet, metric: str) -> np.ndarray | None:
+    """``(M, n)`` float64 per-example values whose mean over examples is ``metric``; None if not additive.
+
+    Rows with NaN outputs stay NaN.
+    """
+    if ps.is_classification:
+        if metric == "accuracy":
+            return ps.correct.astype(np.float64)
+        if metric == "error":
+            return 1.0 - ps.correct.astype(np.float64)
+        if metric == "nll":
+            return -np.log(np.clip(ps.true_prob.astype(np.float64), NLL_CLIP, 1.0))
+        if metric == "brier":
+            p = ps.outputs.astype(np.float64)
+            return np.einsum("mik,mik->mi", p, p) - 2.0 * ps.true_prob.astype(np.float64) + 1.0
+        return None
+    f = np.asarray(ps.outputs, dtype=np.float64)
+    y = np.asarray(ps.target, dtype=np.float64)[None, :]
+    if metric == "mse":
+        return (f - y) ** 2
+    if metric == "mae":
+        return np.abs(f - y)
+    return None
+
+
+def risk_matrix(ps: PredictionSet, risk: str) -> np.ndarray:
+    """Per-example risk for REx: ``"nll"`` or ``"error"`` (classification); squared error for regression."""
+    if not ps.is_classification:
+        return per_example(ps, "mse")
+    out = per_example(ps, risk)
+    if out is None:
+        raise ValueError(f"unknown REx risk {risk!r}")
+    return out

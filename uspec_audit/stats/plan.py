@@ -1,0 +1,48 @@
+"""What the analysis needs to know about an audit, independent of how it ran."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TestPlan:
+    """One stress test as the analysis sees it.
+
+    ``kind``: iid | stratified | shifted | perturbed | contrastive (or a plugin kind).
+    ``by``: the attribute names a stratified test splits on (empty otherwise).
+    ``variants``: the variant labels of this test (``"none"`` for unperturbed,
+    ``"<perturbation>@<severity>"`` for perturbed ones).
+    """
+
+    name: str
+    kind: str
+    ensembles: tuple[str, ...]
+    metrics: tuple[str, ...]
+    by: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ("none",)
+
+
+@dataclass(frozen=True)
+class EnsemblePlan:
+    """One ensemble as the analysis sees it.
+
+    ``reference``: the name of the test that serves as iid reference.
+    ``groups``: per-member group labels for nested-seed analysis, or None.
+    """
+
+    name: str
+    task: str
+    members: tuple[str, ...]
+    reference: str
+    groups: tuple[str, ...] | None = None
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnalysisPlan:
+    """The ensembles and tests of an audit, with metric directions."""
+
+    ensembles: tuple[EnsemblePlan, ...]
+    tests: tuple[TestPlan, ...]
+    higher_is_better: dict[str, bool]

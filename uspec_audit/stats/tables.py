@@ -1,0 +1,261 @@
+"""Column specifications of the analysis tables (the source of ``schemas/tables/*.schema.json``).
+
+Each table is a list of :class:`Column` (name, Arrow type string, nullable,
+description); :func:`frame` builds a DataFrame with exactly these columns, in
+this order and with matching dtypes; :func:`arrow_schema` gives the
+:class:`pyarrow.Schema`; :func:`schema_document` the JSON document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Column", "TABLES", "frame", "arrow_schema", "schema_document"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # "string" | "int64" | "double" | "bool"
+    nullable: bool
+    description: str
+
+
+def _c(name: str, type_: str, nullable: bool, description: str) -> Column:
+    return Column(name, type_, nullable, description)
+
+
+_KEY = [
+    _c("ensemble", "string", False, "Ensemble name."),
+    _c("test", "string", False, "Stress test name."),
+    _c(
+        "kind",
+        "string",
+        False,
+        "Test kind: iid, stratified, shifted, perturbed, contrastive or a plugin kind.",
+    ),
+    _c("variant", "string", False, "'none' or '<perturbation>@<severity>'."),
+    _c("perturbation", "string", True, "Perturbation of the variant (null when unperturbed)."),
+    _c("severity", "int64", True, "Severity of the variant (null when unperturbed)."),
+    _c("stratum", "string", False, "'all' or 'attr=value' ('a=x;b=y' for several attributes)."),
+    _c("metric", "string", False, "Metric name."),
+]
+
+_F = "double"
+
+TABLES: dict[str, list[Column]] = {
+    "summary": _KEY
+    + [
+        _c("n_members", "int64", False, "Members with a (non-NaN) value."),
+        _c("n_examples", "int64", False, "Examples in the test/stratum."),
+        _c("mean", _F, True, "Mean of the metric over members."),
+        _c("sd", _F, True, "SD over members (ddof=1); null with < 2 members."),
+        _c("min", _F, True, "Smallest member value."),
+        _c("max", _F, True, "Largest member value."),
+        _c("range", _F, True, "max - min."),
+        _c("sd_ratio", _F, True, "sd / ref_sd (METHODS §1); null when ref_sd is 0 or undefined."),
+        _c("ref_sd", _F, True, "SD over members on the reference (iid) test, same metric."),
+        _c("worst_member", "string", True, "Member with the worst value (direction from the metric)."),
+        _c("worst_value", _F, True, "Its value."),
+        _c("best_member", "string", True, "Member with the best value."),
+        _c("best_value", _F, True, "Its value."),
+        _c(
+            "spearman_rho",
+            _F,
+            True,
+            "Spearman rho of member values on ref vs this row (METHODS §2); null on the reference row.",
+        ),
+        _c("spearman_ci_low", _F, True, "Lower end of the percentile bootstrap CI over members."),
+        _c("spearman_ci_high", _F, True, "Upper end of that CI."),
+        _c("spearman_p", _F, True, "Two-sided permutation p-value of rho."),
+        _c("pearson_r", _F, True, "Pearson r of member values on ref vs this row."),
+        _c("pearson_p", _F, True, "Two-sided p-value of r (t-test, scipy.stats.pearsonr)."),
+        _c(
+            "perm_p",
+            _F,
+            True,
+            "Systematic-variation permutation p ('all' rows) or strata-shuffle p (strata rows), METHODS §4; from correctness (classification) or squared error (regression); same for every metric of the unit.",
+        ),
+        _c(
+            "perm_p_adj",
+            _F,
+            True,
+            "perm_p after Benjamini-Hochberg over all units of the audit (= perm_p when FDR control is off).",
+        ),
+        _c("disagreement", _F, True, "Mean pairwise disagreement of predicted labels (classification)."),
+        _c(
+            "mean_ci_low",
+            _F,
+            True,
+            "Multi-bootstrap percentile CI of the mean (additive metrics only: accuracy, error, nll, brier, mse, mae).",
+        ),
+        _c("mean_ci_high", _F, True, "Upper end."),
+        _c("sd_ci_low", _F, True, "Multi-bootstrap percentile CI of the SD over members."),
+        _c("sd_ci_high", _F, True, "Upper end."),
+        _c(
+            "sd_ratio_ci_low",
+            _F,
+            True,
+            "Multi-bootstrap percentile CI of the SD ratio (members paired with ref).",
+        ),
+        _c("sd_ratio_ci_high", _F, True, "Upper end."),
+        _c(
+            "jackknife_z",
+            _F,
+            True,
+            "Two-sample z of sd vs ref_sd with jackknife SEs over examples (METHODS §5).",
+        ),
+        _c("jackknife_p", _F, True, "One-sided p = P(Z >= z)."),
+        _c("anova_f", _F, True, "One-way ANOVA F of member values by group (nested seeds, METHODS §6)."),
+        _c("anova_p", _F, True, "p-value from F(G-1, M-G)."),
+        _c("between_group_share", _F, True, "SS_between / SS_total."),
+        _c("verdict", "string", False, "insufficient | underspecified | degraded | stable (METHODS §14)."),
+    ],
+    "correlations": [
+        _c("ensemble", "string", False, "Ensemble name."),
+        _c("metric", "string", False, "Metric name."),
+        _c("test_a", "string", False, "First test."),
+        _c("variant_a", "string", False, "Its variant."),
+        _c("stratum_a", "string", False, "Its stratum."),
+        _c("test_b", "string", False, "Second test."),
+        _c("variant_b", "string", False, "Its variant."),
+        _c("stratum_b", "string", False, "Its stratum."),
+        _c("spearman", _F, True, "Spearman rho over members (pairwise complete)."),
+        _c("pearson", _F, True, "Pearson r over members."),
+        _c("n_members", "int64", False, "Members with values on both."),
+    ],
+    "calibration": [
+        _c("ensemble", "string", False, "Ensemble name."),
+        _c("member", "string", False, "Member name."),
+        _c("test", "string", False, "Test name."),
+        _c("variant", "string", False, "Variant."),
+        _c("stratum", "string", False, "'all' or the stratum label."),
+        _c("bin", "int64", False, "Bin index, 0-based."),
+        _c("bin_lower", _F, False, "Lower edge of the confidence bin [l, u)."),
+        _c("bin_upper", _F, False, "Upper edge (the last bin is closed at 1)."),
+        _c("confidence", _F, True, "Mean top-label confidence in the bin (null when empty)."),
+        _c("accuracy", _F, True, "Accuracy in the bin (null when empty)."),
+        _c("count", "int64", False, "Examples in the bin."),
+        _c("ece", _F, True, "Expected calibration error of the member on the stratum (repeated per bin)."),
+        _c("brier", _F, True, "Brier score (summed over classes) of the member on the stratum."),
+    ],
+    "pca": [
+        _c("ensemble", "string", False, "Ensemble name."),
+        _c("test", "string", False, "Test name."),
+        _c("variant", "string", False, "Variant."),
+        _c("kind", "string", False, "explained | loading | score | attribute_corr."),
+        _c("component", "int64", False, "Principal component, 1-based."),
+        _c("member", "string", True, "Member (loading rows)."),
+        _c("example_id", "string", True, "Example id as text (score rows)."),
+        _c(
+            "value", _F, True, "Explained variance ratio, loading, score, or Spearman rho with the attribute."
+        ),
+        _c("attribute", "string", True, "Numeric attribute (attribute_corr rows)."),
+    ],
+    "marginalization": [
+        _c("ensemble", "string", False, "Ensemble name."),
+        _c("test", "string", False, "Test name."),
+        _c("variant", "string", False, "Variant."),
+        _c("k", "int64", False, "Members averaged."),
+        _c("metric", "string", False, "accuracy (classification) or mse (regression)."),
+        _c("mean", _F, True, "Mean over random k-subsets of the averaged ensemble's metric."),
+        _c("sd", _F, True, "SD over those subsets (ddof=1)."),
+        _c("best_member_on_ref", "string", True, "Best single member on the reference test."),
+        _c("best_ref_member_value", _F, True, "That member's value on this test."),
+        _c("oracle_member_value", _F, True, "Best single member's value on this test (oracle choice)."),
+        _c(
+            "smallest_k_beating_best",
+            "int64",
+            True,
+            "Smallest k whose mean beats best_ref_member_value; null if none.",
+        ),
+    ],
+    "rex": [
+        _c("ensemble", "string", False, "Ensemble name."),
+        _c("member", "string", False, "Member name."),
+        _c(
+            "domain_set",
+            "string",
+            False,
+            "Stratified test (domains = strata), perturbed test (domains = ref + variants) or 'shifted' (ref + shifted tests).",
+        ),
+        _c("risk", "string", False, "nll | error (classification) or mse (regression)."),
+        _c("v_rex", _F, True, "Var_e(R_e) (ddof=0)."),
+        _c("ri", _F, True, "max_e R_e."),
+        _c("mm_rex", _F, True, "(1 - E lambda_min) max_e R_e + lambda_min sum_e R_e."),
+        _c(
+            "selected_by",
+            "string",
+            True,
+            "Criteria (erm, v_rex, ri, mm_rex) selecting this member, comma-separated; null if none.",
+        ),
+    ],
+    "disagreement": [
+        _c("ensemble", "string", False, "Ensemble name."),
+        _c("test", "string", False, "Test name."),
+        _c("variant", "string", False, "Variant."),
+        _c("stratum", "string", False, "'all' or the stratum label."),
+        _c("disagreement", _F, True, "Mean pairwise disagreement of labels (classification)."),
+        _c(
+            "ambiguity",
+            _F,
+            True,
+            "Share of examples where some member differs from the baseline (best on ref).",
+        ),
+        _c("discrepancy", _F, True, "Largest share on which one member differs from the baseline."),
+        _c("mean_vote_entropy", _F, True, "Mean per-example entropy (nats) of the label votes."),
+        _c(
+            "sensitivity",
+            _F,
+            True,
+            "Mean pairwise E[(f_m - f_m')^2] of true-class probability (classification) or prediction (regression).",
+        ),
+        _c(
+            "sensitivity_ratio",
+            _F,
+            True,
+            "sensitivity / mean member risk (regression: MSE; classification: mean (1 - p_true)^2).",
+        ),
+    ],
+}
+
+
+def frame(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A DataFrame with exactly the columns of ``table`` (order and dtypes); missing keys are null."""
+    cols = TABLES[table]
+    data: dict[str, Any] = {}
+    for c in cols:
+        vals = [r.get(c.name) for r in rows]
+        if c.type == "double":
+            data[c.name] = pd.Series([np.nan if v is None else float(v) for v in vals], dtype="float64")
+        elif c.type == "int64":
+            s = pd.Series([None if v is None else int(v) for v in vals], dtype="Int64")
+            data[c.name] = s if c.nullable else s.astype("int64")
+        elif c.type == "bool":
+            data[c.name] = pd.Series(vals, dtype="boolean" if c.nullable else "bool")
+        else:
+            data[c.name] = pd.Series([None if v is None else str(v) for v in vals], dtype="object")
+    return pd.DataFrame(data, columns=[c.name for c in cols])
+
+
+def arrow_schema(table: str):
+    """The :class:`pyarrow.Schema` of ``table``."""
+    import pyarrow as pa
+
+    types = {"string": pa.string(), "int64": pa.int64(), "double": pa.float64(), "bool": pa.bool_()}
+    return pa.schema([pa.field(c.name, types[c.type], nullable=c.nullable) for c in TABLES[table]])
+
+
+def schema_document(table: str) -> dict[str, Any]:
+    """The JSON document of ``schemas/tables/<table>.schema.json``."""
+    return {
+        "table": table,
+        "columns": [
+            {"name": c.name, "type": c.type, "nullable": c.nullable, "description": c.description}
+            for c in TABLES[table]
+        ],
+    }
