@@ -8,7 +8,7 @@ of uint8 images, then times
 - *bare*: a plain loop that reads the Parquet file in batches, preprocesses,
   and runs every member's onnxruntime session on every batch — the least
   work any evaluation must do;
-- *audit*: ``uspec-audit run --fresh --no-html`` of an audit with one iid test
+- *audit*: ``uspec-audit run --fresh --no-reports`` of an audit with one iid test
   on the same data (metrics, ensemble statistics, Parquet results, manifest),
 
 each in a fresh process, and prints audit / bare. Target: <= 1.15 at 8
@@ -126,7 +126,7 @@ def main() -> None:
             bare_times.append(float(out.stdout.strip()))
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "uspec_audit", "run", str(folder / "audit.toml"), "--fresh",
-                            "--no-html", "--json"], capture_output=True, text=True, check=True, cwd=folder)
+                            "--no-reports", "--json"], capture_output=True, text=True, check=True, cwd=folder)
             audit_times.append(time.perf_counter() - start)
         manifest = __import__("json").loads((folder / "results" / "manifest.json").read_text())
         bare, audit = min(bare_times), min(audit_times)

@@ -25,9 +25,13 @@ ort = pytest.importorskip("onnxruntime")
 
 
 def _load_generate():
-    spec = importlib.util.spec_from_file_location("derm_generate", DERM / "generate.py")
+    name = "uspec_examples_derm_generate"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, DERM / "generate.py")
+    assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
+    sys.modules[name] = mod  # dataclasses look their module up here
     spec.loader.exec_module(mod)
     return mod
 
@@ -114,7 +118,9 @@ def test_derm_models_run(derm_build: Path) -> None:
     x = _derm_input(_decode(df["image"]))
     onnx_out = {}
     for seed in range(2):
-        sess = ort.InferenceSession(str(derm_build / "models" / f"seed-{seed}.onnx"), providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(
+            str(derm_build / "models" / f"seed-{seed}.onnx"), providers=["CPUExecutionProvider"]
+        )
         assert [i.name for i in sess.get_inputs()] == ["image"]
         assert [o.name for o in sess.get_outputs()] == ["logits"]
         (logits,) = sess.run(["logits"], {"image": x})

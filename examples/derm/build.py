@@ -13,11 +13,11 @@ RGB image as ``(pixel / 255 - 0.5) / 0.25`` per channel. Output: ``logits`` (N, 
 from __future__ import annotations
 
 import argparse
-import warnings
 import json
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,13 @@ SMALL = {
     "weight_decay": 1e-4,
 }
 # generator seeds of the data sets (distinct, fixed)
-DATA_SEEDS = {"train": 20201106, "val": 20201107, "test": 20201108, "heldout": 20201109, "counterfactual": 20201110}
+DATA_SEEDS = {
+    "train": 20201106,
+    "val": 20201107,
+    "test": 20201108,
+    "heldout": 20201109,
+    "counterfactual": 20201110,
+}
 
 
 class SmallCNN(nn.Module):
@@ -66,7 +72,11 @@ class SmallCNN(nn.Module):
         super().__init__()
 
         def block(cin: int, cout: int) -> list[nn.Module]:
-            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            return [
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            ]
 
         self.features = nn.Sequential(
             nn.AvgPool2d(2),
@@ -195,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
+    if args.small and args.out.resolve() == HERE:
+        ap.error("--small needs --out DIR (it would overwrite the shipped artifacts)")
 
     cfg = dict(SMALL if args.small else FULL)
     if args.seeds is not None:
@@ -220,8 +232,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     cf = gen.counterfactual(cfg["n_counterfactual"], DATA_SEEDS["counterfactual"], lesion_id_start=4_000_000)
     t_data = time.perf_counter() - t_start
-    print(f"generated data in {t_data:.1f}s (train {len(train)}, test {len(test)}, "
-          f"heldout {len(heldout)}, counterfactual {len(cf)})", flush=True)
+    print(
+        f"generated data in {t_data:.1f}s (train {len(train)}, test {len(test)}, "
+        f"heldout {len(heldout)}, counterfactual {len(cf)})",
+        flush=True,
+    )
     write_parquet(test.to_frame(), data_dir / "test.parquet")
     write_parquet(heldout.to_frame(), data_dir / "heldout_camera.parquet")
     write_parquet(cf.to_frame(), data_dir / "counterfactual.parquet")
@@ -256,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_skin_type_counts": counts,
         "generator": gen.settings(),
         "small": bool(args.small),
+        "torch_threads": args.threads,
         "torch_version": torch.__version__,
         "members": members,
         "build_time_s": round(time.perf_counter() - t_start, 1),

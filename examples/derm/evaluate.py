@@ -54,13 +54,31 @@ def main() -> None:
             r[f"heldout_{s}"] = ph[h["fitzpatrick"].to_numpy() == s].mean()
         rows[m.stem] = r
     res = pd.DataFrame(rows).T
-    n = {"iid": len(t), **{s: int((t["fitzpatrick"] == s).sum()) for s in SKIN_TYPES}, "heldout_camera": len(h)}
+    n = {
+        "iid": len(t),
+        **{s: int((t["fitzpatrick"] == s).sum()) for s in SKIN_TYPES},
+        "heldout_camera": len(h),
+    }
     n.update({f"heldout_{s}": int((h["fitzpatrick"] == s).sum()) for s in ("V", "VI")})
     pd.set_option("display.width", 200)
     print(res.round(3))
     summ = pd.DataFrame({"n": pd.Series(n), "mean": res.mean(), "sd": res.std(ddof=1)})
     summ["sd_ratio_vs_iid"] = summ["sd"] / summ.loc["iid", "sd"]
     print(summ.round(4))
+
+    x_c, c = load(args.root / "data" / "counterfactual.parquet")
+    order = np.lexsort((c["ita"].to_numpy() * -1, c["lesion_id"].to_numpy()))
+    n_les = len(c) // len(SKIN_TYPES)
+    flips = {}
+    for m in models:
+        pred = predict(m, x_c[order]).argmax(1).reshape(n_les, len(SKIN_TYPES))
+        flips[m.stem] = (pred != pred[:, :1]).any(axis=1)
+    f = pd.DataFrame(flips)
+    print(f"counterfactual: lesions whose prediction changes with skin type, per member (n={n_les}):")
+    print(f.mean().round(3).to_string())
+    both = f.to_numpy()
+    agree = np.mean([np.mean(both[:, i] == both[:, j]) for i in range(both.shape[1]) for j in range(i)])
+    print(f"mean pairwise agreement on which lesions flip: {agree:.3f}")
 
 
 if __name__ == "__main__":

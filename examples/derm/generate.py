@@ -194,14 +194,24 @@ def sample_params(
         return draws[lab, np.arange(n)]
 
     #                       nevus        melanoma     SK           psoriasis    eczema       acne
-    p["radius"] = per_class([(0.12, 0.30), (0.20, 0.45), (0.16, 0.40), (0.28, 0.62), (0.30, 0.70), (0.0, 0.0)])
-    p["irregular"] = per_class([(0.01, 0.07), (0.07, 0.22), (0.03, 0.10), (0.04, 0.12), (0.12, 0.28), (0.0, 0.0)])
-    p["edge"] = per_class([(0.015, 0.05), (0.02, 0.09), (0.01, 0.035), (0.02, 0.06), (0.08, 0.20), (0.05, 0.05)])
+    p["radius"] = per_class(
+        [(0.12, 0.30), (0.20, 0.45), (0.16, 0.40), (0.28, 0.62), (0.30, 0.70), (0.0, 0.0)]
+    )
+    p["irregular"] = per_class(
+        [(0.01, 0.07), (0.07, 0.22), (0.03, 0.10), (0.04, 0.12), (0.12, 0.28), (0.0, 0.0)]
+    )
+    p["edge"] = per_class(
+        [(0.015, 0.05), (0.02, 0.09), (0.01, 0.035), (0.02, 0.06), (0.08, 0.20), (0.05, 0.05)]
+    )
     p["pigment"] = per_class([(0.30, 0.75), (0.45, 0.90), (0.20, 0.70), (0.0, 0.0), (0.0, 0.05), (0.0, 0.0)])
-    p["variegation"] = per_class([(0.0, 0.12), (0.35, 0.85), (0.05, 0.30), (0.0, 0.0), (0.0, 0.0), (0.0, 0.0)])
+    p["variegation"] = per_class(
+        [(0.0, 0.12), (0.35, 0.85), (0.05, 0.30), (0.0, 0.0), (0.0, 0.0), (0.0, 0.0)]
+    )
     p["bluegrey"] = per_class([(0.0, 0.05), (0.0, 0.60), (0.0, 0.10), (0.0, 0.0), (0.0, 0.0), (0.0, 0.0)])
     p["verrucous"] = per_class([(0.0, 0.05), (0.0, 0.10), (0.15, 0.50), (0.0, 0.10), (0.0, 0.05), (0.0, 0.0)])
-    p["erythema"] = per_class([(0.0, 0.10), (0.0, 0.30), (0.0, 0.15), (0.50, 1.00), (0.35, 0.80), (0.55, 1.00)])
+    p["erythema"] = per_class(
+        [(0.0, 0.10), (0.0, 0.30), (0.0, 0.15), (0.50, 1.00), (0.35, 0.80), (0.55, 1.00)]
+    )
     p["scale"] = per_class([(0.0, 0.0), (0.0, 0.05), (0.0, 0.15), (0.30, 0.90), (0.0, 0.35), (0.0, 0.0)])
     p["patchy"] = per_class([(0.0, 0.1), (0.0, 0.3), (0.0, 0.2), (0.0, 0.3), (0.4, 0.9), (0.0, 0.0)])
     # number of papules / pustules and the pustular fraction
@@ -336,7 +346,10 @@ def _render_chunk(p: dict[str, np.ndarray], rng: np.random.Generator) -> np.ndar
     patch = np.clip(1.0 + col("patchy") * (mottle - 0.2), 0.0, 1.5)
     ery = col("erythema") * mask * patch
     # spots (papules, pustules)
-    spot_c = spot_xy * np.asarray(p["spot_spread"], dtype=f32)[:, None, None] + np.stack([p["cx"], p["cy"]], -1).astype(f32)[:, None]
+    spot_c = (
+        spot_xy * np.asarray(p["spot_spread"], dtype=f32)[:, None, None]
+        + np.stack([p["cx"], p["cy"]], -1).astype(f32)[:, None]
+    )
     d2 = (X[:, None] - spot_c[..., 0, None, None]) ** 2 + (Y[:, None] - spot_c[..., 1, None, None]) ** 2
     active = (np.arange(N_SPOTS)[None, :] < p["n_spots"][:, None]).astype(f32)
     sr = (spot_r * active)[..., None, None] * zoom[:, None]

@@ -78,7 +78,10 @@ def rotate(images16: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     angles = np.where(rng.uniform(size=len(images16)) < 0.5, -ROTATION_DEG, ROTATION_DEG)
     out = np.stack(
-        [ndimage.rotate(im, a, reshape=False, order=1, mode="constant", cval=0.0) for im, a in zip(images16, angles, strict=True)]
+        [
+            ndimage.rotate(im, a, reshape=False, order=1, mode="constant", cval=0.0)
+            for im, a in zip(images16, angles, strict=True)
+        ]
     )
     return np.clip(out, 0.0, 16.0), angles
 
@@ -103,7 +106,11 @@ def train_one(seed: int, x: torch.Tensor, y: torch.Tensor, cfg: dict) -> tuple[n
             opt.step()
             losses.append(loss.item())
     model.eval()
-    return model, {"seed": seed, "train_time_s": round(time.perf_counter() - t0, 2), "final_train_loss": round(float(np.mean(losses)), 4)}
+    return model, {
+        "seed": seed,
+        "train_time_s": round(time.perf_counter() - t0, 2),
+        "final_train_loss": round(float(np.mean(losses)), 4),
+    }
 
 
 def export(model: nn.Module, path: Path) -> None:
@@ -127,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
+    if args.small and args.out.resolve() == HERE:
+        ap.error("--small needs --out DIR (it would overwrite the shipped artifacts)")
     cfg = dict(SMALL if args.small else FULL)
     torch.set_num_threads(args.threads)
     t_start = time.perf_counter()
@@ -136,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
 
     digits = load_digits()
     ids = np.arange(len(digits.target), dtype=np.int64)
-    id_tr, id_te = train_test_split(ids, test_size=cfg["test_size"], random_state=SPLIT_SEED, stratify=digits.target)
+    id_tr, id_te = train_test_split(
+        ids, test_size=cfg["test_size"], random_state=SPLIT_SEED, stratify=digits.target
+    )
     id_te = np.sort(id_te)
     u8_tr = to_uint8(digits.images[id_tr])
     u8_te = to_uint8(digits.images[id_te])
@@ -169,7 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "description": "sklearn load_digits (UCI handwritten digits, 8x8), fixed stratified split",
         "classes": [str(i) for i in range(10)],
-        "preprocessing": {"layout": "NCHW", "scale": 255.0, "mean": [0.0], "std": [1.0], "formula": "x = uint8 / 255"},
+        "preprocessing": {
+            "layout": "NCHW",
+            "scale": 255.0,
+            "mean": [0.0],
+            "std": [1.0],
+            "formula": "x = uint8 / 255",
+        },
         "input": {"name": "image", "shape": ["N", 1, 8, 8], "dtype": "float32"},
         "output": {"name": "logits", "shape": ["N", 10]},
         "split_seed": SPLIT_SEED,

@@ -34,7 +34,7 @@ NOISE = """
 def finished_run(digits_world, tmp_path_factory):
     folder = tmp_path_factory.mktemp("run")
     audit = basic_audit(digits_world, folder, extra=NOISE)
-    result = runner.invoke(app, ["run", str(audit), "--no-html"])
+    result = runner.invoke(app, ["run", str(audit), "--no-reports"])
     assert result.exit_code == 0, result.output
     return folder, audit, result
 
@@ -120,7 +120,7 @@ def test_tables_follow_their_schemas(finished_run):
 def test_rerun_reuses_cache_and_gives_identical_tables(finished_run):
     folder, audit, _ = finished_run
     before = {p.name: pd.read_parquet(p) for p in (folder / "results").glob("*.parquet")}
-    result = runner.invoke(app, ["run", str(audit), "--no-html", "--json"])
+    result = runner.invoke(app, ["run", str(audit), "--no-reports", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["timings"]["units_computed"] == 0 and payload["timings"]["units_reused"] > 0
@@ -131,7 +131,7 @@ def test_rerun_reuses_cache_and_gives_identical_tables(finished_run):
 def test_fresh_recomputes_everything_identically(finished_run, tmp_path):
     folder, audit, _ = finished_run
     out = tmp_path / "fresh"
-    result = runner.invoke(app, ["run", str(audit), "--no-html", "--json", "--fresh", "--out", str(out)])
+    result = runner.invoke(app, ["run", str(audit), "--no-reports", "--json", "--fresh", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["timings"]["units_reused"] == 0
     for name in ("metrics.parquet", "summary.parquet", "correlations.parquet"):
@@ -141,7 +141,7 @@ def test_fresh_recomputes_everything_identically(finished_run, tmp_path):
 
 def test_only_runs_one_test_plus_reference(finished_run, tmp_path):
     _, audit, _ = finished_run
-    result = runner.invoke(app, ["run", str(audit), "--no-html", "--only", "shift", "--out", str(tmp_path / "o")])
+    result = runner.invoke(app, ["run", str(audit), "--no-reports", "--only", "shift", "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
     tests = set(pd.read_parquet(tmp_path / "o" / "metrics.parquet")["test"])
     assert tests == {"iid", "shift"}
@@ -153,7 +153,7 @@ def test_kill_9_then_resume_recomputes_only_unfinished(digits_world, tmp_path):
     audit = basic_audit(digits_world, tmp_path, extra=NOISE.replace("[1, 3, 5]", "[1, 2, 3, 4, 5]"))
     audit.write_text(audit.read_text().replace("batch_size = 128", "batch_size = 8"))
     cache = tmp_path / "results" / ".cache" / "predictions"
-    process = subprocess.Popen([sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-html", "--json"],
+    process = subprocess.Popen([sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-reports", "--json"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 120
     def finished_units():
@@ -168,7 +168,7 @@ def test_kill_9_then_resume_recomputes_only_unfinished(digits_world, tmp_path):
     finished_before = len(finished_units())
     if interrupted:
         assert not (tmp_path / "results" / "manifest.json").exists()  # nothing looks complete
-    resumed = subprocess.run([sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-html", "--json"],
+    resumed = subprocess.run([sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-reports", "--json"],
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     timings = json.loads(resumed.stdout)["timings"]
@@ -176,7 +176,7 @@ def test_kill_9_then_resume_recomputes_only_unfinished(digits_world, tmp_path):
     assert timings["units_reused"] >= min(finished_before, total)
     assert not list(cache.glob(".tmp-*"))  # the killed write's temp file was cleaned up
     reference = tmp_path / "reference"
-    subprocess.run([sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-html", "--fresh", "--json",
+    subprocess.run([sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-reports", "--fresh", "--json",
                     "--out", str(reference)], capture_output=True, text=True, check=True)
     for name in ("metrics.parquet", "summary.parquet"):
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results" / name), pd.read_parquet(reference / name),

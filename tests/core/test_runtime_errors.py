@@ -21,7 +21,7 @@ runner = CliRunner()
 
 
 def _run(audit: Path, *extra: str):
-    return runner.invoke(app, ["run", str(audit), "--no-html", *extra])
+    return runner.invoke(app, ["run", str(audit), "--no-reports", *extra])
 
 
 def _assert_incomplete(folder: Path) -> None:
@@ -83,7 +83,7 @@ def test_missing_stratum_values(digits_world, tmp_path):
 def test_one_member_ensemble_runs_with_null_spread(digits_world, tmp_path):
     audit = basic_audit(digits_world, tmp_path)
     audit.write_text(audit.read_text().replace("seed-*.onnx", "seed-0.onnx"))
-    result = runner.invoke(app, ["run", str(audit), "--no-html", "--json"])
+    result = runner.invoke(app, ["run", str(audit), "--no-reports", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert any("one member" in w for w in payload["warnings"])
@@ -117,7 +117,7 @@ def test_failed_run_removes_previous_manifest(digits_world, tmp_path):
 def test_contract_failure_exit_code(digits_world, tmp_path):
     extra = "contract = { min_mean = { accuracy = 0.99 }, max_sd_ratio = 1000.0, strata = \"all\" }"
     audit = basic_audit(digits_world, tmp_path, extra=extra)
-    result = runner.invoke(app, ["run", str(audit), "--no-html", "--json"])
+    result = runner.invoke(app, ["run", str(audit), "--no-reports", "--json"])
     assert result.exit_code == 1
     payload = json.loads(result.output)
     statuses = {(r["contract"], r["status"]) for r in payload["contracts"]["rows"]}

@@ -48,7 +48,7 @@ def test_installed_template_components_are_listed(template_site):
 
 def test_template_components_run_from_an_audit(template_site, digits_world, tmp_path):
     audit = basic_audit(digits_world, tmp_path, extra=USE_TEMPLATE)
-    result = _cli(template_site, "run", str(audit), "--no-html", "--json")
+    result = _cli(template_site, "run", str(audit), "--no-reports", "--json")
     assert result.returncode == 0, result.stderr
     metrics = pd.read_parquet(tmp_path / "results" / "metrics.parquet")
     rows = metrics.query("test == 'vignetted' and stratum == 'all'")

@@ -15,6 +15,8 @@ import pytest
 import uspec_audit.perturb.image_common as common
 from uspec_audit.components import PerturbationSpec, PerturbContext
 from uspec_audit.perturb.image import (
+    APPLY,
+    CPU_CHUNK,
     IMAGE_PERTURBATION_NAMES,
     IMAGE_PERTURBATIONS,
     IMAGENET_C,
@@ -59,7 +61,7 @@ IMAGES = natural_images()
 
 def run(name: str, images: np.ndarray, severity: int, seeds, device: str = "cpu") -> np.ndarray:
     ctx = PerturbContext(seeds=np.asarray(seeds, dtype=np.uint64), severity=severity, device=device)
-    return IMAGE_PERTURBATIONS[name][0](images, ctx)
+    return APPLY[name](images, ctx)
 
 
 def test_registration_lists_19_corruptions():
@@ -97,6 +99,16 @@ def test_shape_dtype_determinism_and_batch_independence(name, severity):
     assert np.array_equal(alone[0], out[1])
     other = run(name, IMAGES[[2, 0, 1]], severity, [99, 98, 22])
     assert np.array_equal(other[2], out[1])
+
+
+def test_chunking_does_not_change_pixels():
+    images = natural_images(CPU_CHUNK + 3, 33, 35, seed=5)
+    seeds = np.arange(100, 100 + len(images))
+    for name in NAMES:
+        whole = run(name, images, 4, seeds)
+        raw = IMAGE_PERTURBATIONS[name][0](images, PerturbContext(seeds=seeds.astype(np.uint64), severity=4))
+        assert np.array_equal(whole, raw), name
+        assert np.array_equal(whole[-1:], run(name, images[-1:], 4, seeds[-1:])), name
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # report_browser.py
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from report_helpers import load_results_fixture, pdf_engine_reason  # noqa: E402
 
-def _load_fixture_module():
-    path = HERE.parent / "fixtures" / "results_fixture.py"
-    spec = importlib.util.spec_from_file_location("uspec_results_fixture", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-results_fixture = _load_fixture_module()
+results_fixture = load_results_fixture()
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +25,11 @@ def results_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def rendered(results_dir, tmp_path_factory) -> dict[str, Path]:
-    """HTML and Markdown of the fixture (the PDF is rendered by its own test)."""
+def rendered(results_dir, tmp_path_factory) -> dict[str, Path | None]:
+    """HTML, Markdown and (when an engine is available) PDF of the fixture, rendered in one call."""
     from uspec_audit.report.render import render_reports
 
     out = tmp_path_factory.mktemp("report")
-    html, md = render_reports(results_dir, html=out / "report.html", markdown=out / "report.md")
-    return {"html": html, "markdown": md, "dir": out}
+    pdf = None if pdf_engine_reason() else out / "report.pdf"
+    paths = render_reports(results_dir, html=out / "report.html", pdf=pdf, markdown=out / "report.md")
+    return {"html": paths[0], "pdf": pdf, "markdown": paths[-1], "dir": out, "paths": paths}

@@ -19,8 +19,7 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from conftest import results_fixture  # noqa: E402
-from report_browser import Chromium, find_chromium  # noqa: E402
+from report_helpers import Chromium, find_chromium, load_results_fixture  # noqa: E402
 
 from uspec_audit.report.render import render_reports  # noqa: E402
 
@@ -42,7 +41,7 @@ def contact_sheets(pages: list[Path], out: Path, per_sheet: int = 12) -> list[Pa
 def main(out: Path, results: Path | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if results is None:
-        results = results_fixture.build_results(out / "results")
+        results = load_results_fixture().build_results(out / "results")
     html, pdf, md = render_reports(results, html=out / "report.html", pdf=out / "report.pdf",
                                    markdown=out / "report.md")
     print(f"wrote {html} ({html.stat().st_size / 1e6:.2f} MB), {pdf}, {md}")

@@ -12,22 +12,17 @@ import pytest
 from uspec_audit.report.render import ReportError, render_reports
 
 
-def test_all_three_outputs_are_written(results_dir, tmp_path):
-    pdf_engine_missing = False
-    try:
-        import weasyprint  # noqa: F401
-    except (ImportError, OSError):
-        pdf_engine_missing = True
-    from uspec_audit.report.pdf import find_chromium
+def test_all_three_outputs_are_written(rendered):
+    from report_helpers import pdf_engine_reason
 
-    if pdf_engine_missing and find_chromium() is None:
-        pytest.skip("no PDF engine: neither WeasyPrint (pip install weasyprint) nor chromium is installed")
-    paths = render_reports(results_dir, html=tmp_path / "r.html", pdf=tmp_path / "r.pdf",
-                           markdown=tmp_path / "r.md")
-    assert paths == [tmp_path / "r.html", tmp_path / "r.pdf", tmp_path / "r.md"]
-    assert all(p.stat().st_size > 0 for p in paths)
-    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF-")
-    assert not list(tmp_path.glob("*.tmp"))
+    reason = pdf_engine_reason()
+    if reason:
+        pytest.skip(reason)
+    out = rendered["dir"]
+    assert rendered["paths"] == [out / "report.html", out / "report.pdf", out / "report.md"]
+    assert all(p.stat().st_size > 0 for p in rendered["paths"])
+    assert rendered["pdf"].read_bytes().startswith(b"%PDF-")
+    assert not list(out.glob("*.tmp"))
 
 
 def test_html_is_self_contained_and_escaped(rendered):
@@ -73,9 +68,12 @@ def test_html_has_every_section_and_every_contract(rendered, results_dir):
         assert f'id="fig-{kind}-' in text, kind
 
 
-def test_rendering_is_deterministic(results_dir, rendered, tmp_path):
-    again = render_reports(results_dir, html=tmp_path / "again.html")[0]
-    assert again.read_text(encoding="utf-8") == rendered["html"].read_text(encoding="utf-8")
+def test_rendering_is_deterministic(build_results, tmp_path):
+    d = build_results(tmp_path / "res", members_cnn=4, members_mlp=0, only_tests=("skin-type", "tone-swap"))
+    one = render_reports(d, html=tmp_path / "one.html", markdown=tmp_path / "one.md")
+    two = render_reports(d, html=tmp_path / "two.html", markdown=tmp_path / "two.md")
+    for a, b in zip(one, two, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
 
 
 def test_markdown_lists_every_contract_verdict(rendered, results_dir):
@@ -115,7 +113,7 @@ def test_missing_required_table_is_named(build_results, tmp_path):
 
 
 def test_minimal_folder_renders_without_optional_tables(build_results, tmp_path):
-    d = build_results(tmp_path / "res", minimal=True)
+    d = build_results(tmp_path / "res", minimal=True, only_tests=("skin-type",))
     (d / "contracts.parquet").unlink()
     html, md = render_reports(d, html=tmp_path / "r.html", markdown=tmp_path / "r.md")
     text = html.read_text(encoding="utf-8")
@@ -125,21 +123,22 @@ def test_minimal_folder_renders_without_optional_tables(build_results, tmp_path)
 
 
 def test_damaged_optional_table_is_reported_not_fatal(build_results, tmp_path):
-    d = build_results(tmp_path / "res", members_cnn=3, members_mlp=0)
+    d = build_results(tmp_path / "res", members_cnn=3, members_mlp=0, only_tests=("skin-type",))
     (d / "calibration.parquet").write_bytes(b"not parquet")
     text = render_reports(d, html=tmp_path / "r.html")[0].read_text(encoding="utf-8")
     assert "calibration.parquet could not be read" in text and "fig-calib-" not in text
 
 
 def test_one_member_ensemble_and_no_groups(build_results, tmp_path):
-    d = build_results(tmp_path / "res", members_cnn=1, members_mlp=0)
+    d = build_results(tmp_path / "res", members_cnn=1, members_mlp=0, only_tests=("skin-type",))
     text = render_reports(d, html=tmp_path / "r.html")[0].read_text(encoding="utf-8")
     assert "has one member" in text
     assert "fig-parallel-" not in text  # no spread to draw
 
 
 def test_few_members_and_columns_missing(build_results, tmp_path):
-    d = build_results(tmp_path / "res", members_cnn=4, members_mlp=3, minimal=True)
+    d = build_results(tmp_path / "res", members_cnn=4, members_mlp=3, minimal=True,
+                      only_tests=("skin-type",))
     s = pd.read_parquet(d / "summary.parquet").drop(columns=["spearman_ci_low", "mean_ci_low", "anova_p"])
     s.to_parquet(d / "summary.parquet")
     text = render_reports(d, html=tmp_path / "r.html")[0].read_text(encoding="utf-8")
@@ -150,3 +149,14 @@ def test_few_members_and_columns_missing(build_results, tmp_path):
 def test_markdown_has_no_raw_html(rendered):
     md = rendered["markdown"].read_text(encoding="utf-8")
     assert "<demo>" not in md and "&lt;demo&gt;" in md
+
+
+def test_pdf_without_an_engine_says_what_to_install(tmp_path, monkeypatch):
+    from uspec_audit.report.pdf import write_pdf
+
+    monkeypatch.setenv("USPEC_AUDIT_PDF_ENGINE", "chromium")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromium binary anywhere
+    monkeypatch.delenv("USPEC_AUDIT_CHROMIUM", raising=False)
+    with pytest.raises(ReportError, match="no chromium binary.*pip install 'weasyprint"):
+        write_pdf("<html><body>x</body></html>", tmp_path / "r.pdf")
+    assert not (tmp_path / "r.pdf").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from report_browser import Chromium, find_chromium
+from report_helpers import Chromium, find_chromium
 
 from uspec_audit.report.render import render_reports
 
@@ -58,18 +58,15 @@ def test_html_in_headless_chromium(rendered, tmp_path):
         assert _ink(shot) > 0.03, shot  # something is drawn
 
 
-def test_pdf_pages(results_dir, tmp_path):
+def test_pdf_pages(rendered, tmp_path):
     if shutil.which("pdftoppm") is None or shutil.which("pdftotext") is None:
         pytest.skip("pdftoppm/pdftotext are not installed (Debian: apt-get install -y poppler-utils)")
-    from uspec_audit.report.pdf import find_chromium as pdf_chromium
+    if rendered["pdf"] is None:
+        from report_helpers import pdf_engine_reason
 
-    try:
-        import weasyprint  # noqa: F401
-    except (ImportError, OSError):
-        if pdf_chromium() is None:
-            pytest.skip("no PDF engine: pip install weasyprint (with Pango) or apt-get install -y chromium")
+        pytest.skip(pdf_engine_reason())
     out = _artifacts(tmp_path, "pdf")
-    pdf = render_reports(results_dir, pdf=out / "report.pdf")[0]
+    pdf = shutil.copy(rendered["pdf"], out / "report.pdf")
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     pages = int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
     assert pages >= 12  # title page + 7 sections + figures
@@ -98,7 +95,8 @@ def test_pdf_with_chromium_engine(results_dir, tmp_path, monkeypatch, build_resu
     if shutil.which("pdfinfo") is None:
         pytest.skip("pdfinfo is not installed (Debian: apt-get install -y poppler-utils)")
     monkeypatch.setenv("USPEC_AUDIT_PDF_ENGINE", "chromium")
-    small = build_results(tmp_path / "small", members_cnn=4, members_mlp=0, minimal=True)
+    small = build_results(tmp_path / "small", members_cnn=4, members_mlp=0, minimal=True,
+                          only_tests=("skin-type",))
     pdf = render_reports(small, pdf=tmp_path / "c.pdf")[0]
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:"))) >= 5

@@ -195,3 +195,53 @@ def test_regression_ensemble():
     assert np.isnan(d.loc["iid", "disagreement"]) and d.loc["iid", "sensitivity_ratio"] > 0
     assert out["marginalization"]["metric"].eq("mse").all()
     assert set(out["rex"]["risk"]) == {"mse"}
+
+
+def test_binary_auc_jackknife_against_sklearn():
+    from sklearn.metrics import roc_auc_score
+
+    from uspec_audit.stats.examples import binary_auc
+
+    rng = np.random.default_rng(2)
+    m, members = 5, [f"m{i}" for i in range(5)]
+    sets, rows = {}, []
+    for test, n, noise in (("iid", 400, 1.0), ("camera", 120, 2.0)):
+        y = rng.integers(0, 2, n)
+        z = y[None, :] * 1.5 + rng.normal(scale=noise, size=(m, n))
+        z[:, :3] = np.round(z[:, :3])  # some ties
+        p1 = 1 / (1 + np.exp(-z))
+        probs = np.stack([1 - p1, p1], axis=-1)
+        sets[test] = PredictionSet("bin", test, "none", "binary", members, np.arange(n), y, probs)
+        auc = [roc_auc_score(y, p1[i]) for i in range(m)]
+        np.testing.assert_allclose(binary_auc(p1, y), auc)
+        for i in range(m):
+            rows.append(
+                dict(
+                    ensemble="bin",
+                    member=members[i],
+                    group=None,
+                    test=test,
+                    kind="iid" if test == "iid" else "shifted",
+                    variant="none",
+                    perturbation=None,
+                    severity=None,
+                    stratum="all",
+                    n=n,
+                    metric="auc",
+                    value=auc[i],
+                )
+            )
+    metrics = pd.DataFrame(rows)
+    metrics["severity"] = metrics["severity"].astype("Int64")
+    plan = plan_mod.AnalysisPlan(
+        (plan_mod.EnsemblePlan("bin", "binary", tuple(members), "iid"),),
+        (
+            plan_mod.TestPlan("iid", "iid", ("bin",), ("auc",)),
+            plan_mod.TestPlan("camera", "shifted", ("bin",), ("auc",)),
+        ),
+        {"auc": True},
+    )
+    out = analyze(metrics, lambda e, t, v: sets[t], plan, FAST, seed=0)
+    row = out["summary"].set_index("test").loc["camera"]
+    assert np.isfinite(row.jackknife_z) and 0 <= row.jackknife_p <= 1
+    assert np.isnan(row.mean_ci_low)  # AUC is not additive: no multi-bootstrap

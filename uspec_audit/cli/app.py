@@ -55,8 +55,9 @@ def run(
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore cached predictions; recompute everything.")] = False,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only this test (repeatable); the iid "
                                                                    "reference always runs.")] = None,
-    html: Annotated[bool, typer.Option("--html/--no-html", help="Write report.html next to the tables.")] = True,
-    pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf.")] = False,
+    reports: Annotated[bool, typer.Option("--reports/--no-reports", help="Write the reports the audit asks for "
+                                                                         "(default html and markdown).")] = True,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf (an error if no PDF engine works).")] = False,
     all_metrics: Annotated[bool, typer.Option("--all-metrics", help="Show every metric in the terminal report.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable result instead of the report.")] = False,
 ) -> None:
@@ -76,9 +77,9 @@ def run(
     options = RunOptions(output=out, device=device.value, fresh=fresh, only=list(only or []),
                          command=" ".join(["uspec-audit", *map(shlex.quote, sys.argv[1:])]) if sys.argv else "")
     outcome = execute_audit(loaded, registry, options, progress)
-    reports = []
-    if html or pdf:
-        reports = _render_reports(outcome.output, html=html, pdf=pdf, quiet=as_json)
+    formats = set(loaded.model.audit.reports) if reports else set()
+    written, report_warnings = _render_reports(outcome.output, formats, pdf_required=pdf)
+    outcome.warnings.extend(report_warnings)
     if as_json:
         summary = outcome.tables["summary"]
         contracts = outcome.tables["contracts"]
@@ -87,28 +88,38 @@ def run(
             "contracts": {"checked": int(len(contracts)), "failed": outcome.contracts_failed,
                           "rows": json.loads(contracts.to_json(orient="records"))},
             "summary": json.loads(summary.to_json(orient="records")),
-            "reports": [str(p) for p in reports], "warnings": outcome.warnings,
+            "reports": [str(p) for p in written], "warnings": outcome.warnings,
             "timings": outcome.manifest["timings"],
         }, indent=2))
     else:
         render_terminal(outcome.output, stdout, all_metrics=all_metrics)
-        stdout.print(f"Results: {outcome.output}" + "".join(f"\nReport: {p}" for p in reports))
+        for warning in report_warnings:
+            stderr.print(f"[yellow]warning:[/] {warning}")
+        stdout.print(f"Results: {outcome.output}" + "".join(f"\nReport: {p}" for p in written))
     if outcome.contracts_failed:
         raise typer.Exit(EXIT_CONTRACT_FAILED)
 
 
-def _render_reports(folder: Path, html: bool, pdf: bool, quiet: bool) -> list[Path]:
+def _render_reports(folder: Path, formats: set[str], pdf_required: bool) -> tuple[list[Path], list[str]]:
+    """Render the HTML/Markdown reports, then the PDF. A PDF the audit file asks for but no engine can make is a
+    warning (the results and the HTML are complete); one asked for with --pdf is an error."""
     from uspec_audit.errors import RunError
+    from uspec_audit.report.render import ReportError, render_reports
 
+    written: list[Path] = []
     try:
-        from uspec_audit.report.render import ReportError, render_reports
-    except ImportError as error:  # pragma: no cover - the HTML report ships with the package
-        raise RunError(f"the HTML/PDF report is unavailable: {error}") from error
-    try:
-        return render_reports(folder, html=folder / "report.html" if html else None,
-                              pdf=folder / "report.pdf" if pdf else None, markdown=folder / "report.md")
+        written += render_reports(folder, html=folder / "report.html" if "html" in formats else None, pdf=None,
+                                  markdown=folder / "report.md" if "markdown" in formats else None)
     except ReportError as error:
         raise RunError(f"the results were written to {folder}, but the report failed: {error}") from error
+    if "pdf" in formats or pdf_required:
+        try:
+            written += render_reports(folder, html=None, pdf=folder / "report.pdf", markdown=None)
+        except ReportError as error:
+            if pdf_required:
+                raise RunError(f"the results were written to {folder}, but the PDF failed: {error}") from error
+            return written, [f"no PDF report: {error} (pip install 'uspec-audit[pdf]')"]
+    return written, []
 
 
 @app.command()

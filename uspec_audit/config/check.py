@@ -164,8 +164,14 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
                 unknown_component = True
                 problems.append(f"{at('perturbations')}: {label}: "
                                 + _unknown("perturbation", ref.name, registry, "perturbation"))
-        if test.baseline is not None and test.baseline not in audit.ensembles:
-            problems.append(f"{at('baseline')}: {label}: unknown baseline ensemble '{test.baseline}'.")
+        if test.baseline is not None:
+            if test.baseline not in audit.ensembles:
+                problems.append(f"{at('baseline')}: {label}: unknown baseline ensemble '{test.baseline}'.")
+            elif test.ensembles is not None and test.baseline not in test.ensembles:
+                problems.append(f"{at('baseline')}: {label}: the baseline ensemble '{test.baseline}' must be one of "
+                                f"the test's ensembles {test.ensembles}.")
+            if test.kind != "perturbed":
+                problems.append(f"{at('baseline')}: {label}: `baseline` applies to perturbed tests only.")
         if not problems:
             try:
                 expand_variants(test, registry, where=at())

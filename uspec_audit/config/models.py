@@ -29,6 +29,10 @@ class AuditMeta(Strict):
     seed: int = Field(0, ge=0, description="Every random draw (perturbations, bootstrap, permutations) derives from it.")
     output: str = Field("", description="Results folder, relative to the audit file (default results/<name>).")
     batch_size: int = Field(64, ge=1, le=65536, description="Examples per batch streamed through every member.")
+    reports: list[Literal["html", "pdf", "markdown"]] = Field(
+        default_factory=lambda: ["html", "markdown"],
+        description="Reports `uspec-audit run` writes next to the tables (the PDF needs the `pdf` extra).",
+    )
 
 
 class Preprocess(Strict):
@@ -94,6 +98,7 @@ class Dataset(Strict):
     features: list[str] | None = Field(
         None, description="Tabular data: feature columns forming the input vector (instead of `input`)."
     )
+    limit: int | None = Field(None, ge=1, description="Use only the first N examples (quick audits, smoke tests).")
     synthetic: bool = Field(False, description="Generated data: said so in every report.")
 
 

@@ -239,6 +239,38 @@ class ImageFolderReader(DatasetReader):
                         attributes={a: self._table[a].to_numpy()[start:stop] for a in config.attributes})
 
 
+class LimitedReader:
+    """The first ``limit`` examples of another reader (``limit = N`` in the dataset table)."""
+
+    def __init__(self, reader: DatasetReader, limit: int):
+        self.reader, self.limit = reader, limit
+        self.config, self.path = reader.config, reader.path
+        self.num_examples = min(limit, reader.num_examples)
+
+    def __getattr__(self, name: str):
+        return getattr(self.reader, name)
+
+    def metadata(self) -> pd.DataFrame:
+        return self.reader.metadata().iloc[: self.limit].reset_index(drop=True)
+
+    def iter_batches(self, batch_size: int) -> Iterator[Batch]:
+        remaining = self.limit
+        for batch in self.reader.iter_batches(batch_size):
+            if remaining <= 0:
+                return
+            if len(batch) > remaining:
+                batch = Batch(ids=batch.ids[:remaining], inputs=batch.inputs[:remaining], targets=batch.targets[:remaining],
+                              attributes={k: v[:remaining] for k, v in batch.attributes.items()})
+            remaining -= len(batch)
+            yield batch
+
+
+def open_dataset(spec: DatasetSourceSpec, config: Dataset, base_dir: Path):
+    """Open a dataset with its source, applying ``limit``."""
+    reader = spec.open(config, base_dir)
+    return LimitedReader(reader, config.limit) if config.limit is not None else reader
+
+
 def _open_parquet(config: Dataset, base_dir: Path) -> ParquetReader:
     return ParquetReader(config, _resolve(config.path, base_dir))
 

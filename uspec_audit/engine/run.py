@@ -22,6 +22,7 @@ import pandas as pd
 from uspec_audit import __version__
 from uspec_audit.config.load import LoadedAudit
 from uspec_audit.contracts import check_contracts
+from uspec_audit.data.sources import open_dataset
 from uspec_audit.engine.cache import PredictionCache, UnitPredictions
 from uspec_audit.engine.contrastive import contrastive_flips
 from uspec_audit.engine.executor import (
@@ -38,11 +39,12 @@ from uspec_audit.errors import RunError
 from uspec_audit.results.prediction_set import PredictionSet
 from uspec_audit.results.predictions import predictions_frame
 from uspec_audit.results.writer import write_json, write_table
+from uspec_audit.stats.corruption import corruption_summary
 from uspec_audit.stats.plan import AnalysisPlan, EnsemblePlan, TestPlan
 
 RESULT_FILES = ("manifest.json", "metrics.parquet", "summary.parquet", "contracts.parquet", "correlations.parquet",
                 "calibration.parquet", "pca.parquet", "marginalization.parquet", "rex.parquet", "flips.parquet",
-                "disagreement.parquet", "report.html", "report.pdf", "report.md")
+                "disagreement.parquet", "corruptions.parquet", "report.html", "report.pdf", "report.md")
 
 
 @dataclass
@@ -111,7 +113,7 @@ def _open_readers(loaded: LoadedAudit, plan: Plan, registry) -> dict:
     for name in sorted({group.dataset for group in plan.groups}):
         config = loaded.model.datasets[name]
         try:
-            readers[name] = registry.get("source", config.source).open(config, loaded.base_dir)
+            readers[name] = open_dataset(registry.get("source", config.source), config, loaded.base_dir)
         except RunError as error:
             raise RunError(f"dataset '{name}': {error}") from error
         except Exception as error:
@@ -224,6 +226,8 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
     with progress.step("Ensemble statistics", None):
         tables = analyze(metrics, load_predictions, analysis_plan, audit.analysis, audit.audit.seed)
     tables["metrics"] = metrics
+    if any(t.config.kind == "perturbed" for t in plan.tests):
+        tables["corruptions"] = corruption_summary(metrics, {t.config.name: t.config.baseline for t in plan.tests})
     flips = contrastive_flips(plan, load_predictions, audit)
     if flips is not None:
         tables["flips"] = flips

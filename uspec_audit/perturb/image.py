@@ -40,11 +40,16 @@ Fidelity to the reference and the documented deviations are measured by
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from uspec_audit.components import PerturbationSpec
 from uspec_audit.perturb.image_blur import defocus_blur, gaussian_blur, glass_blur, motion_blur, zoom_blur
+from uspec_audit.perturb.image_common import check_images, use_torch
 from uspec_audit.perturb.image_digital import (
     brightness,
     contrast,
@@ -96,11 +101,46 @@ SUITES: dict[str, Path] = {
 }
 
 
+#: Images per chunk on the CPU: the numpy work on a few 224 x 224 images stays in cache,
+#: which makes it about twice as fast as one pass over a large batch. Glass blur's
+#: wavefront loop prefers large chunks. Outputs do not depend on the chunking.
+CPU_CHUNK = 8
+CPU_CHUNK_OVERRIDES = {"glass_blur": 64}
+
+
+def _chunked(fn: Callable, chunk: int) -> Callable:
+    """Run ``fn`` over the batch in chunks of ``chunk`` images on the CPU (whole batch on the GPU)."""
+
+    @functools.wraps(fn)
+    def apply(images: np.ndarray, ctx):
+        images = check_images(images)
+        n = len(images)
+        if n <= chunk or use_torch(ctx):
+            return fn(images, ctx)
+        seeds = np.asarray(ctx.seeds, dtype=np.uint64).reshape(-1)
+        if seeds.shape[0] != n:
+            raise ValueError(f"PerturbContext.seeds has {seeds.shape[0]} seeds for a batch of {n} images")
+        out = np.empty_like(images)
+        for lo in range(0, n, chunk):
+            hi = min(lo + chunk, n)
+            ids = None if ctx.ids is None else ctx.ids[lo:hi]
+            out[lo:hi] = fn(images[lo:hi], dataclasses.replace(ctx, seeds=seeds[lo:hi], ids=ids))
+        return out
+
+    return apply
+
+
+#: name -> the registered ``apply(images, ctx)`` (chunked on the CPU).
+APPLY: dict[str, Callable] = {
+    name: _chunked(fn, CPU_CHUNK_OVERRIDES.get(name, CPU_CHUNK)) for name, (fn, _) in IMAGE_PERTURBATIONS.items()
+}
+
+
 def image_perturbation_specs() -> list[PerturbationSpec]:
     return [
         PerturbationSpec(
             name=name,
-            apply=fn,
+            apply=APPLY[name],
             modality="image",
             doc=doc,
             source=SOURCE,

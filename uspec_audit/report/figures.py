@@ -105,6 +105,8 @@ def parallel_axis(results: Results, ensemble: str, metric: str) -> Figure | None
         return None
     z = (wide - wide.mean(axis=0)) / ref_sd
     cells = [c for c in _ordered_cells(results, z.columns.to_frame(index=False), ref) if z[c].notna().any()]
+    if len(cells) < 2:  # the iid axis alone says nothing
+        return None
     note = ""
     if len(cells) > MAX_AXES:
         spread = {c: z[c].max() - z[c].min() for c in cells[1:]}
@@ -155,6 +157,8 @@ def correlation_heatmap(results: Results, ensemble: str, metric: str) -> Figure 
     labels = list(dict.fromkeys(a + b))
     ref = results.reference(ensemble)
     labels.sort(key=lambda s: (s != ref,))
+    if len(labels) < 3:  # a single correlation is already in the summary table (ρ with iid)
+        return None
     note = ""
     if len(labels) > 30:
         labels, note = labels[:30], " (first 30 cells)"
@@ -228,8 +232,9 @@ def strip_plot(results: Results, ensemble: str, test: str) -> Figure | None:
                         else:
                             ax.plot(xi + 0.32, r["mean"], "D", ms=3.5, color=OKABE_ITO[3], zorder=3)
             labels = [cell_label("", v, st).lstrip(" ·") or "all" for v, st in cells]
-            ax.set_xticks(range(len(cells)), labels, rotation=30 if len(cells) > 6 else 0,
-                          ha="right" if len(cells) > 6 else "center")
+            crowded = len(cells) > 6 or sum(len(x) for x in labels) * 0.075 > width - 1.0
+            ax.set_xticks(range(len(cells)), labels, rotation=30 if crowded else 0,
+                          ha="right" if crowded else "center")
             ax.set_ylabel(metric)
             ax.set_xlim(-0.6, len(cells) - 0.3)
             ax.grid(axis="y", color="#dddddd", lw=0.5)
@@ -402,6 +407,17 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | None:
     p = p[(p["ensemble"] == ensemble) & (p["test"] == test)]
     if p.empty:
         return None
+    variant = "none"
+    if "variant" in p:
+        p = p.assign(variant=p["variant"].fillna("none"))
+        variants = list(dict.fromkeys(p["variant"]))
+        variant = variants[0]
+        s = results.table("summary", "ensemble", "test", "variant", "sd_ratio")
+        if len(variants) > 1 and s is not None:  # show the variant where members spread most
+            s = s[(s["ensemble"] == ensemble) & (s["test"] == test) & s["variant"].isin(variants)]
+            if s["sd_ratio"].notna().any():
+                variant = s.loc[s["sd_ratio"].idxmax(), "variant"]
+        p = p[p["variant"] == variant]
     ex = p[p["kind"] == "explained"].sort_values("component")
     ld = p[(p["kind"] == "loading") & (p["component"] == 1)] if "member" in p else p.iloc[0:0]
     ac = p[(p["kind"] == "attribute_corr") & (p["component"] == 1)] if "attribute" in p else p.iloc[0:0]
@@ -409,7 +425,8 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | None:
     scatter = None
     if "attribute_value" in sc.columns and pd.to_numeric(sc["attribute_value"], errors="coerce").notna().any():
         scatter = sc.assign(av=pd.to_numeric(sc["attribute_value"], errors="coerce")).dropna(subset=["av"])
-    panels = [x for x in (("explained", ex), ("loading", ld), ("attr", ac), ("scatter", scatter))
+    hist = sc if scatter is None and len(sc) else None
+    panels = [x for x in (("explained", ex), ("loading", ld), ("attr", ac), ("scatter", scatter), ("hist", hist))
               if x[1] is not None and len(x[1])]
     if not panels:
         return None
@@ -432,21 +449,28 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | None:
                 ax.set_xlim(-1, 1)
                 ax.set_xlabel("Spearman ρ with PC1 score")
                 ax.set_title("PC1 vs example attributes")
+            elif kind == "hist":
+                ax.hist(d["value"].dropna().to_numpy(float), bins=30, color=OKABE_ITO[4])
+                ax.set_xlabel("PC1 score")
+                ax.set_ylabel("examples")
+                ax.set_title("examples on PC1")
             else:
                 ax.scatter(d["av"], d["value"], s=5, alpha=0.6, color=OKABE_ITO[0], lw=0, rasterized=True)
                 ax.set_xlabel(str(d["attribute"].dropna().iloc[0]) if d["attribute"].notna().any() else "attribute")
                 ax.set_ylabel("PC1 score")
                 ax.set_title("PC1 score per example")
-        fig.suptitle(f"{ensemble} · {test}: principal axes of member disagreement", fontsize=9)
+        fig.suptitle(f"{ensemble} · {cell_label(test, variant, None)}: principal axes of member disagreement",
+                     fontsize=9)
         fig.tight_layout()
         pc1 = float(ex["value"].iloc[0]) if len(ex) else float("nan")
         top = ac.iloc[ac["value"].abs().argmax()] if len(ac) else None
-        alt = (f"PCA of member disagreement for {ensemble} on {test}: "
+        alt = (f"PCA of member disagreement for {ensemble} on {cell_label(test, variant, None)}: "
                + (f"PC1 explains {100 * pc1:.0f}% of the variance" if isnum(pc1) else "explained variance")
                + (f"; its strongest attribute correlation is {top['attribute']} (ρ = {top['value']:.2f})."
                   if top is not None else "."))
         guide = ("A large first component means members disagree along one main direction; a strong correlation "
-                 "of that direction with an attribute says which kind of example the members split on.")
+                 "of that direction with an attribute says which kind of example the members split on"
+                 + (" (shown for the variant with the largest sd ratio)." if variant != "none" else "."))
         return _encode(fig, _slug("pca", ensemble, test), f"Structure of disagreement · {ensemble} · {test}",
                        alt, guide)
 

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich import box
 from rich.console import Console, Group
@@ -136,14 +137,27 @@ def largest_ratios(summary: pd.DataFrame, count: int = 8) -> Table | None:
 
 
 def contracts_table(contracts: pd.DataFrame) -> Table:
+    """One row per (ensemble, test, bound, metric): how many checks, how many failed, and the closest call."""
     table = Table(title="Contracts", title_justify="left")
-    for header in ("status", "ensemble", "test", "variant", "stratum", "metric", "contract", "observed", "bound"):
+    for header in ("status", "ensemble", "test", "contract", "metric", "checks", "failed", "worst observed", "bound",
+                   "where"):
         table.add_column(header)
-    for _, row in contracts.iterrows():
-        style = "bold green" if row["status"] == "PASS" else "bold red"
-        table.add_row(Text(row["status"], style=style), escape(str(row["ensemble"])), escape(str(row["test"])),
-                      escape(str(row["variant"])), escape(str(row["stratum"])), escape(str(row["metric"])),
-                      row["contract"], _fmt(row["observed"]), f"{row['bound']:g}")
+    contracts = contracts.assign(metric_group=contracts["metric"].str.replace(r"\[.*\]$", "", regex=True))
+    for (ensemble, test, contract, metric), part in contracts.groupby(
+            ["ensemble", "test", "contract", "metric_group"], sort=False):
+        bound = float(part["bound"].iloc[0])
+        # the closest call: a FAIL if there is one, else the observed value nearest the bound
+        failed = part[part["status"] == "FAIL"]
+        pool = failed if len(failed) else part
+        nearest = pool.iloc[int(np.nanargmin(np.abs(pool["observed"].to_numpy() - bound)))] if \
+            pool["observed"].notna().any() else pool.iloc[0]
+        where = "; ".join(x for x in (str(nearest["variant"]) if nearest["variant"] != "none" else "",
+                                      str(nearest["stratum"]) if nearest["stratum"] != "all" else "",
+                                      str(nearest["metric"]) if nearest["metric"] != metric else "") if x)
+        status = "FAIL" if len(failed) else "PASS"
+        table.add_row(Text(status, style="bold green" if status == "PASS" else "bold red"), escape(str(ensemble)),
+                      escape(str(test)), contract, escape(str(metric)), str(len(part)), str(len(failed)),
+                      _fmt(nearest["observed"]), f"{bound:g}", escape(where or "whole test"))
     return table
 
 

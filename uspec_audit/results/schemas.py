@@ -54,6 +54,20 @@ CORE_TABLES: dict[str, list[tuple[str, str, bool, str]]] = {
         ("status", "string", False, "PASS or FAIL."),
         ("message", "string", False, "One sentence explaining the verdict."),
     ],
+    "corruptions": [
+        ("ensemble", "string", False, "Ensemble name."),
+        ("test", "string", False, "Perturbed test name."),
+        ("perturbation", "string", False, "Perturbation, or 'mean' for the average over perturbations (mCE)."),
+        ("n_severities", "int64", False, "Severities averaged over."),
+        ("mean_error", "double", True, "1 - accuracy, averaged over severities and members."),
+        ("sd_error", "double", True, "Across-member sd of each member's severity-averaged error."),
+        ("min_member_error", "double", True, "Best member's severity-averaged error."),
+        ("max_member_error", "double", True, "Worst member's severity-averaged error."),
+        ("baseline", "string", True, "Baseline ensemble of the test (as in mCE), if named."),
+        ("relative_ce", "double", True, "Mean over members of sum_s E_m,s / sum_s E_baseline,s (Hendrycks & "
+                                        "Dietterich 2019)."),
+        ("relative_ce_sd", "double", True, "Across-member sd of the relative corruption error."),
+    ],
     "flips": [
         ("ensemble", "string", False, "Ensemble name."),
         ("test", "string", False, "Contrastive test name."),

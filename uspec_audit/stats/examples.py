@@ -10,10 +10,11 @@ those, resampling examples (multi-bootstrap, jackknife) only needs the
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats as sps
 
 from uspec_audit.results.prediction_set import PredictionSet
 
-__all__ = ["ADDITIVE", "NLL_CLIP", "per_example", "risk_matrix"]
+__all__ = ["ADDITIVE", "NLL_CLIP", "binary_auc", "per_example", "risk_matrix"]
 
 NLL_CLIP = 1e-15
 ADDITIVE = ("accuracy", "error", "nll", "brier", "mse", "mae")
@@ -52,3 +53,19 @@ def risk_matrix(ps: PredictionSet, risk: str) -> np.ndarray:
     if out is None:
         raise ValueError(f"unknown REx risk {risk!r}")
     return out
+
+
+def binary_auc(scores: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """ROC AUC of every member at once (Mann-Whitney with average ranks for ties).
+
+    ``scores``: ``(M, n)`` scores of the positive class; ``target``: ``(n,)`` 0/1.
+    NaN when one class is absent.
+    """
+    y = np.asarray(target).astype(bool)
+    n1 = int(y.sum())
+    n0 = y.size - n1
+    s = np.asarray(scores, dtype=np.float64)
+    if n1 == 0 or n0 == 0:
+        return np.full(s.shape[0], np.nan)
+    ranks = sps.rankdata(s, axis=1)
+    return (ranks[:, y].sum(axis=1) - n1 * (n1 + 1) / 2.0) / (n1 * n0)

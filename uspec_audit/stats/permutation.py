@@ -220,7 +220,7 @@ def strata_shuffle(
     in_stratum: np.ndarray,
     n_perm: int,
     rng: np.random.Generator,
-    max_elements: int = 8_000_000,
+    max_elements: int = 3_000_000,
 ) -> PermutationResult:
     """Permutation test: is the spread across members on a stratum beyond small-sample noise?
 

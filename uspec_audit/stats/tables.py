@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Column", "TABLES", "frame", "arrow_schema", "schema_document"]
+__all__ = ["Block", "Column", "TABLES", "frame", "arrow_schema", "schema_document"]
 
 
 @dataclass(frozen=True)
@@ -224,12 +224,35 @@ TABLES: dict[str, list[Column]] = {
 }
 
 
-def frame(table: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """A DataFrame with exactly the columns of ``table`` (order and dtypes); missing keys are null."""
+@dataclass(frozen=True)
+class Block:
+    """Many rows at once: ``n`` rows, each column an array of length ``n`` or a scalar (repeated)."""
+
+    n: int
+    columns: dict[str, Any]
+
+
+def frame(table: str, rows: list[dict[str, Any] | Block]) -> pd.DataFrame:
+    """A DataFrame with exactly the columns of ``table`` (order and dtypes); missing keys are null.
+
+    ``rows`` holds single rows (dicts) and :class:`Block` s, in order.
+    """
     cols = TABLES[table]
+    values: dict[str, list[Any]] = {c.name: [] for c in cols}
+    for r in rows:
+        if isinstance(r, Block):
+            for c in cols:
+                v = r.columns.get(c.name)
+                if isinstance(v, np.ndarray | list | tuple):
+                    values[c.name].extend(np.asarray(v).tolist())
+                else:
+                    values[c.name].extend([v] * r.n)
+        else:
+            for c in cols:
+                values[c.name].append(r.get(c.name))
     data: dict[str, Any] = {}
     for c in cols:
-        vals = [r.get(c.name) for r in rows]
+        vals = values[c.name]
         if c.type == "double":
             data[c.name] = pd.Series([np.nan if v is None else float(v) for v in vals], dtype="float64")
         elif c.type == "int64":

@@ -1,4 +1,5 @@
-"""Headless Chromium driven over the DevTools protocol, for the report tests and snapshots.
+"""Helpers of the report tests: the results fixture loader, the PDF-engine probe, and headless
+Chromium driven over the DevTools protocol (for the tests and tests/report/snapshot.py).
 
 Only the standard library and ``websocket-client`` (a test-only dependency).
 Chromium is started with networking features off, on 127.0.0.1 with an
@@ -8,6 +9,7 @@ OS-chosen port, in a throw-away profile.
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -28,6 +30,31 @@ FIGURE_JS = """JSON.stringify(Array.from(document.querySelectorAll('img, svg')).
           nh: el.naturalHeight || 0, complete: el.tagName !== 'IMG' || el.complete,
           alt: el.getAttribute('alt') || el.getAttribute('aria-label') || ''};
 }))"""
+
+
+HERE = Path(__file__).resolve().parent
+
+
+def load_results_fixture():
+    """tests/fixtures/results_fixture.py as a module (loaded by path: tests/ is not a package)."""
+    path = HERE.parent / "fixtures" / "results_fixture.py"
+    spec = importlib.util.spec_from_file_location("uspec_results_fixture", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pdf_engine_reason() -> str | None:
+    """Why no PDF can be rendered here, or None when an engine is available."""
+    from uspec_audit.report.pdf import find_chromium as pdf_chromium
+
+    try:
+        import weasyprint  # noqa: F401
+    except (ImportError, OSError):
+        if pdf_chromium() is None:
+            return ("no PDF engine: neither WeasyPrint (pip install weasyprint, with Pango) nor chromium "
+                    "(apt-get install -y chromium) is installed")
+    return None
 
 
 def find_chromium() -> str | None:

@@ -1,0 +1,33 @@
+"""The terminal report and the HTML report read the same tables and show the same headline numbers."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+from builders import basic_audit
+from rich.console import Console
+from typer.testing import CliRunner
+
+from uspec_audit.cli.app import app
+from uspec_audit.report.terminal import render_terminal
+
+
+def test_terminal_and_html_agree_on_headline_numbers(digits_world, tmp_path):
+    audit = basic_audit(digits_world, tmp_path)
+    result = CliRunner().invoke(app, ["run", str(audit)])
+    assert result.exit_code == 0, result.output
+    results = tmp_path / "results"
+    console = Console(width=200, record=True)
+    render_terminal(results, console)
+    terminal = console.export_text()
+    html = (results / "report.html").read_text()
+    summary = pd.read_parquet(results / "summary.parquet")
+    headline = summary.query("stratum == 'all' and metric == 'accuracy' and test != 'iid'")
+    assert len(headline)
+    for _, row in headline.iterrows():
+        ratio = f"{row['sd_ratio']:.2f}"
+        mean = f"{row['mean']:.3f}"
+        assert ratio in terminal and ratio in html, (row["test"], ratio)
+        assert mean in terminal and re.search(re.escape(mean[:-1]), html), (row["test"], mean)
+        assert row["verdict"] in terminal and row["verdict"] in html
