@@ -90,7 +90,7 @@ def ensemble_table(manifest: dict, summary: pd.DataFrame, ensemble: str, thresho
                             ("ρ with iid [95% CI]", "right"), ("perm p", "right"), ("disagr.", "right"),
                             ("verdict", "left")):
         table.add_column(header, justify=justify, no_wrap=not header.startswith("test"),
-                         min_width={"verdict": 14}.get(header, 16 if header.startswith("test") else None))
+                         min_width={"verdict": 14}.get(header, 30 if header.startswith("test") else None))
     part = summary[summary["ensemble"] == ensemble]
     order = {entry["name"]: i for i, entry in enumerate(manifest.get("tests", []))}
     for test in sorted(part["test"].unique(), key=lambda t: order.get(t, 99)):
