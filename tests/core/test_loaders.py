@@ -21,9 +21,7 @@ def _x(world, n=16):
 def test_onnx_member_matches_bare_onnxruntime(digits_world):
     member = OnnxMember(digits_world.onnx_members[0], {}, "cpu")
     x = _x(digits_world)
-    options = ort.SessionOptions()
-    options.use_per_session_threads = False  # this process now has uspec-audit's global thread pool
-    bare = ort.InferenceSession(str(digits_world.onnx_members[0]), options, providers=["CPUExecutionProvider"])
+    bare = ort.InferenceSession(str(digits_world.onnx_members[0]), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(member.predict(x), bare.run(None, {"image": x})[0], rtol=1e-6)
     assert member.providers == ["CPUExecutionProvider"]
     assert len(member.fingerprint) == 64

@@ -60,10 +60,8 @@ def test_metrics_match_an_independent_computation(finished_run, digits_world):
 
     folder, _, _ = finished_run
     metrics = pd.read_parquet(folder / "results" / "metrics.parquet")
-    options = ort.SessionOptions()
-    options.use_per_session_threads = False
     for path in digits_world.onnx_members:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         x = digits_world.test_images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
         expected = accuracy_score(digits_world.test_labels, session.run(None, {"image": x})[0].argmax(1))
         row = metrics.query("test == 'iid' and member == @path.stem and metric == 'accuracy' and stratum == 'all'")

@@ -217,5 +217,8 @@ def report(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: the process is ours, so onnxruntime sessions share one thread pool."""
+    from uspec_audit.models.onnx import enable_global_thread_pool
+
+    enable_global_thread_pool()
     app()

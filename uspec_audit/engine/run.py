@@ -40,11 +40,12 @@ from uspec_audit.results.prediction_set import PredictionSet
 from uspec_audit.results.predictions import predictions_frame
 from uspec_audit.results.writer import write_json, write_table
 from uspec_audit.stats.corruption import corruption_summary
+from uspec_audit.stats.differences import differences
 from uspec_audit.stats.plan import AnalysisPlan, EnsemblePlan, TestPlan
 
 RESULT_FILES = ("manifest.json", "metrics.parquet", "summary.parquet", "contracts.parquet", "correlations.parquet",
                 "calibration.parquet", "pca.parquet", "marginalization.parquet", "rex.parquet", "flips.parquet",
-                "disagreement.parquet", "corruptions.parquet", "report.html", "report.pdf", "report.md")
+                "disagreement.parquet", "corruptions.parquet", "differences.parquet", "report.html", "report.pdf", "report.md")
 
 
 @dataclass
@@ -225,6 +226,8 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
 
     with progress.step("Ensemble statistics", None):
         tables = analyze(metrics, load_predictions, analysis_plan, audit.analysis, audit.audit.seed)
+    with progress.step("Multi-bootstrap differences", None):
+        tables["differences"] = differences(load_predictions, analysis_plan, audit.analysis, audit.audit.seed)
     tables["metrics"] = metrics
     if any(t.config.kind == "perturbed" for t in plan.tests):
         tables["corruptions"] = corruption_summary(metrics, {t.config.name: t.config.baseline for t in plan.tests})

@@ -4,8 +4,10 @@ Providers are chosen automatically (TensorRT/CUDA when the installed
 onnxruntime offers them, else CPU) or by ``--device``; the providers a session
 really uses are recorded, and a device that was asked for but is not in use
 is an error rather than a silent CPU fallback. On the CPU every session shares
-one global thread pool, so many members in one process do not oversubscribe
-the cores.
+one global thread pool when the ``uspec-audit`` command runs (the process is
+then ours alone), so many members do not oversubscribe the cores. Used as a
+library, sessions keep their own pools (an onnxruntime global pool would force
+every other session in the host process to opt in) with spin-waiting off.
 """
 
 from __future__ import annotations
@@ -28,20 +30,26 @@ _ORT_TYPES = {
     "tensor(int32)": "int32",
     "tensor(uint8)": "uint8",
 }
-_global_pool_ready = False
+_global_pool = False
+
+
+def enable_global_thread_pool() -> None:
+    """Share one onnxruntime thread pool between all sessions of this process (the CLI calls this first).
+
+    ``USPEC_AUDIT_THREADS`` sets its size (default: one thread per core).
+    """
+    global _global_pool
+    import onnxruntime
+
+    if not _global_pool:
+        onnxruntime.set_global_thread_pool_sizes(int(os.environ.get("USPEC_AUDIT_THREADS", "0")), 1)
+        _global_pool = True
 
 
 def _ort():
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import onnxruntime
 
-    global _global_pool_ready
-    if not _global_pool_ready:
-        try:
-            onnxruntime.set_global_thread_pool_sizes(int(os.environ.get("USPEC_AUDIT_THREADS", "0")), 1)
-        except (RuntimeError, AttributeError):  # already created in this process, or an old onnxruntime
-            pass
-        _global_pool_ready = True
     try:
         onnxruntime.disable_telemetry_events()
     except AttributeError:
@@ -76,7 +84,10 @@ class OnnxMember:
             raise RunError(f"--device {device} was asked for, but this onnxruntime offers only {available}. Install "
                            f"the GPU build (pip install 'uspec-audit[gpu]', without the CPU 'onnxruntime' beside it).")
         session_options = ort.SessionOptions()
-        session_options.use_per_session_threads = False
+        if _global_pool:
+            session_options.use_per_session_threads = False
+        else:  # members run one after the other: idle pools must not spin and steal the active one's cores
+            session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session_options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(str(path), session_options, providers=wanted)

@@ -15,6 +15,8 @@ class TestPlan:
     ``"<perturbation>@<severity>"`` for perturbed ones).
     """
 
+    __test__ = False  # not a pytest test class, despite its name
+
     name: str
     kind: str
     ensembles: tuple[str, ...]

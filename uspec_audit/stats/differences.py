@@ -1,0 +1,93 @@
+"""Multi-bootstrap differences: each test against the iid test, and ensembles against each other.
+
+Sellam et al. (2021, MultiBERTs): a replicate resamples members (seeds) and
+examples jointly and recomputes the statistic; the difference between two
+tests (same ensemble: members paired) or two ensembles (same test: examples
+paired) gets a percentile CI and a one-sided p = share of replicates <= 0.
+The p-values are Benjamini-Hochberg adjusted across the whole table. Only
+metrics that are a mean over examples (accuracy, nll, brier, mse, mae) can be
+resampled this way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from uspec_audit.results.prediction_set import PredictionSet
+from uspec_audit.stats.bootstrap import bootstrap_difference
+from uspec_audit.stats.examples import ADDITIVE, per_example
+from uspec_audit.stats.plan import AnalysisPlan
+from uspec_audit.stats.seeding import rng_for
+from uspec_audit.stats.settings import AnalysisSettings
+
+COLUMNS = ["comparison", "ensemble_a", "test_a", "variant_a", "ensemble_b", "test_b", "variant_b", "metric",
+           "statistic", "difference", "ci_low", "ci_high", "p_value", "p_adj", "paired_examples", "paired_members",
+           "replicates"]
+
+
+def _aligned(a: PredictionSet, b: PredictionSet) -> bool:
+    return len(a.ids) == len(b.ids) and bool(np.array_equal(a.ids, b.ids))
+
+
+def _rows(kind: str, a: PredictionSet, b: PredictionSet, metrics: list[str], settings: AnalysisSettings, seed: int,
+          paired_members: bool) -> list[dict]:
+    rows = []
+    paired_examples = _aligned(a, b)
+    for metric in metrics:
+        values_a, values_b = per_example(a, metric), per_example(b, metric)
+        if values_a is None or values_b is None or np.isnan(values_a).any() or np.isnan(values_b).any():
+            continue
+        for statistic in ("mean", "sd"):
+            if statistic == "sd" and (len(a.members) < 2 or len(b.members) < 2):
+                continue
+            rng = rng_for(seed, "difference", kind, a.ensemble, a.test, a.variant, b.ensemble, b.test, b.variant,
+                          metric, statistic)
+            difference, (low, high), p = bootstrap_difference(
+                values_a, values_b, settings.bootstrap, rng, statistic=statistic, paired_examples=paired_examples,
+                paired_members=paired_members, level=settings.ci_level)
+            rows.append({"comparison": kind, "ensemble_a": a.ensemble, "test_a": a.test, "variant_a": a.variant,
+                         "ensemble_b": b.ensemble, "test_b": b.test, "variant_b": b.variant, "metric": metric,
+                         "statistic": statistic, "difference": difference, "ci_low": low, "ci_high": high,
+                         "p_value": p, "p_adj": np.nan, "paired_examples": paired_examples,
+                         "paired_members": paired_members, "replicates": settings.bootstrap})
+    return rows
+
+
+def differences(load_predictions: Callable[[str, str, str], PredictionSet], plan: AnalysisPlan,
+                settings: AnalysisSettings, seed: int) -> pd.DataFrame:
+    """The ``differences`` table: (test − iid) per ensemble, and (ensemble A − ensemble B) per shared test."""
+    rows: list[dict] = []
+    if settings.bootstrap == 0:
+        return pd.DataFrame(columns=COLUMNS)
+    seed = seed + settings.seed_offset
+    tests = {t.name: t for t in plan.tests}
+    for ensemble in plan.ensembles:
+        if ensemble.reference is None or ensemble.reference not in tests:
+            continue
+        reference = load_predictions(ensemble.name, ensemble.reference, "none")
+        for test in plan.tests:
+            if test.name == ensemble.reference or ensemble.name not in test.ensembles or test.kind == "stratified":
+                continue  # a stratified test's whole-test rows are the reference itself
+            metrics = [m for m in test.metrics if m in ADDITIVE and m in tests[ensemble.reference].metrics]
+            for variant in test.variants:
+                rows += _rows("test_vs_reference", load_predictions(ensemble.name, test.name, variant), reference,
+                              metrics, settings, seed, paired_members=True)
+    for test in plan.tests:
+        for first, second in combinations([e for e in plan.ensembles if e.name in test.ensembles], 2):
+            metrics = [m for m in test.metrics if m in ADDITIVE]
+            for variant in test.variants:
+                rows += _rows("ensemble_vs_ensemble", load_predictions(first.name, test.name, variant),
+                              load_predictions(second.name, test.name, variant), metrics, settings, seed,
+                              paired_members=False)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    if len(frame) and settings.fdr:
+        # a two-sided question per row: is the difference away from zero in either direction?
+        two_sided = np.minimum(1.0, 2 * np.minimum(frame["p_value"], 1 - frame["p_value"]).clip(lower=0))
+        frame["p_adj"] = sps.false_discovery_control(two_sided.to_numpy(), method="bh")
+    frame["replicates"] = frame["replicates"].astype(np.int64)
+    return frame
