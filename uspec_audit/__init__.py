@@ -24,6 +24,7 @@ from uspec_audit.components import (  # noqa: E402
     PerturbContext,
     SuiteSpec,
     TestKindSpec,
+    TokenizerSpec,
 )
 
 __version__ = "0.1.0"
@@ -40,6 +41,7 @@ __all__ = [
     "PerturbationSpec",
     "SuiteSpec",
     "TestKindSpec",
+    "TokenizerSpec",
     "__version__",
     "hookimpl",
 ]

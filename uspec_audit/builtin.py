@@ -63,6 +63,27 @@ def uspec_audit_register_test_kinds(register: Callable) -> None:
         register(spec)
 
 
+def _make_tokenizers_tokenizer(options: dict, base_dir):
+    from pathlib import Path
+
+    from uspec_audit.perturb.text import TokenizersTokenizer
+
+    options = dict(options)
+    path = Path(options.pop("path"))
+    return TokenizersTokenizer(path if path.is_absolute() else base_dir / path, **options)
+
+
+@hookimpl
+def uspec_audit_register_tokenizers(register: Callable) -> None:
+    from uspec_audit.components import TokenizerSpec
+
+    register(TokenizerSpec(
+        "tokenizers", _make_tokenizers_tokenizer,
+        "A local tokenizer.json loaded with the HuggingFace `tokenizers` library; options: path, max_length, "
+        "padding (max_length|longest), pad_token, names (produced array -> model input name).",
+    ))
+
+
 @hookimpl
 def uspec_audit_register_suites(register: Callable) -> None:
     from uspec_audit.components import SuiteSpec

@@ -127,6 +127,20 @@ class TestKindSpec:
 
 
 @dataclass(frozen=True)
+class TokenizerSpec:
+    """A text preprocessor: ``make(options, base_dir) -> tokenizer`` with
+    ``encode_batch(texts: list[str]) -> {model input name: int64 array (B, L)}``.
+
+    An ensemble names it in ``tokenizer = { name = "...", ... }``; paths in the
+    options resolve against ``base_dir`` (the audit file's folder).
+    """
+
+    name: str
+    make: Callable[[dict[str, Any], Path], Any]
+    doc: str
+
+
+@dataclass(frozen=True)
 class SuiteSpec:
     """A TOML file defining a reusable set of perturbations and severities."""
 

@@ -71,6 +71,17 @@ def uspec_audit_register_test_kinds(register: Callable) -> None:
 
 
 @hookspec
+def uspec_audit_register_tokenizers(register: Callable) -> None:
+    """Register text preprocessors: ``register(TokenizerSpec(...))``.
+
+    A tokenizer turns raw strings (after text perturbations) into a model's
+    named integer inputs, e.g. ``input_ids`` and ``attention_mask``. The
+    built-in ``tokenizers`` entry loads a local ``tokenizer.json`` with the
+    HuggingFace ``tokenizers`` library (nothing is downloaded).
+    """
+
+
+@hookspec
 def uspec_audit_register_suites(register: Callable) -> None:
     """Register TOML test suites: ``register(SuiteSpec(name, path))``.
 

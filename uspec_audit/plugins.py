@@ -1,7 +1,7 @@
 """The plugin manager: built-ins and entry-point plugins, registered through one set of hooks.
 
 Every component (loader, dataset source, perturbation, metric, test kind,
-suite) is collected into a :class:`Registry`. Each plugin's hook is called on
+suite, tokenizer) is collected into a :class:`Registry`. Each plugin's hook is called on
 its own so that a component is credited to the plugin that registered it, a
 name clash names both plugins, and a plugin that raises is reported by name.
 A plugin that fails to import is recorded in ``Registry.failures`` and does
@@ -30,6 +30,7 @@ from uspec_audit.components import (
     Registered,
     SuiteSpec,
     TestKindSpec,
+    TokenizerSpec,
 )
 from uspec_audit.errors import PluginError
 
@@ -44,6 +45,7 @@ FAMILIES: dict[str, tuple[str, type]] = {
     "metric": ("uspec_audit_register_metrics", MetricSpec),
     "test_kind": ("uspec_audit_register_test_kinds", TestKindSpec),
     "suite": ("uspec_audit_register_suites", SuiteSpec),
+    "tokenizer": ("uspec_audit_register_tokenizers", TokenizerSpec),
 }
 
 

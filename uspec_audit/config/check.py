@@ -90,6 +90,15 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
             unknown_component = True
             problems.append(f"{loaded.where('ensembles', name, 'loader')}: ensemble '{name}': "
                             + _unknown("loader", ensemble.loader, registry, "loader"))
+        if ensemble.tokenizer is not None:
+            where = loaded.where("ensembles", name, "tokenizer")
+            if ensemble.tokenizer.name not in registry.names("tokenizer"):
+                unknown_component = True
+                problems.append(f"{where}: ensemble '{name}': "
+                                + _unknown("tokenizer", ensemble.tokenizer.name, registry, "tokenizer"))
+            if ensemble.tokenizer.path is not None and not loaded.resolve(ensemble.tokenizer.path).exists():
+                problems.append(f"{where}: ensemble '{name}': tokenizer file "
+                                f"{loaded.resolve(ensemble.tokenizer.path)} does not exist.")
         refs, member_problems = resolve_members(loaded, name)
         problems += member_problems
         members[name] = refs

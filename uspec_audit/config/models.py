@@ -58,6 +58,15 @@ class MemberEntry(Strict):
     attributes: dict[str, str | int | float] = Field(default_factory=dict, description="Free member attributes.")
 
 
+class TokenizerRef(Strict):
+    """Text models: the registered tokenizer that turns strings into the model's integer inputs."""
+
+    name: str = Field("tokenizers", description="Registered tokenizer (built in: tokenizers).")
+    path: str | None = Field(None, description="Tokenizer file (tokenizer.json), relative to the audit file.")
+    max_length: int = Field(128, ge=1, description="Truncate and pad to this many tokens.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Further options of the tokenizer.")
+
+
 class Ensemble(Strict):
     """An ``[ensembles.NAME]`` table: models that differ only by an arbitrary choice."""
 
@@ -68,6 +77,7 @@ class Ensemble(Strict):
     output: Literal["logits", "probabilities", "scores"] = Field("logits", description="What the model outputs.")
     num_classes: int | None = Field(None, ge=2, description="Number of classes (default: from the model output).")
     preprocess: Preprocess = Field(default_factory=Preprocess)
+    tokenizer: TokenizerRef | None = Field(None, description="Text models: tokenize string inputs first.")
     input_name: str | None = Field(None, description="Model input to feed (default: the model's only input).")
     output_index: int = Field(0, ge=0, description="Which model output holds the predictions.")
     reference: str | None = Field(None, description="Name of the iid reference test (default: the first iid test).")

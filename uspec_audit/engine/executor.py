@@ -29,6 +29,15 @@ class LoadedEnsemble:
     config: Ensemble
     members: list  # Member objects
     groups: list[str | None]
+    tokenizer: object | None = None
+    tokenizer_fingerprint: str = ""
+
+    def prepare(self, inputs):
+        """Model inputs for a raw batch: the tokenizer's named arrays for text, else the preprocessing."""
+        if self.tokenizer is not None:
+            texts = [tuple(t) if isinstance(t, list | tuple | np.ndarray) else str(t) for t in inputs]
+            return self.tokenizer.encode_batch(texts)
+        return preprocess(inputs, self.config.preprocess)
 
     @property
     def member_names(self) -> list[str]:
@@ -45,6 +54,7 @@ def unit_key(ensemble: LoadedEnsemble, dataset_fingerprint: str, group: WorkGrou
         [(m.name, m.fingerprint) for m in ensemble.members],
         config.loader, config.task, config.output, config.num_classes, config.output_index, config.input_name,
         config.preprocess.model_dump(), config.options,
+        config.tokenizer.model_dump() if config.tokenizer else None, ensemble.tokenizer_fingerprint,
         dataset_fingerprint,
         group.variant.label, group.variant.params_json, perturbation_version,
         audit_seed if seeded else None,
@@ -109,11 +119,12 @@ def run_group(group: WorkGroup, ensembles: list[LoadedEnsemble], reader, batch_s
         targets.append(np.asarray(batch.targets))
         prepared: dict[str, np.ndarray] = {}
         for ensemble in ensembles:
-            key = ensemble.config.preprocess.model_dump_json()
+            key = ensemble.config.preprocess.model_dump_json() + (
+                ensemble.config.tokenizer.model_dump_json() if ensemble.config.tokenizer else "")
             if key not in prepared:
                 try:
-                    prepared[key] = preprocess(batch.inputs, ensemble.config.preprocess)
-                except ValueError as error:
+                    prepared[key] = ensemble.prepare(batch.inputs)
+                except (ValueError, TypeError) as error:
                     raise RunError(f"ensemble '{ensemble.name}' on dataset '{group.dataset}': cannot preprocess "
                                    f"the inputs: {error}.") from error
             x = prepared[key]

@@ -36,6 +36,7 @@ from uspec_audit.engine.member_metrics import metric_rows, metrics_for, metrics_
 from uspec_audit.engine.plan import Plan, build_plan
 from uspec_audit.engine.progress import Progress
 from uspec_audit.errors import RunError
+from uspec_audit.fingerprint import file_sha256
 from uspec_audit.results.prediction_set import PredictionSet
 from uspec_audit.results.predictions import predictions_frame
 from uspec_audit.results.writer import write_json, write_table
@@ -105,8 +106,28 @@ def _load_ensembles(loaded: LoadedAudit, plan: Plan, registry, device: str, prog
                 member.name = ref.name
                 members.append(member)
                 advance()
-            ensembles[name] = LoadedEnsemble(name, config, members, [ref.group for ref in plan.members[name]])
+            tokenizer, tokenizer_fingerprint = _make_tokenizer(loaded, registry, name)
+            ensembles[name] = LoadedEnsemble(name, config, members, [ref.group for ref in plan.members[name]],
+                                             tokenizer, tokenizer_fingerprint)
     return ensembles
+
+
+def _make_tokenizer(loaded: LoadedAudit, registry, name: str):
+    """The ensemble's tokenizer (text models) and a fingerprint of its file, or (None, "")."""
+    ref = loaded.model.ensembles[name].tokenizer
+    if ref is None:
+        return None, ""
+    options = {"max_length": ref.max_length, **ref.options}
+    fingerprint = ""
+    if ref.path is not None:
+        path = loaded.resolve(ref.path)
+        options["path"] = str(path)
+        fingerprint = file_sha256(path)
+    try:
+        return registry.get("tokenizer", ref.name).make(options, loaded.base_dir), fingerprint
+    except Exception as error:
+        raise RunError(f"ensemble '{name}': tokenizer '{ref.name}' failed to load: {type(error).__name__}: "
+                       f"{error}") from error
 
 
 def _open_readers(loaded: LoadedAudit, plan: Plan, registry) -> dict:

@@ -101,10 +101,8 @@ class OnnxMember:
         inputs = self.session.get_inputs()
         input_name = options.get("input_name")
         if input_name is None:
-            if len(inputs) != 1:
-                raise RunError(f"{path}: the model has inputs {[i.name for i in inputs]}; name the one to feed with "
-                               f"input_name = \"...\" in the ensemble table.")
-            self.input = inputs[0]
+            # several inputs are fed by name from a tokenizer; a single array needs exactly one input
+            self.input = inputs[0] if len(inputs) == 1 else None
         else:
             matching = [i for i in inputs if i.name == input_name]
             if not matching:
@@ -131,8 +129,25 @@ class OnnxMember:
     def input_dtype(self) -> str:
         return _ORT_TYPES.get(self.input.type, self.input.type)
 
-    def check_input(self, example: np.ndarray) -> None:
+    def _check_named(self, arrays: dict[str, np.ndarray]) -> None:
+        for spec in self.session.get_inputs():
+            if spec.name not in arrays:
+                raise RunError(f"{self.path}: the model needs input '{spec.name}', the tokenizer gives "
+                               f"{sorted(arrays)}; map names with tokenizer options.names.")
+            dtype = _ORT_TYPES.get(spec.type, spec.type)
+            if str(arrays[spec.name].dtype) != dtype:
+                raise RunError(f"{self.path}: input '{spec.name}' expects dtype {dtype}, the tokenizer gives "
+                               f"{arrays[spec.name].dtype}.")
+
+    def check_input(self, example) -> None:
         """Fail before the run when the data's shape or dtype cannot feed this model."""
+        if isinstance(example, dict):
+            self._check_named(example)
+            return
+        if self.input is None:
+            names = [i.name for i in self.session.get_inputs()]
+            raise RunError(f"{self.path}: the model has inputs {names}; name the one to feed with input_name = "
+                           f"\"...\" in the ensemble table, or give a tokenizer for text models.")
         expected = self.input_shape
         if len(expected) != example.ndim:
             raise RunError(f"{self.path}: input '{self.input.name}' expects {len(expected)} dimensions "
@@ -146,7 +161,10 @@ class OnnxMember:
             raise RunError(f"{self.path}: input '{self.input.name}' expects dtype {self.input_dtype}, the data is "
                            f"{example.dtype}; set preprocess.dtype = \"{self.input_dtype}\".")
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x) -> np.ndarray:
+        if isinstance(x, dict):  # several named inputs (a tokenizer's input_ids, attention_mask, ...)
+            feeds = {spec.name: x[spec.name] for spec in self.session.get_inputs()}
+            return self.session.run([self.output_name], feeds)[0]
         n = len(x)
         if self.pad_batches:
             if self._batch_size is None or n > self._batch_size:

@@ -92,18 +92,23 @@ class TorchMember:
             raise RunError(f"{path}: torch cannot load this model ({type(error).__name__}: "
                            f"{str(error).strip().splitlines()[0][:300] if str(error).strip() else ''}).") from error
 
-    def check_input(self, example: np.ndarray) -> None:
+    def check_input(self, example) -> None:
         """Run two examples through the model: a shape or dtype mismatch fails here, before the run."""
         try:
-            self.predict(example[:2])
+            self.predict({k: v[:2] for k, v in example.items()} if isinstance(example, dict) else example[:2])
         except Exception as error:
-            raise RunError(f"{self.path}: the model rejects preprocessed data of shape {list(example.shape)} and "
-                           f"dtype {example.dtype} ({type(error).__name__}: {str(error).splitlines()[0][:300]}).") from error
+            shape = {k: list(v.shape) for k, v in example.items()} if isinstance(example, dict) else list(example.shape)
+            raise RunError(f"{self.path}: the model rejects preprocessed data of shape {shape} "
+                           f"({type(error).__name__}: {str(error).splitlines()[0][:300]}).") from error
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x) -> np.ndarray:
         torch = _torch()
         with torch.inference_mode():
-            output = self.module(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
+            if isinstance(x, dict):  # named inputs from a tokenizer, passed as keyword arguments
+                output = self.module(**{k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
+                                        for k, v in x.items()})
+            else:
+                output = self.module(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
             if isinstance(output, tuple | list):
                 output = output[self.output_index]
             elif isinstance(output, dict):
