@@ -76,7 +76,8 @@ def load_reference():
     Shims (test/benchmark only): ``np.float_`` (removed in numpy 2), a
     ``pkg_resources.resource_filename`` stand-in (setuptools >= 81 dropped
     ``pkg_resources``), and ``skimage.filters.gaussian(multichannel=True)`` ->
-    ``channel_axis=-1`` (scikit-image >= 0.19).
+    ``channel_axis=-1`` (scikit-image >= 0.19), and ``skimage.util.random_noise``
+    seeded from numpy's global state (scikit-image >= 0.19 ignores ``np.random.seed``).
     """
     if importlib.util.find_spec("imagecorruptions") is None:
         return None
@@ -102,6 +103,21 @@ def load_reference():
         return sk_gaussian(image, sigma=sigma, **kw)
 
     ref.gaussian = gaussian
+
+    # scikit-image >= 0.19 draws random_noise from an unseeded default_rng, so np.random.seed no longer
+    # controls impulse noise: derive its generator from the (seeded) legacy global state instead.
+    import skimage.util
+
+    if not getattr(skimage.util.random_noise, "_uspec_seeded", False):
+        unseeded = skimage.util.random_noise
+
+        def random_noise(image, *args, **kwargs):
+            if kwargs.get("rng") is None and kwargs.get("seed") is None:
+                kwargs["rng"] = int(np.random.randint(0, 2**31 - 1))
+            return unseeded(image, *args, **kwargs)
+
+        random_noise._uspec_seeded = True
+        skimage.util.random_noise = random_noise
     return imagecorruptions
 
 
