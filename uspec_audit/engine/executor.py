@@ -106,6 +106,30 @@ def perturbed_batches(reader, group: WorkGroup, registry, audit_seed: int, batch
     return batches
 
 
+def _preparation_key(ensemble: LoadedEnsemble) -> str:
+    config = ensemble.config
+    return config.preprocess.model_dump_json() + (config.tokenizer.model_dump_json() if config.tokenizer else "")
+
+
+def _prepared_batches(make_batches, ensembles: list[LoadedEnsemble], dataset: str):
+    """Batches with their model inputs, one preparation per distinct preprocessing: runs on the prefetch
+    thread, so decoding, perturbing and preprocessing overlap inference."""
+    def produce():
+        for batch in make_batches():
+            prepared: dict[str, object] = {}
+            for ensemble in ensembles:
+                key = _preparation_key(ensemble)
+                if key not in prepared:
+                    try:
+                        prepared[key] = ensemble.prepare(batch.inputs)
+                    except (ValueError, TypeError) as error:
+                        raise RunError(f"ensemble '{ensemble.name}' on dataset '{dataset}': cannot preprocess "
+                                       f"the inputs: {error}.") from error
+            yield batch, prepared
+
+    return produce
+
+
 def run_group(group: WorkGroup, ensembles: list[LoadedEnsemble], reader, batch_size: int, make_batches,
               on_batch: Callable[[int], None] | None = None) -> dict[str, UnitPredictions]:
     """Stream one work group through every member of ``ensembles``; return their raw outputs per ensemble."""
@@ -114,20 +138,11 @@ def run_group(group: WorkGroup, ensembles: list[LoadedEnsemble], reader, batch_s
     targets: list[np.ndarray] = []
     checked = False
     seconds = {e.name: 0.0 for e in ensembles}
-    for batch in prefetch(make_batches):
+    for batch, prepared in prefetch(_prepared_batches(make_batches, ensembles, group.dataset)):
         ids.append(np.asarray(batch.ids))
         targets.append(np.asarray(batch.targets))
-        prepared: dict[str, np.ndarray] = {}
         for ensemble in ensembles:
-            key = ensemble.config.preprocess.model_dump_json() + (
-                ensemble.config.tokenizer.model_dump_json() if ensemble.config.tokenizer else "")
-            if key not in prepared:
-                try:
-                    prepared[key] = ensemble.prepare(batch.inputs)
-                except (ValueError, TypeError) as error:
-                    raise RunError(f"ensemble '{ensemble.name}' on dataset '{group.dataset}': cannot preprocess "
-                                   f"the inputs: {error}.") from error
-            x = prepared[key]
+            x = prepared[_preparation_key(ensemble)]
             started = time.perf_counter()
             for index, member in enumerate(ensemble.members):
                 if not checked and hasattr(member, "check_input"):
