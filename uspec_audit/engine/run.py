@@ -7,9 +7,11 @@ previous run's manifest first, so a folder never looks complete when it is not.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+import os
 import platform
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -143,13 +145,20 @@ def _open_readers(loaded: LoadedAudit, plan: Plan, registry) -> dict:
     return readers
 
 
+@functools.cache
 def _perturbation_device(device: str) -> str:
-    if device in ("cuda", "tensorrt"):
-        return "cuda"
-    if device == "auto" and "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return "cpu"
+    """Where perturbations run: on the GPU through torch when there is one. torch is imported only when
+    onnxruntime sees CUDA too (or --device asks for it), so CPU machines do not pay for the import."""
+    if device == "cpu" or importlib.util.find_spec("torch") is None:
+        return "cpu"
+    if device == "auto":
+        import onnxruntime
+
+        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+            return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: Progress | None = None) -> RunOutcome:
@@ -200,8 +209,8 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
             if group.dataset not in feature_stats:
                 feature_stats[group.dataset] = compute_feature_stats(reader, batch_size)
             stats = feature_stats[group.dataset]
-        make_batches = perturbed_batches(reader, group, registry, audit.audit.seed, batch_size,
-                                         _perturbation_device(options.device), stats)
+        device = _perturbation_device(options.device) if spec is not None else "cpu"
+        make_batches = perturbed_batches(reader, group, registry, audit.audit.seed, batch_size, device, stats)
         with progress.step(f"Inference {group.dataset} [{group.variant.label}]", reader.num_examples) as advance:
             results = run_group(group, missing, reader, batch_size, make_batches, advance)
         for ensemble in missing:
@@ -334,7 +343,7 @@ def _manifest(loaded: LoadedAudit, plan: Plan, ensembles: dict, readers: dict, m
         "analysis": audit.analysis.model_dump(),
         "timings": timings,
         "host": {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
-                 "cpu_count": __import__("os").cpu_count()},
+                 "cpu_count": os.cpu_count()},
         "started_at": started_at,
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "notes": warnings,
