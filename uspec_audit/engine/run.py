@@ -181,6 +181,7 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
 
     readers = _open_readers(loaded, plan, registry)
     metadata = {name: reader.metadata() for name, reader in readers.items()}
+    fingerprints = {name: reader.fingerprint() for name, reader in readers.items()}
     load_started = time.perf_counter()
     ensembles = _load_ensembles(loaded, plan, registry, options.device, progress)
     load_seconds = time.perf_counter() - load_started
@@ -197,7 +198,7 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
         version = spec.version if spec else ""
         missing = []
         for name in group.ensembles:
-            key = unit_key(ensembles[name], reader.fingerprint(), group, audit.audit.seed, version)
+            key = unit_key(ensembles[name], fingerprints[group.dataset], group, audit.audit.seed, version)
             unit_keys[(name, group.key)] = key
             if not cache.has(key):
                 missing.append(ensembles[name])
@@ -223,10 +224,14 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
     rows: list[dict] = []
     n_units = sum(len(t.variants) * len(t.ensembles) for t in plan.tests)
 
+    @functools.lru_cache(maxsize=4)  # metrics, statistics, differences and flips read the same units in turn
+    def read_unit(key: str) -> UnitPredictions | None:
+        return cache.get(key)
+
     def load_unit(ensemble: str, test_run, variant) -> PredictionSet:
         group_key = (test_run.config.dataset, variant.label, variant.params_json)
         key = unit_keys[(ensemble, group_key)]
-        unit = cache.get(key)
+        unit = read_unit(key)
         if unit is None:
             raise RunError(f"the stored predictions of unit {key} vanished during the run ({cache.folder}).")
         return _prediction_set(unit, ensembles[ensemble], test_run, variant, metadata[test_run.config.dataset])
@@ -245,7 +250,7 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
     metrics = metrics_frame(rows)
     higher_is_better = {name: registry.get("metric", name).higher_is_better for name in metrics["metric"].unique()}
 
-    analysis_plan = _analysis_plan(plan, ensembles, loaded, higher_is_better)
+    analysis_plan = _analysis_plan(plan, ensembles, higher_is_better)
     lookup = {(t.config.name, v.label): (t, v) for t in plan.tests for v in t.variants}
 
     def load_predictions(ensemble: str, test: str, variant: str) -> PredictionSet:
@@ -269,7 +274,7 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
 
     for name, frame in tables.items():
         write_table(frame, output / f"{name}.parquet")
-    manifest = _manifest(loaded, plan, ensembles, readers, metadata, options, warnings, started_at, {
+    manifest = _manifest(loaded, plan, ensembles, readers, metadata, fingerprints, options, warnings, started_at, {
         "total_s": time.perf_counter() - started_wall, "load_s": load_seconds, "inference_s": inference_seconds,
         "analysis_s": analysis_seconds, "units_computed": computed, "units_reused": reused,
     }, registry)
@@ -295,7 +300,7 @@ def _write_predictions(output: Path, predictions: PredictionSet) -> None:
     write_table(predictions_frame(predictions), folder / "part-0.parquet")
 
 
-def _analysis_plan(plan: Plan, ensembles: dict, loaded: LoadedAudit, higher_is_better: dict) -> AnalysisPlan:
+def _analysis_plan(plan: Plan, ensembles: dict, higher_is_better: dict) -> AnalysisPlan:
     ensemble_plans = []
     for name, ensemble in ensembles.items():
         groups = tuple(ensemble.groups) if any(g is not None for g in ensemble.groups) else None
@@ -311,8 +316,8 @@ def _analysis_plan(plan: Plan, ensembles: dict, loaded: LoadedAudit, higher_is_b
     return AnalysisPlan(ensembles=tuple(ensemble_plans), tests=test_plans, higher_is_better=higher_is_better)
 
 
-def _manifest(loaded: LoadedAudit, plan: Plan, ensembles: dict, readers: dict, metadata: dict, options: RunOptions,
-              warnings: list[str], started_at: str, timings: dict, registry) -> dict:
+def _manifest(loaded: LoadedAudit, plan: Plan, ensembles: dict, readers: dict, metadata: dict, fingerprints: dict,
+              options: RunOptions, warnings: list[str], started_at: str, timings: dict, registry) -> dict:
     audit = loaded.model
     return {
         "status": "complete",
@@ -331,7 +336,7 @@ def _manifest(loaded: LoadedAudit, plan: Plan, ensembles: dict, readers: dict, m
         ],
         "datasets": [
             {"name": name, "source": audit.datasets[name].source, "path": str(reader.path),
-             "sha256": reader.content_hash(), "fingerprint": reader.fingerprint(), "n_examples": int(len(metadata[name])),
+             "sha256": reader.content_hash(), "fingerprint": fingerprints[name], "n_examples": int(len(metadata[name])),
              "synthetic": audit.datasets[name].synthetic}
             for name, reader in readers.items()
         ],
