@@ -8,7 +8,6 @@ previous run's manifest first, so a folder never looks complete when it is not.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import platform
 import shutil
@@ -27,13 +26,8 @@ from uspec_audit.contracts import check_contracts
 from uspec_audit.data.sources import open_dataset
 from uspec_audit.engine.cache import PredictionCache, UnitPredictions
 from uspec_audit.engine.contrastive import contrastive_flips
-from uspec_audit.engine.executor import (
-    LoadedEnsemble,
-    compute_feature_stats,
-    perturbed_batches,
-    run_group,
-    unit_key,
-)
+from uspec_audit.engine.executor import LoadedEnsemble
+from uspec_audit.engine.inference import run_inference
 from uspec_audit.engine.member_metrics import metric_rows, metrics_for, metrics_frame
 from uspec_audit.engine.plan import Plan, build_plan
 from uspec_audit.engine.progress import Progress
@@ -145,22 +139,6 @@ def _open_readers(loaded: LoadedAudit, plan: Plan, registry) -> dict:
     return readers
 
 
-@functools.cache
-def _perturbation_device(device: str) -> str:
-    """Where perturbations run: on the GPU through torch when there is one. torch is imported only when
-    onnxruntime sees CUDA too (or --device asks for it), so CPU machines do not pay for the import."""
-    if device == "cpu" or importlib.util.find_spec("torch") is None:
-        return "cpu"
-    if device == "auto":
-        import onnxruntime
-
-        if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-            return "cpu"
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: Progress | None = None) -> RunOutcome:
     """Run the audit and write every result file; raise :class:`RunError` on a run-time failure."""
     progress = progress or Progress()
@@ -188,35 +166,9 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
 
     # Stream every (dataset, variant) once through all members that still need it.
     inference_started = time.perf_counter()
-    unit_keys: dict[tuple[str, tuple], str] = {}
-    feature_stats: dict[str, object] = {}
-    computed = reused = 0
-    batch_size = audit.audit.batch_size
-    for group in plan.groups:
-        reader = readers[group.dataset]
-        spec = registry.get("perturbation", group.variant.perturbation) if group.variant.perturbation else None
-        version = spec.version if spec else ""
-        missing = []
-        for name in group.ensembles:
-            key = unit_key(ensembles[name], fingerprints[group.dataset], group, audit.audit.seed, version)
-            unit_keys[(name, group.key)] = key
-            if not cache.has(key):
-                missing.append(ensembles[name])
-        if not missing:
-            reused += len(group.ensembles)
-            continue
-        stats = None
-        if spec is not None and spec.needs_feature_stats:
-            if group.dataset not in feature_stats:
-                feature_stats[group.dataset] = compute_feature_stats(reader, batch_size)
-            stats = feature_stats[group.dataset]
-        device = _perturbation_device(options.device) if spec is not None else "cpu"
-        make_batches = perturbed_batches(reader, group, registry, audit.audit.seed, batch_size, device, stats)
-        with progress.step(f"Inference {group.dataset} [{group.variant.label}]", reader.num_examples) as advance:
-            results = run_group(group, missing, reader, batch_size, make_batches, advance)
-        for ensemble in missing:
-            cache.put(unit_keys[(ensemble.name, group.key)], results[ensemble.name])
-            computed += 1
+    inferred = run_inference(plan, readers, fingerprints, ensembles, cache, registry, audit.audit.seed,
+                             audit.audit.batch_size, options.device, progress)
+    unit_keys, computed, reused = inferred.unit_keys, inferred.computed, inferred.reused
     inference_seconds = time.perf_counter() - inference_started
 
     # Per-member metrics and predictions for every (ensemble, test, variant).
