@@ -29,11 +29,13 @@ def _assert_incomplete(folder: Path) -> None:
 
 
 def test_layout_mismatch_is_caught_before_the_run(digits_world, tmp_path):
+    """The members' declared input is read from the ONNX file when the audit is checked: an audit-file error
+    with its line, before any model loads (tests/core/test_layout.py has the cases)."""
     audit = basic_audit(digits_world, tmp_path)
     audit.write_text(audit.read_text().replace('layout = "NCHW"', 'layout = "NC"'))
     result = _run(audit)
-    assert result.exit_code == 3
-    assert "expects 4 dimensions" in result.output and "preprocess.layout" in result.output
+    assert result.exit_code == 2
+    assert 'preprocess.layout = "NC"' in result.output and "audit.toml:" in result.output
     _assert_incomplete(tmp_path)
 
 
@@ -109,7 +111,12 @@ def test_failed_run_removes_previous_manifest(digits_world, tmp_path):
     audit = basic_audit(digits_world, tmp_path)
     assert _run(audit).exit_code == 0
     assert (tmp_path / "results" / "manifest.json").exists()
-    audit.write_text(audit.read_text().replace('layout = "NCHW"', 'layout = "NC"'))
+    bad = tmp_path / "bad-labels.parquet"  # a failure only the run can see: labels outside the class range
+    table = pq.read_table(digits_world.shifted_parquet)
+    labels = table.column("label").to_numpy().copy()
+    labels[:3] = 12
+    pq.write_table(table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels)), bad)
+    audit.write_text(audit.read_text().replace(str(digits_world.shifted_parquet), str(bad)))
     assert _run(audit).exit_code == 3
     _assert_incomplete(tmp_path)
 

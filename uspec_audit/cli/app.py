@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from uspec_audit import __version__
 from uspec_audit.cli.errors import EXIT_CONTRACT_FAILED, reports_errors
@@ -136,18 +137,21 @@ def validate(
     registry = get_registry()
     loaded = load_audit(audit, registry)
     plan = build_plan(loaded, registry)
-    units = sum(len(t.variants) * len(t.ensembles) for t in plan.tests)
+    units = plan.unit_count
     if as_json:
         print(json.dumps({"status": "valid", "audit": str(loaded.path), "sha256": loaded.sha256,
                           "ensembles": {k: len(v) for k, v in plan.members.items()},
                           "tests": [t.config.name for t in plan.tests], "units": units,
-                          "warnings": loaded.checked.warnings}, indent=2))
+                          "warnings": loaded.checked.warnings, "notes": loaded.checked.notes}, indent=2))
         return
     for warning in loaded.checked.warnings:
         stderr.print(f"[yellow]warning:[/] {warning}")
+    for note in loaded.checked.notes:
+        stderr.print(f"note: {escape(note)}")
     members = ", ".join(f"{k} ({len(v)} members)" for k, v in plan.members.items())
-    stdout.print(f"[green]valid[/]: {loaded.path} — ensembles {members}; {len(plan.tests)} tests; "
-                 f"{len(plan.groups)} dataset streams; {units} (ensemble, test, variant) units.")
+    stdout.print(f"[green]valid[/]: {escape(str(loaded.path))} — ensembles {escape(members)}; {len(plan.tests)} "
+                 f"tests; {len(plan.groups)} dataset streams (a dataset under one variant, read once); {units} "
+                 f"work units (one ensemble on one stream: what the run computes or reuses from its cache).")
 
 
 @app.command()

@@ -10,7 +10,9 @@ import glob
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from uspec_audit.config.inputs import check_datasets, check_member_inputs
 from uspec_audit.config.load import LoadedAudit, did_you_mean
+from uspec_audit.contracts import contract_problems
 from uspec_audit.errors import AuditFileError, PluginError
 
 DEFAULT_METRICS = {
@@ -35,6 +37,7 @@ class CheckResult:
     members: dict[str, list[MemberRef]]
     references: dict[str, str | None]
     warnings: list[str]
+    notes: list[str] = field(default_factory=list)  # what validate could not check (plugin sources, torch members)
 
 
 def resolve_members(loaded: LoadedAudit, ensemble_name: str) -> tuple[list[MemberRef], list[str]]:
@@ -201,12 +204,24 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
             if not iid:
                 warnings.append(f"ensemble '{name}' has no iid test: sd ratios and correlations with iid are left null.")
 
+    schemas, data_problems, notes = check_datasets(loaded)
+    problems += data_problems
+    input_problems, input_notes = check_member_inputs(loaded, members, schemas)
+    problems += input_problems
+    notes += input_notes
+
+    for index, test in enumerate(audit.tests):
+        if test.contract is not None:
+            names = [e for e in (test.ensembles or list(audit.ensembles)) if e in audit.ensembles]
+            problems += contract_problems(test, {e: audit.ensembles[e] for e in names}, references,
+                                          lambda *key, i=index: loaded.where("tests", i, *key))
+
     if problems:
         message = "The audit file is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
         if unknown_component and registry.failures:
             raise PluginError(message + "\n" + registry.failure_hint().strip())
         raise AuditFileError(message)
-    result = CheckResult(members=members, references=references, warnings=warnings)
+    result = CheckResult(members=members, references=references, warnings=warnings, notes=notes)
     loaded.checked = result
     return result
 

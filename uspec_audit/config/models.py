@@ -38,8 +38,10 @@ class AuditMeta(Strict):
 class Preprocess(Strict):
     """How raw inputs become model inputs: x' = (x / scale - mean) / std, then the layout."""
 
-    layout: Literal["NCHW", "NHWC", "NC", "none"] = Field(
-        "NCHW", description="NCHW/NHWC for images (raw batches are NHWC), NC for flat vectors, none to pass as is."
+    layout: Literal["auto", "NCHW", "NHWC", "NC", "none"] = Field(
+        "auto",
+        description="auto: the only reading of the data that fits the model's declared input (as is, transposed "
+                    "HWC to CHW, or flattened); NCHW transposes raw HWC images, NC flattens, NHWC/none pass as is.",
     )
     scale: float = Field(1.0, gt=0, description="Divide raw values by this first (255.0 for uint8 images).")
     mean: list[float] | float | None = Field(None, description="Subtracted after scaling (per channel or scalar).")

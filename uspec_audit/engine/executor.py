@@ -37,7 +37,12 @@ class LoadedEnsemble:
         if self.tokenizer is not None:
             texts = [tuple(t) if isinstance(t, list | tuple | np.ndarray) else str(t) for t in inputs]
             return self.tokenizer.encode_batch(texts)
-        return preprocess(inputs, self.config.preprocess)
+        return preprocess(inputs, self.config.preprocess, self.input_dims)
+
+    @property
+    def input_dims(self) -> list | None:
+        """The first member's declared input shape (what preprocess.layout = "auto" resolves against)."""
+        return getattr(self.members[0], "input_shape", None) if self.members else None
 
     @property
     def member_names(self) -> list[str]:
@@ -108,7 +113,8 @@ def perturbed_batches(reader, group: WorkGroup, registry, audit_seed: int, batch
 
 def _preparation_key(ensemble: LoadedEnsemble) -> str:
     config = ensemble.config
-    return config.preprocess.model_dump_json() + (config.tokenizer.model_dump_json() if config.tokenizer else "")
+    return (config.preprocess.model_dump_json() + repr(ensemble.input_dims)
+            + (config.tokenizer.model_dump_json() if config.tokenizer else ""))
 
 
 def _prepared_batches(make_batches, ensembles: list[LoadedEnsemble], dataset: str):

@@ -49,6 +49,13 @@ class Plan:
     members: dict[str, list[MemberRef]]
     references: dict[str, str | None]
 
+    @property
+    def unit_count(self) -> int:
+        """Work units: one ensemble on one (dataset, variant) stream, the unit the cache stores. Tests that
+        share a stream (iid and stratified on one dataset) share its unit; `run` computes or reuses exactly
+        these, and `validate` counts them."""
+        return sum(len(group.ensembles) for group in self.groups)
+
 
 def build_plan(loaded: LoadedAudit, registry, only: list[str] | None = None) -> Plan:
     """Expand tests into variants and group them by (dataset, variant)."""
