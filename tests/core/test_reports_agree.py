@@ -10,6 +10,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from uspec_audit.cli.app import app
+from uspec_audit.report.tables import summary_formats
 from uspec_audit.report.terminal import render_terminal
 
 
@@ -25,9 +26,11 @@ def test_terminal_and_html_agree_on_headline_numbers(digits_world, tmp_path):
     summary = pd.read_parquet(results / "summary.parquet")
     headline = summary.query("stratum == 'all' and metric == 'accuracy' and test != 'iid'")
     assert len(headline)
+    formats = summary_formats(summary)  # one format per quantity for the whole folder, in every report
+    markdown = (results / "report.md").read_text()
     for _, row in headline.iterrows():
-        ratio = f"{row['sd_ratio']:.2f}"
-        mean = f"{row['mean']:.3f}"
-        assert ratio in terminal and ratio in html, (row["test"], ratio)
-        assert mean in terminal and re.search(re.escape(mean[:-1]), html), (row["test"], mean)
-        assert row["verdict"] in terminal and row["verdict"] in html
+        ratio, mean = formats["ratio"](row["sd_ratio"]), formats["mean"](row["mean"])
+        assert abs(float(ratio) - row["sd_ratio"]) <= 0.05 * row["sd_ratio"] + 0.01  # shown to 3 significant digits
+        assert re.search(rf"\b{re.escape(ratio)}\b", terminal) and f">{ratio}<" in html, (row["test"], ratio)
+        assert f"{mean} ± " in terminal and f">{mean}<" in html, (row["test"], mean)
+        assert row["verdict"] in terminal and row["verdict"] in html and row["verdict"] in markdown

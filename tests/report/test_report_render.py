@@ -146,9 +146,14 @@ def test_few_members_and_columns_missing(build_results, tmp_path):
     assert Path(tmp_path / "r.html").stat().st_size > 0
 
 
-def test_markdown_has_no_raw_html(rendered):
+def test_markdown_has_no_raw_html_and_no_entities(rendered):
+    """Plain text and rendered Markdown read the same: a tag-like title is backslash-escaped, p-values read
+    "< 0.001", and no HTML entity or tag appears anywhere."""
     md = rendered["markdown"].read_text(encoding="utf-8")
-    assert "<demo>" not in md and "&lt;demo&gt;" in md
+    assert r"\<demo>" in md
+    assert not re.search(r"(?<!\\)<[A-Za-z/!?]", md), "a raw HTML tag in report.md"
+    assert not re.search(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", md), "an HTML entity in report.md"
+    assert "< 0.001" in md
 
 
 def test_pdf_without_an_engine_says_what_to_install(tmp_path, monkeypatch):

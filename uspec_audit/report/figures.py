@@ -2,7 +2,9 @@
 
 Every function takes the loaded :class:`~uspec_audit.report.tables.Results` and
 returns a :class:`Figure` (an inline image with alt text and a one-sentence
-reading guide) or ``None`` when its data is absent. Colours are Okabe–Ito
+reading guide), a :class:`Note` when the data is there but the figure cannot
+be drawn (too few members), or ``None`` when its data is absent. No figure is
+an empty frame, and no caption names a colour its marks do not have. Colours are Okabe–Ito
 (categorical) and RdBu / cividis (diverging / sequential), which stay distinct
 under the common colour-vision deficiencies.
 """
@@ -19,8 +21,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 
-from uspec_audit.report.tables import Results, cell_label, isnum  # noqa: E402
+from uspec_audit.report.tables import Results, cell_label, identifier_columns, isnum  # noqa: E402
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 LINESTYLES = ("-", "--", ":", "-.")
@@ -48,6 +51,19 @@ class Figure:
     guide: str
     width_px: int
     height_px: int
+
+
+@dataclass
+class Note:
+    """A figure that cannot be drawn, and why (one line in the report instead of an empty frame)."""
+
+    title: str
+    text: str
+
+
+def members_of(results: Results, ensemble: str) -> int:
+    """How many members an ensemble has (from the manifest)."""
+    return next((len(x.get("members") or []) for x in results.ensembles if x.get("name") == ensemble), 0)
 
 
 def _encode(fig, fid: str, title: str, alt: str, guide: str) -> Figure:
@@ -142,7 +158,7 @@ def parallel_axis(results: Results, ensemble: str, metric: str) -> Figure | None
                        alt, guide)
 
 
-def correlation_heatmap(results: Results, ensemble: str, metric: str) -> Figure | None:
+def correlation_heatmap(results: Results, ensemble: str, metric: str) -> Figure | Note | None:
     """Fig. 5 / 12: Spearman correlations of member scores between test cells."""
     c = results.table("correlations", "ensemble", "metric", "test_a", "test_b", "spearman")
     if c is None:
@@ -159,6 +175,14 @@ def correlation_heatmap(results: Results, ensemble: str, metric: str) -> Figure 
     labels.sort(key=lambda s: (s != ref,))
     if len(labels) < 3:  # a single correlation is already in the summary table (ρ with iid)
         return None
+    title = f"Rank correlations · {ensemble} · {metric}"
+    members = members_of(results, ensemble)
+    if members < 3:
+        return Note(title, f"not drawn: a rank correlation across members needs at least 3 members, and "
+                           f"ensemble {ensemble} has {members}.")
+    if not np.isfinite(c["spearman"].to_numpy(float)).any():
+        return Note(title, "not drawn: no rank correlation between tests is defined (the members' scores are "
+                           "tied on every test).")
     note = ""
     if len(labels) > 30:
         labels, note = labels[:30], " (first 30 cells)"
@@ -192,8 +216,7 @@ def correlation_heatmap(results: Results, ensemble: str, metric: str) -> Figure 
                             if weakest else ""))
         guide = ("Each cell is the rank correlation of member scores between two tests; pale or blue cells "
                  "in the first row mean iid performance does not predict which member does well there.")
-        return _encode(fig, _slug("corr", ensemble, metric), f"Rank correlations · {ensemble} · {metric}",
-                       alt, guide)
+        return _encode(fig, _slug("corr", ensemble, metric), title, alt, guide)
 
 
 def strip_plot(results: Results, ensemble: str, test: str) -> Figure | None:
@@ -238,13 +261,18 @@ def strip_plot(results: Results, ensemble: str, test: str) -> Figure | None:
             ax.set_ylabel(metric)
             ax.set_xlim(-0.6, len(cells) - 0.3)
             ax.grid(axis="y", color="#dddddd", lw=0.5)
-        axes[0, 0].set_title(f"{ensemble} · {test}: members (blue), mean ± 95% CI (red)")
+        axes[0, 0].set_title(f"{ensemble} · {test}: member scores and the ensemble mean")
+        axes[0, 0].legend(handles=[
+            Line2D([], [], ls="", marker="o", ms=4, color=OKABE_ITO[0], label="member"),
+            Line2D([], [], ls="-", marker="D", ms=3.5, color=OKABE_ITO[3], label="ensemble mean ± 95% CI")],
+            loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         fig.tight_layout()
         alt = (f"Strip plots for ensemble {ensemble} on test {test}: one panel per metric "
                f"({', '.join(metrics)}), one column per variant or stratum, one dot per member, with the "
                "ensemble mean and its 95% confidence interval beside each column.")
-        guide = ("Dots are members; compare the vertical scatter of dots between columns — a column whose dots "
-                 "spread far wider than the others is where members disagree.")
+        guide = ("Dots are members, diamonds the ensemble mean with its 95% CI; compare the vertical scatter of "
+                 "dots between columns — a column whose dots spread far wider than the others is where members "
+                 "disagree.")
         return _encode(fig, _slug("strip", ensemble, test), f"Member scores · {ensemble} · {test}", alt, guide)
 
 
@@ -399,7 +427,7 @@ def flip_overlap(results: Results, ensemble: str, test: str, variant: str) -> Fi
                        alt, guide)
 
 
-def pca_structure(results: Results, ensemble: str, test: str) -> Figure | None:
+def pca_structure(results: Results, ensemble: str, test: str) -> Figure | Note | None:
     """Fig. 9: structure of disagreement — explained variance, PC1 loadings, PC1 vs attributes."""
     p = results.table("pca", "ensemble", "test", "kind", "component", "value")
     if p is None:
@@ -418,11 +446,20 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | None:
             if s["sd_ratio"].notna().any():
                 variant = s.loc[s["sd_ratio"].idxmax(), "variant"]
         p = p[p["variant"] == variant]
+    title = f"Structure of disagreement · {ensemble} · {test}"
+    members = members_of(results, ensemble)
+    if 0 < members < 3:
+        return Note(title, f"not drawn: with {members} members the disagreement has a single direction by "
+                           "construction; its principal axes need at least 3 members.")
+    identifiers = identifier_columns(results, test)
     ex = p[p["kind"] == "explained"].sort_values("component")
     ld = p[(p["kind"] == "loading") & (p["component"] == 1)] if "member" in p else p.iloc[0:0]
     ac = p[(p["kind"] == "attribute_corr") & (p["component"] == 1)] if "attribute" in p else p.iloc[0:0]
+    ac = ac[~ac["attribute"].astype(str).isin(identifiers)].dropna(subset=["value"]) if len(ac) else ac
     sc = p[(p["kind"] == "score") & (p["component"] == 1)]
     scatter = None
+    if "attribute" in sc.columns:
+        sc = sc[~sc["attribute"].astype(str).isin(identifiers)]
     if "attribute_value" in sc.columns and pd.to_numeric(sc["attribute_value"], errors="coerce").notna().any():
         scatter = sc.assign(av=pd.to_numeric(sc["attribute_value"], errors="coerce")).dropna(subset=["av"])
     hist = sc if scatter is None and len(sc) else None
@@ -470,9 +507,11 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | None:
                   if top is not None else "."))
         guide = ("A large first component means members disagree along one main direction; a strong correlation "
                  "of that direction with an attribute says which kind of example the members split on"
-                 + (" (shown for the variant with the largest sd ratio)." if variant != "none" else "."))
-        return _encode(fig, _slug("pca", ensemble, test), f"Structure of disagreement · {ensemble} · {test}",
-                       alt, guide)
+                 + (" (shown for the variant with the largest sd ratio)." if variant != "none" else ".")
+                 + ("" if len(ac) else " No numeric example attribute to correlate with PC1"
+                    + (f" (identifiers such as {', '.join(sorted(identifiers))} are left out)." if identifiers
+                       else ".")))
+        return _encode(fig, _slug("pca", ensemble, test), title, alt, guide)
 
 
 def group_strips(results: Results, ensemble: str, metric: str) -> Figure | None:

@@ -2,39 +2,144 @@
 
 Verdicts per ensemble, test and metric, every contract with PASS/FAIL, and the
 headline statistics of the flagged cells. Rendered from the results files alone.
+The text reads the same as plain text and rendered: no HTML tags or entities
+(``< 0.001``, never ``&lt; 0.001``); characters that Markdown or HTML would
+interpret are backslash-escaped only where they would be (``\\<demo>``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from uspec_audit.report.tables import Results, cell_label, fmt, fmt_p, isnum, verdict_rank
+import pandas as pd
+
+from uspec_audit.report.blocks import formats, get
+from uspec_audit.report.numbers import clean, fmt_count, fmt_p, isnum
+from uspec_audit.report.tables import (
+    Results,
+    cell_label,
+    has_corrected,
+    headline_rows,
+    p_column,
+    summary_formats,
+    verdict_rank,
+)
 
 ICON = {"PASS": "✅ PASS", "FAIL": "❌ FAIL"}
 VERDICT_ICON = {"underspecified": "🟥 underspecified", "degraded": "🟧 degraded", "stable": "🟩 stable",
                 "insufficient": "⬜ insufficient"}
+# what would start an HTML tag, comment or entity, or Markdown emphasis/links/code in a cell
+_TAG = re.compile(r"<(?=[A-Za-z/!?])")
+_ENTITY = re.compile(r"&(?=#?\w+;)")
+_MARKUP = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[`*\[\]|]|(?<!\w)_|_(?!\w)")  # intraword _ is literal in GFM
 
 
 def _cell(x: Any) -> str:
-    """Text safe inside a Markdown table cell."""
-    text = "—" if x is None or (isinstance(x, float) and not isnum(x)) else str(x)
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # no raw HTML in a PR comment
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("\r", " ")
+    """Text safe inside a Markdown table cell, still readable as plain text."""
+    text = "—" if x is None or (isinstance(x, float) and not isnum(x)) else clean(x)
+    text = _MARKUP.sub(lambda match: "\\" + match.group(0), text)
+    text = _TAG.sub(r"\\<", text)
+    return _ENTITY.sub(r"\\&", text).replace("\n", " ").replace("\r", " ")
 
 
-def _table(headers: list[str], rows: list[list[Any]], right: set[int] | None = None) -> list[str]:
-    right = right or set()
+def _table(headers: list[str], rows: list[list[Any]], right: set[int] | None = None, raw: set[int] | None = None) -> list[str]:
+    """A Markdown table; cells in ``raw`` columns are already Markdown (icons, formatted numbers)."""
+    right, raw = right or set(), raw or set()
+
+    def cell(i: int, value: Any) -> str:
+        return str(value) if i in raw else _cell(value)
+
     out = ["| " + " | ".join(_cell(h) for h in headers) + " |",
            "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"]
-    out += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]
+    out += ["| " + " | ".join(cell(i, c) for i, c in enumerate(r)) + " |" for r in rows]
     return out
+
+
+def _banner(results: Results) -> list[str]:
+    names = [d.get("name") for d in results.manifest.get("datasets") or [] if d.get("synthetic")]
+    if not names:
+        return []
+    return [f"> **Synthetic data:** {', '.join(_cell(n) for n in names)} {'is' if len(names) == 1 else 'are'} "
+            "generated, not collected from the real world (marked `synthetic = true` in the audit file); the "
+            "numbers show how the models behave on these generated inputs, not on real ones.", ""]
+
+
+def _contracts(contracts: pd.DataFrame) -> list[str]:
+    c = contracts.assign(_o=contracts["status"].astype(str).str.upper() != "FAIL").sort_values("_o", kind="stable")
+    cols = [x for x in ("ensemble", "test", "variant", "stratum", "metric", "contract") if x in c.columns]
+    f = formats(c, {"bound": (("bound",), 4, 2), "observed": (("observed",), 4, 2)})
+    rows = [[ICON.get(str(r["status"]).upper(), _cell(r["status"]))] + [r[x] for x in cols]
+            + [f["bound"](get(r, "bound")), f["observed"](get(r, "observed"))] for _, r in c.iterrows()]
+    n = len(cols)
+    return _table(["status"] + cols + ["bound", "observed"], rows, right={n + 1, n + 2}, raw={0, n + 1, n + 2})
+
+
+def _verdicts(results: Results, summary: pd.DataFrame) -> list[str]:
+    corrected = has_corrected(summary)
+    column, label = ("sd_ratio_corrected", "max corrected sd ratio") if corrected else ("sd_ratio", "max sd ratio")
+    fmt = summary_formats(summary)["corrected" if corrected else "ratio"]
+    metrics = list(dict.fromkeys(summary["metric"]))
+    rows = []
+    for ens in dict.fromkeys(summary["ensemble"]):
+        for test in [t for t in results.test_names() if t in set(summary["test"])]:
+            d = summary[(summary["ensemble"] == ens) & (summary["test"] == test)]
+            if d.empty:
+                continue
+            row = [_cell(ens), _cell(test)]
+            for metric in metrics:
+                dm = d[d["metric"] == metric]
+                if dm.empty:
+                    row.append("—")
+                    continue
+                worst = max(dm["verdict"], key=verdict_rank)
+                ratio = dm[column].max() if column in dm else None
+                row.append(VERDICT_ICON.get(str(worst), _cell(worst)) + (f" ({label} {fmt(ratio)})" if isnum(ratio) else ""))
+            rows.append(row)
+    return _table(["ensemble", "test"] + metrics, rows, raw=set(range(len(metrics) + 2))) + [
+        "", f"_Worst verdict over the variants and strata of each test; {label} = "
+            + ("the spread beyond sampling noise on the test / the same on iid._" if corrected else "sd / iid sd._"), ""]
+
+
+def _headline(summary: pd.DataFrame, max_flagged: int) -> list[str]:
+    flagged = headline_rows(summary, flagged_only=True)
+    if not len(flagged):
+        return []
+    shown = flagged.head(max_flagged)
+    corrected = has_corrected(shown)
+    p_name, p_label = p_column(shown)
+    f = summary_formats(summary)
+    headers = ["ensemble", "cell", "metric", "n", "mean", "sd", "sd ratio"] + (
+        ["corrected sd ratio [95% CI]"] if corrected else []) + [p_label, "verdict"] + (
+        ["why"] if "verdict_reason" in shown.columns else [])
+    rows = []
+    for _, r in shown.iterrows():
+        row = [_cell(r["ensemble"]), _cell(cell_label(r["test"], r.get("variant"), r.get("stratum"))), _cell(r["metric"]),
+               fmt_count(get(r, "n_examples")), f["mean"](get(r, "mean")), f["sd"](get(r, "sd")),
+               f["ratio"](get(r, "sd_ratio"))]
+        if corrected:
+            low, high = get(r, "sd_ratio_corrected_ci_low"), get(r, "sd_ratio_corrected_ci_high")
+            row.append(f["corrected"](get(r, "sd_ratio_corrected"))
+                       + (f" [{f['corrected'](low)}, {f['corrected'](high)}]" if isnum(low) and isnum(high) else ""))
+        row += [fmt_p(get(r, p_name)), _cell(r["verdict"])]
+        if "verdict_reason" in shown.columns:
+            row.append(_cell(get(r, "verdict_reason")))
+        rows.append(row)
+    numeric = set(range(3, 8 + int(corrected)))
+    ranked = "the lower 95% bound of the corrected sd ratio" if corrected else "the sd ratio"
+    out = ["### Headline statistics", "", f"_Flagged cells ranked by {ranked}; cells of ensembles too small for a "
+                                          f"verdict are left out._", ""]
+    out += _table(headers, rows, right=numeric, raw=numeric | {0, 1, 2})
+    if len(flagged) > max_flagged:
+        out.append(f"\n_{len(flagged) - max_flagged} more flagged cells in the full report._")
+    return out + [""]
 
 
 def build_markdown(results: Results, max_flagged: int = 20) -> str:
     m = results.manifest
     tool = m.get("tool") or {}
     audit = m.get("audit") or {}
-    lines = [f"## uspec-audit: {_cell(results.title)}", ""]
+    lines = [f"## uspec-audit: {_cell(results.title)}", ""] + _banner(results)
     contracts = results.table("contracts", "status")
     summary = results.table("summary", "ensemble", "test", "metric", "verdict")
     failed = int((contracts["status"].astype(str).str.upper() == "FAIL").sum()) if contracts is not None else 0
@@ -49,59 +154,16 @@ def build_markdown(results: Results, max_flagged: int = 20) -> str:
     lines += [f"{head} {under} underspecified and {degraded} degraded cell(s) out of "
               f"{len(summary) if summary is not None else 0}.", ""]
     n_members = ", ".join(f"{_cell(x.get('name'))} ({len(x.get('members') or [])} members)" for x in results.ensembles)
-    lines += [f"Audit `{_cell(audit.get('name'))}` · seed {_cell(audit.get('seed'))} · "
+    lines += [f"Audit `{clean(audit.get('name')).replace('`', '')}` · seed {_cell(audit.get('seed'))} · "
               f"{_cell(tool.get('name', 'uspec-audit'))} {_cell(tool.get('version', ''))} · ensembles: {n_members}", ""]
-
     lines += ["### Contracts", ""]
     if contracts is None:
         lines += ["The audit file states no contracts.", ""]
     else:
-        c = contracts.assign(_o=contracts["status"].astype(str).str.upper() != "FAIL").sort_values("_o", kind="stable")
-        cols = [x for x in ("ensemble", "test", "variant", "stratum", "metric", "contract") if x in c.columns]
-        rows = [[ICON.get(str(r["status"]).upper(), r["status"])] + [r[x] for x in cols]
-                + [fmt(r.get("bound")), fmt(r.get("observed"))] for _, r in c.iterrows()]
-        lines += _table(["status"] + cols + ["bound", "observed"], rows, right={len(cols) + 1, len(cols) + 2})
-        lines.append("")
-
+        lines += _contracts(contracts) + [""]
     if summary is not None:
-        lines += ["### Verdicts", ""]
-        metrics = list(dict.fromkeys(summary["metric"]))
-        rows = []
-        for ens in dict.fromkeys(summary["ensemble"]):
-            for test in [t for t in results.test_names() if t in set(summary["test"])]:
-                d = summary[(summary["ensemble"] == ens) & (summary["test"] == test)]
-                if d.empty:
-                    continue
-                row = [ens, test]
-                for metric in metrics:
-                    dm = d[d["metric"] == metric]
-                    if dm.empty:
-                        row.append("—")
-                        continue
-                    worst = max(dm["verdict"], key=verdict_rank)
-                    ratio = dm["sd_ratio"].max() if "sd_ratio" in dm else None
-                    row.append(VERDICT_ICON.get(str(worst), str(worst))
-                               + (f" (max sd ratio {fmt(ratio, 2)})" if isnum(ratio) else ""))
-                rows.append(row)
-        lines += _table(["ensemble", "test"] + metrics, rows)
-        lines += ["", "_Worst verdict over the variants and strata of each test; max sd ratio = sd / iid sd._", ""]
-
-        flagged = summary[summary["verdict"].isin(["underspecified", "degraded"])]
-        if "sd_ratio" in flagged:
-            flagged = flagged.sort_values("sd_ratio", ascending=False, na_position="last")
-        if len(flagged):
-            lines += ["### Headline statistics", ""]
-            rows = []
-            for _, r in flagged.head(max_flagged).iterrows():
-                p = r.get("perm_p_adj") if isnum(r.get("perm_p_adj")) else r.get("perm_p")
-                rows.append([r["ensemble"], cell_label(r["test"], r.get("variant"), r.get("stratum")), r["metric"],
-                             fmt(r.get("mean")), fmt(r.get("sd"), 4), fmt(r.get("sd_ratio"), 2),
-                             fmt(r.get("spearman_rho"), 2), fmt_p(p), r["verdict"]])
-            lines += _table(["ensemble", "cell", "metric", "mean", "sd", "sd ratio", "ρ with iid", "perm. p (FDR)",
-                             "verdict"], rows, right={3, 4, 5, 6, 7})
-            if len(flagged) > max_flagged:
-                lines.append(f"\n_{len(flagged) - max_flagged} more flagged cells in the full report._")
-            lines.append("")
-    lines += [f"<sub>Command: `{_cell(m.get('command'))}` · manifest sha256 `{results.manifest_sha256[:16]}…` · "
-              f"finished {_cell(m.get('finished_at'))}</sub>", ""]
+        lines += ["### Verdicts", ""] + _verdicts(results, summary) + _headline(summary, max_flagged)
+    command = clean(m.get("command")).replace("`", "'")
+    lines += [f"_Command: `{command}` · manifest sha256 `{results.manifest_sha256[:16]}…` · finished "
+              f"{_cell(m.get('finished_at'))}_", ""]
     return "\n".join(lines)

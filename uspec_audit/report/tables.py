@@ -11,12 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from uspec_audit.report.numbers import MISSING, column_format, fmt_p, isnum  # noqa: F401 - shared with the renderers
 from uspec_audit.report.render import ReportError
 
 REQUIRED = ("metrics", "summary")
@@ -141,40 +144,23 @@ def load_results(path: Path) -> Results:
 
 # --- small helpers shared by the renderers ------------------------------------
 
-def isnum(x: Any) -> bool:
-    try:
-        return x is not None and not (isinstance(x, float) and math.isnan(x)) and not pd.isna(x)
-    except (TypeError, ValueError):
-        return False
-
-
 def fmt(x: Any, digits: int = 3) -> str:
-    """A number for a table cell; an em dash for missing."""
+    """A single number (a value outside any table column); an em dash for missing."""
     if not isnum(x):
-        return "—"
+        return MISSING
     if isinstance(x, bool):
         return str(x)
     if isinstance(x, int) or (isinstance(x, float) and x.is_integer() and abs(x) >= 1000):
         return f"{int(x):,}"
-    x = float(x)
-    if x != 0 and (abs(x) < 10 ** -digits or abs(x) >= 10 ** 6):
-        return f"{x:.{max(digits - 1, 1)}e}"
-    return f"{x:.{digits}f}"
-
-
-def fmt_p(p: Any) -> str:
-    if not isnum(p):
-        return "—"
-    p = float(p)
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    return column_format([x], sig=digits)(x)
 
 
 def cell_label(test: str, variant: Any, stratum: Any) -> str:
     """A short label for a (test, variant, stratum) cell."""
     label = str(test)
-    if isnum(variant) and str(variant) != "none":
+    if variant is not None and not (isinstance(variant, float) and math.isnan(variant)) and str(variant) != "none":
         label += f" · {variant}"
-    if isnum(stratum) and str(stratum) != "all":
+    if stratum is not None and not (isinstance(stratum, float) and math.isnan(stratum)) and str(stratum) != "all":
         label += f" · {stratum}"
     return label
 
@@ -183,3 +169,89 @@ def verdict_rank(v: Any) -> int:
     """Severity order for picking the worst verdict of several rows."""
     order = {"underspecified": 3, "degraded": 2, "insufficient": 1, "stable": 0}
     return order.get(str(v), -1)
+
+
+def p_column(summary: pd.DataFrame) -> tuple[str, str]:
+    """(column, label) of the p-value the reports show: the BH-adjusted excess p that drives the verdict,
+    else (older results folders) the adjusted or raw permutation p of "members differ at all"."""
+    for column, label in (("excess_p_adj", "excess p (adj.)"), ("perm_p_adj", "perm. p (adj.)"),
+                          ("perm_p", "perm. p")):
+        if column in summary.columns and summary[column].notna().any():
+            return column, label
+    return "perm_p", "perm. p"
+
+
+def has_corrected(summary: pd.DataFrame) -> bool:
+    """Whether the summary carries the corrected sd ratio (results of this version)."""
+    return "sd_ratio_corrected" in summary.columns and summary["sd_ratio_corrected"].notna().any()
+
+
+SUMMARY_FORMATS = {  # quantity: (columns whose values decide its format, sig, min_sig)
+    "mean": (("mean", "mean_ci_low", "mean_ci_high", "worst_value", "best_value"), 3, 2),
+    "sd": (("sd",), 2, 1),
+    "ratio": (("sd_ratio",), 3, 2),
+    "corrected": (("sd_ratio_corrected", "sd_ratio_corrected_ci_low", "sd_ratio_corrected_ci_high"), 2, 2),
+    "disagreement": (("disagreement",), 2, 1),
+}
+
+
+def summary_formats(summary: pd.DataFrame) -> dict[str, Any]:
+    """One formatter per summary quantity, decided by every row of the results folder, so the terminal, HTML
+    and Markdown reports show a value with the same digits, and a column never switches format."""
+    out = {}
+    for name, (columns, sig, min_sig) in SUMMARY_FORMATS.items():
+        present = [summary[c] for c in columns if c in summary.columns]
+        values = pd.to_numeric(pd.concat(present), errors="coerce") if present else pd.Series(dtype=float)
+        out[name] = column_format(values, sig=sig, min_sig=min_sig)
+    out["rho"] = column_format([-1.0, 1.0], sig=3)  # a correlation: always two decimals
+    return out
+
+
+def headline_rows(summary: pd.DataFrame, count: int | None = None, flagged_only: bool = False) -> pd.DataFrame:
+    """Cells where members disagree most, ranked by the lower 95% bound of the corrected sd ratio (the raw
+    ratio in older results); never an ``insufficient`` cell (too few members for a verdict, so a 2-member
+    ensemble never leads a report) nor the iid reference itself."""
+    rows = summary
+    if "verdict" in rows.columns:
+        rows = rows[rows["verdict"].astype(str) != "insufficient"]
+        if flagged_only:
+            rows = rows[rows["verdict"].isin(["underspecified", "degraded"])]
+    key = "sd_ratio_corrected_ci_low" if "sd_ratio_corrected_ci_low" in rows.columns \
+        and rows["sd_ratio_corrected_ci_low"].notna().any() else "sd_ratio"
+    if key not in rows.columns:
+        return rows.iloc[0:0]
+    if not flagged_only:
+        rows = rows.dropna(subset=[key])
+    if "kind" in rows.columns and "stratum" in rows.columns:
+        rows = rows[~((rows["kind"] == "iid") & (rows["stratum"] == "all"))]
+    rows = rows.sort_values(key, ascending=False, kind="stable", na_position="last")
+    return rows if count is None else rows.head(count)
+
+
+IDENTIFIER_NAME = re.compile(r"(^|[_\-. ])(id|ids|uuid|guid|key|index|idx)$|^(id|uuid|guid)([_\-. ]|$)", re.IGNORECASE)
+
+
+def identifier_columns(results: Results, test: str) -> set[str]:
+    """Columns of a test's dataset that identify examples rather than describe them: the dataset's ``id``,
+    the ``link`` of every contrastive test on the same dataset (read from the audit text in the manifest),
+    and attributes whose name says id/uuid/key. Figures never treat them as attributes."""
+    names: set[str] = set()
+    text = (results.manifest.get("audit") or {}).get("text")
+    try:
+        audit = tomllib.loads(text) if text else {}
+    except tomllib.TOMLDecodeError:
+        audit = {}
+    dataset = next((t.get("dataset") for t in results.tests if t.get("name") == test), None)
+    for entry in audit.get("tests") or []:
+        if entry.get("name") == test:
+            dataset = entry.get("dataset", dataset)
+    config = (audit.get("datasets") or {}).get(dataset) or {}
+    if config.get("id"):
+        names.add(str(config["id"]))
+    for entry in audit.get("tests") or []:
+        if entry.get("dataset") == dataset and entry.get("link"):
+            names.add(str(entry["link"]))
+    for attribute in config.get("attributes") or []:
+        if IDENTIFIER_NAME.search(str(attribute)):
+            names.add(str(attribute))
+    return names
