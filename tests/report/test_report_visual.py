@@ -100,3 +100,31 @@ def test_pdf_with_chromium_engine(results_dir, tmp_path, monkeypatch, build_resu
     pdf = render_reports(small, pdf=tmp_path / "c.pdf")[0]
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:"))) >= 5
+
+
+BADGES_JS = """JSON.stringify(Array.from(document.querySelectorAll('.table-wrap .badge')).map(function (b) {
+  var wrap = b.closest('.table-wrap'), cell = b.closest('td'), r = b.getBoundingClientRect();
+  return {right: r.right, cell: cell.getBoundingClientRect().right, wrap: wrap.getBoundingClientRect().right,
+          scroll: wrap.scrollWidth - wrap.clientWidth, text: b.textContent,
+          summary: !!b.closest('section, main') && wrap.compareDocumentPosition(document.getElementById('scope')) === 4};
+}))"""
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+def test_badges_stay_inside_their_tables(rendered, width):
+    """Verdict badges are drawn inside their cell and the summary tables need no horizontal scrolling."""
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install -y chromium)")
+    pytest.importorskip("websocket", reason="websocket-client is not installed (pip install websocket-client)")
+    import json
+
+    with Chromium(binary) as browser:
+        browser.check_page(rendered["html"], width=width)
+        result = browser.send("Runtime.evaluate", expression=BADGES_JS, returnByValue=True)
+    badges = json.loads(result["result"]["value"])
+    assert len(badges) > 50
+    for badge in badges:
+        assert badge["right"] <= badge["cell"] + 0.5 and badge["right"] <= badge["wrap"] + 0.5, badge
+    summary = [b for b in badges if b["summary"]]
+    assert summary and all(b["scroll"] <= 0 for b in summary), [b for b in summary if b["scroll"] > 0][:3]

@@ -16,7 +16,34 @@ from rich.markup import escape
 from uspec_audit import __version__
 from uspec_audit.cli.errors import EXIT_CONTRACT_FAILED, reports_errors
 
+
+class _Command(typer.core.TyperCommand):
+    """A command whose --help shows no type placeholder after a flag (``--fresh``, not ``--fresh <bool>``)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        # "run [OPTIONS] AUDIT", not "{audit}": the argument's metavar names it, required is implied
+        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+                for piece in super().collect_usage_pieces(ctx)]
+
+
+class _Group(typer.core.TyperGroup, _Command):
+    """The application's group, with the same help (its --version and --help are flags too)."""
+
+
 app = typer.Typer(
+    cls=_Group,
     name="uspec-audit",
     help="Audit machine-learning model ensembles for underspecification (D'Amour et al. 2020).",
     no_args_is_help=True,
@@ -47,10 +74,10 @@ def main_callback(
     """Audit machine-learning model ensembles for underspecification."""
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors
 def run(
-    audit: Annotated[Path, typer.Argument(help="The audit TOML file.")],
+    audit: Annotated[Path, typer.Argument(help="The audit TOML file.", metavar="AUDIT")],
     out: Annotated[Path | None, typer.Option("--out", help="Results folder (default: the audit's output).")] = None,
     device: Annotated[Device, typer.Option("--device", help="Where models run.")] = Device.auto,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore cached predictions; recompute everything.")] = False,
@@ -79,7 +106,7 @@ def run(
                          command=" ".join(["uspec-audit", *map(shlex.quote, sys.argv[1:])]) if sys.argv else "")
     outcome = execute_audit(loaded, registry, options, progress)
     formats = set(loaded.model.audit.reports) if reports else set()
-    written, report_warnings = _render_reports(outcome.output, formats, pdf_required=pdf)
+    written, report_warnings = _render_reports(outcome.output, formats, pdf_required=pdf, progress=progress)
     outcome.warnings.extend(report_warnings)
     if as_json:
         summary = outcome.tables["summary"]
@@ -101,32 +128,33 @@ def run(
         raise typer.Exit(EXIT_CONTRACT_FAILED)
 
 
-def _render_reports(folder: Path, formats: set[str], pdf_required: bool) -> tuple[list[Path], list[str]]:
-    """Render the HTML/Markdown reports, then the PDF. A PDF the audit file asks for but no engine can make is a
-    warning (the results and the HTML are complete); one asked for with --pdf is an error."""
+def _render_reports(folder: Path, formats: set[str], pdf_required: bool, progress=None) -> tuple[list[Path], list[str]]:
+    """Render the reports in one pass (the HTML is built once for the HTML and the PDF), with a progress bar.
+    A PDF the audit file asks for but no engine can make is a warning (the results and the HTML are
+    complete); one asked for with --pdf is an error."""
     from uspec_audit.errors import RunError
     from uspec_audit.report.render import ReportError, render_reports
 
-    written: list[Path] = []
+    warnings: list[str] = []
+    want_pdf = "pdf" in formats or pdf_required
+    if not (want_pdf or formats & {"html", "markdown"}):
+        return [], warnings
     try:
-        written += render_reports(folder, html=folder / "report.html" if "html" in formats else None, pdf=None,
-                                  markdown=folder / "report.md" if "markdown" in formats else None)
+        written = render_reports(
+            folder, html=folder / "report.html" if "html" in formats else None,
+            pdf=folder / "report.pdf" if want_pdf else None,
+            markdown=folder / "report.md" if "markdown" in formats else None, progress=progress,
+            on_pdf_error=None if pdf_required else
+            lambda message: warnings.append(f"no PDF report: {message} (pip install 'uspec-audit[pdf]')"))
     except ReportError as error:
         raise RunError(f"the results were written to {folder}, but the report failed: {error}") from error
-    if "pdf" in formats or pdf_required:
-        try:
-            written += render_reports(folder, html=None, pdf=folder / "report.pdf", markdown=None)
-        except ReportError as error:
-            if pdf_required:
-                raise RunError(f"the results were written to {folder}, but the PDF failed: {error}") from error
-            return written, [f"no PDF report: {error} (pip install 'uspec-audit[pdf]')"]
-    return written, []
+    return written, warnings
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors
 def validate(
-    audit: Annotated[Path, typer.Argument(help="The audit TOML file.")],
+    audit: Annotated[Path, typer.Argument(help="The audit TOML file.", metavar="AUDIT")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Check an audit file (syntax, keys, names, paths) without running anything."""
@@ -154,7 +182,7 @@ def validate(
                  f"work units (one ensemble on one stream: what the run computes or reuses from its cache).")
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors
 def plugins(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """List every registered component with its plugin, package and version, and plugins that failed to load."""
@@ -179,7 +207,7 @@ def plugins(as_json: Annotated[bool, typer.Option("--json", help="Machine-readab
         stderr.print(f"[red]plugin '{failure['plugin']}' ({failure['package']}) failed to load:[/] {failure['error']}")
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors
 def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
@@ -195,10 +223,10 @@ def schema(
         output.write_text(text, encoding="utf-8")
 
 
-@app.command()
+@app.command(cls=_Command)
 @reports_errors
 def report(
-    results: Annotated[Path, typer.Argument(help="A results folder of a finished run.")],
+    results: Annotated[Path, typer.Argument(help="A results folder of a finished run.", metavar="RESULTS")],
     html: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")] = None,
     pdf: Annotated[Path | None, typer.Option("--pdf", help="Write the PDF report here.")] = None,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Write the Markdown summary here.")] = None,
@@ -208,7 +236,7 @@ def report(
     from uspec_audit.errors import AuditFileError
     from uspec_audit.report.terminal import render_terminal
 
-    render_terminal(results, stdout, all_metrics=all_metrics)
+    render_terminal(results, stdout, all_metrics=all_metrics, from_folder=True)
     if html or pdf or markdown:
         from uspec_audit.report.render import ReportError, render_reports
 

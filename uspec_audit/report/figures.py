@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from uspec_audit.report.tables import Results, cell_label, identifier_columns, isnum  # noqa: E402
+from uspec_audit.report.tables import Results, cell_label, identifier_columns, is_identifier, isnum  # noqa: E402
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 LINESTYLES = ("-", "--", ":", "-.")
@@ -455,11 +455,13 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | Note |
     ex = p[p["kind"] == "explained"].sort_values("component")
     ld = p[(p["kind"] == "loading") & (p["component"] == 1)] if "member" in p else p.iloc[0:0]
     ac = p[(p["kind"] == "attribute_corr") & (p["component"] == 1)] if "attribute" in p else p.iloc[0:0]
-    ac = ac[~ac["attribute"].astype(str).isin(identifiers)].dropna(subset=["value"]) if len(ac) else ac
+    if len(ac):
+        ac = ac[~ac["attribute"].map(lambda a: is_identifier(a, identifiers))].dropna(subset=["value"])
+        identifiers |= {str(a) for a in p.loc[p["kind"] == "attribute_corr", "attribute"] if is_identifier(a, set())}
     sc = p[(p["kind"] == "score") & (p["component"] == 1)]
     scatter = None
     if "attribute" in sc.columns:
-        sc = sc[~sc["attribute"].astype(str).isin(identifiers)]
+        sc = sc[~sc["attribute"].map(lambda a: a is not None and is_identifier(a, identifiers))]
     if "attribute_value" in sc.columns and pd.to_numeric(sc["attribute_value"], errors="coerce").notna().any():
         scatter = sc.assign(av=pd.to_numeric(sc["attribute_value"], errors="coerce")).dropna(subset=["av"])
     hist = sc if scatter is None and len(sc) else None

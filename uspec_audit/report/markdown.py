@@ -32,7 +32,7 @@ VERDICT_ICON = {"underspecified": "🟥 underspecified", "degraded": "🟧 degra
 # what would start an HTML tag, comment or entity, or Markdown emphasis/links/code in a cell
 _TAG = re.compile(r"<(?=[A-Za-z/!?])")
 _ENTITY = re.compile(r"&(?=#?\w+;)")
-_MARKUP = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[`*\[\]|]|(?<!\w)_|_(?!\w)")  # intraword _ is literal in GFM
+_MARKUP = re.compile(r"\\(?=[!-/:-@\[-`{-~])|[`*|]|(?<!\w)_|_(?!\w)")  # intraword _ is literal in GFM
 
 
 def _cell(x: Any) -> str:
@@ -40,6 +40,7 @@ def _cell(x: Any) -> str:
     text = "—" if x is None or (isinstance(x, float) and not isnum(x)) else clean(x)
     text = _MARKUP.sub(lambda match: "\\" + match.group(0), text)
     text = _TAG.sub(r"\\<", text)
+    text = text.replace("](", "]\\(")  # [text](url) would be a link; a lone bracket is literal
     return _ENTITY.sub(r"\\&", text).replace("\n", " ").replace("\r", " ")
 
 

@@ -255,3 +255,8 @@ def identifier_columns(results: Results, test: str) -> set[str]:
         if IDENTIFIER_NAME.search(str(attribute)):
             names.add(str(attribute))
     return names
+
+
+def is_identifier(name: Any, identifiers: set[str]) -> bool:
+    """Whether an attribute identifies examples: one of ``identifiers`` or named like one (``lesion_id``)."""
+    return str(name) in identifiers or bool(IDENTIFIER_NAME.search(str(name)))
