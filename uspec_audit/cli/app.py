@@ -157,7 +157,8 @@ def validate(
     audit: Annotated[Path, typer.Argument(help="The audit TOML file.", metavar="AUDIT")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Check an audit file (syntax, keys, names, paths) without running anything."""
+    """Check an audit file without running it: syntax, keys, names, paths, contracts, the datasets' columns and
+    the members' inputs (read from file headers), and the work units a run would compute."""
     from uspec_audit.config.load import load_audit
     from uspec_audit.engine.plan import build_plan
     from uspec_audit.plugins import get_registry

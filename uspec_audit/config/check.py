@@ -204,7 +204,7 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
             if not iid:
                 warnings.append(f"ensemble '{name}' has no iid test: sd ratios and correlations with iid are left null.")
 
-    schemas, data_problems, notes = check_datasets(loaded)
+    schemas, data_problems, notes = check_datasets(loaded, set(registry.names("source")))
     problems += data_problems
     input_problems, input_notes = check_member_inputs(loaded, members, schemas)
     problems += input_problems

@@ -21,16 +21,18 @@ from uspec_audit.models.preprocess import LayoutError, resolve_layout
 from uspec_audit.models.signature import SignatureError, declared_inputs
 
 
-def check_datasets(loaded: LoadedAudit) -> tuple[dict[str, DatasetSchema], list[str], list[str]]:
-    """Probe every dataset whose file exists; return (schemas, problems, notes)."""
+def check_datasets(loaded: LoadedAudit, known_sources: set[str]) -> tuple[dict[str, DatasetSchema], list[str], list[str]]:
+    """Probe every dataset of a built-in source whose file exists; return (schemas, problems, notes).
+    ``known_sources`` are the registered sources (an unknown one is reported elsewhere, not noted here)."""
     audit = loaded.model
     schemas: dict[str, DatasetSchema] = {}
     problems: list[str] = []
     notes: list[str] = []
     for name, config in audit.datasets.items():
         if config.source not in BUILTIN:
-            notes.append(f"dataset '{name}' (source '{config.source}', a plugin's): its columns and shapes are "
-                         f"checked when the run opens it.")
+            if config.source in known_sources:
+                notes.append(f"dataset '{name}' (source '{config.source}', a plugin's): its columns and shapes "
+                             f"are checked when the run opens it.")
             continue
         if not loaded.resolve(config.path).exists() or (config.table and not loaded.resolve(config.table).exists()):
             continue  # already reported by check_audit

@@ -118,7 +118,9 @@ def _probe_parquet(config: Dataset, path: Path) -> DatasetSchema:
     elif schema.input_kind == "number":
         schema.input_shape = (1,)
     elif schema.input_kind == "image" and schema.num_rows:
-        first = next(parquet.iter_batches(batch_size=1, columns=[config.input]), None)
+        # one value: a buffered, non-pre-buffered reader streams the first data page, not the row group
+        streaming = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 16)
+        first = next(streaming.iter_batches(batch_size=1, columns=[config.input]), None)
         value = first.column(0)[0].as_py() if first is not None and first.num_rows else None
         if value is not None:
             try:

@@ -23,7 +23,7 @@ INDENT = 4
 class Column:
     header: str
     justify: str = "left"  # left | right
-    priority: int = 0  # 0: always on the row's line; larger: dropped earlier
+    priority: int | None = 0  # 0: always on the row's line; larger: dropped earlier; None: never shown
     detail: str | None = None  # name on the second line when the column does not fit; None: left out instead
 
 
@@ -47,13 +47,14 @@ class FitTable:
         widths = [max([cell_len(c.header)] + [r[i].cell_len for r in self.rows]) for i, c in enumerate(self.columns)]
         shown = [i for i, c in enumerate(self.columns) if c.priority == 0]
         total = sum(widths[i] for i in shown) + GAP * (len(shown) - 1)
-        for i in sorted((i for i, c in enumerate(self.columns) if c.priority > 0),
+        for i in sorted((i for i, c in enumerate(self.columns) if c.priority is not None and c.priority > 0),
                         key=lambda i: (self.columns[i].priority, i)):
-            if total + GAP + widths[i] <= width:
-                shown.append(i)
-                total += GAP + widths[i]
+            if total + GAP + widths[i] > width:
+                break  # strictly in priority order: a narrow minor column never displaces a wider major one
+            shown.append(i)
+            total += GAP + widths[i]
         shown.sort()
-        hidden = [i for i in range(len(self.columns)) if i not in shown]
+        hidden = [i for i, c in enumerate(self.columns) if i not in shown and c.priority is not None]
         first = shown[0]
         if total > width:  # the must-have columns alone are too wide: the first (label) column gives way
             widths[first] = max(cell_len(self.columns[first].header), widths[first] - (total - width))

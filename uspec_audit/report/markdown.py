@@ -69,7 +69,7 @@ def _banner(results: Results) -> list[str]:
 def _contracts(contracts: pd.DataFrame) -> list[str]:
     c = contracts.assign(_o=contracts["status"].astype(str).str.upper() != "FAIL").sort_values("_o", kind="stable")
     cols = [x for x in ("ensemble", "test", "variant", "stratum", "metric", "contract") if x in c.columns]
-    f = formats(c, {"bound": (("bound",), 4, 2), "observed": (("observed",), 4, 2)})
+    f = formats(c, {"bound": (("bound",), 4, 3), "observed": (("observed",), 4, 3)})
     rows = [[ICON.get(str(r["status"]).upper(), _cell(r["status"]))] + [r[x] for x in cols]
             + [f["bound"](get(r, "bound")), f["observed"](get(r, "observed"))] for _, r in c.iterrows()]
     n = len(cols)

@@ -178,7 +178,7 @@ def section_summary(results: Results) -> str:
         c = c.assign(_o=(c["status"].astype(str).str.upper() != "FAIL"))
         c = c.sort_values("_o", kind="stable")
         cols = [x for x in ("ensemble", "test", "variant", "stratum", "metric", "contract") if x in c.columns]
-        f = formats(c, {"bound": (("bound",), 4, 2), "observed": (("observed",), 4, 2)})
+        f = formats(c, {"bound": (("bound",), 4, 3), "observed": (("observed",), 4, 3)})
         rows, cls = [], []
         for _, r in c.iterrows():
             rows.append([status_badge(r["status"])] + [e(r[x]) for x in cols]

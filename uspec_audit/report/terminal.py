@@ -148,7 +148,7 @@ def largest_ratios(summary: pd.DataFrame, count: int = 8, f: dict | None = None)
     several = top["ensemble"].nunique() > 1
     f = f or summary_formats(summary)
     ratio_fmt, mean_fmt, sd_fmt, corr_fmt = f["ratio"], f["mean"], f["sd"], f["corrected"]
-    columns = [Column("test · variant · stratum"), Column("ensemble", priority=0 if several else 4),
+    columns = [Column("test · variant · stratum"), Column("ensemble", priority=0 if several else None),
                Column("metric"), Column("sd ratio", "right")]
     if corrected:
         columns.append(Column("corrected [95% CI]", "right", priority=1, detail="corrected sd ratio"))
@@ -177,7 +177,7 @@ def flips_table(flips: pd.DataFrame) -> FitTable | None:
     several = rates["ensemble"].nunique() > 1
     fmt = column_format(rates["value"])
     table = FitTable("Contrastive tests: label flip rate per member", [
-        Column("test · variant"), Column("ensemble", priority=0 if several else 3), Column("mean flip rate", "right"),
+        Column("test · variant"), Column("ensemble", priority=0 if several else None), Column("mean flip rate", "right"),
         Column("min", "right", priority=1), Column("max", "right"), Column("sets", "right", priority=2)])
     for (ensemble, test, variant), part in rates.groupby(["ensemble", "test", "variant"], sort=False):
         table.add_row(place(test, variant, "all"), clean(ensemble), fmt(part["value"].mean()), fmt(part["value"].min()),
@@ -191,10 +191,10 @@ def contracts_table(contracts: pd.DataFrame) -> FitTable:
     contracts = contracts.assign(metric_group=contracts["metric"].fillna("").astype(str)
                                  .str.replace(r"\[.*\]$", "", regex=True))
     table = FitTable("Contracts", [
-        Column("status"), Column("ensemble", priority=0 if several else 4), Column("test"), Column("contract"),
+        Column("status"), Column("ensemble", priority=0 if several else None), Column("test"), Column("contract"),
         Column("metric"), Column("failed", "right"), Column("closest", "right", priority=1, detail="closest observed"),
         Column("bound", "right", priority=1, detail="bound"), Column("where", priority=2, detail="at")])
-    observed_fmt = column_format(contracts["observed"], sig=4)
+    observed_fmt = column_format(contracts["observed"], sig=4, min_sig=3)  # next to its bound: no lost digits
     for (ensemble, test, contract, metric), part in contracts.groupby(
             ["ensemble", "test", "contract", "metric_group"], sort=False):
         bound = float(part["bound"].iloc[0])
