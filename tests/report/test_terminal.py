@@ -51,7 +51,7 @@ def test_labels_numbers_and_verdicts_are_whole_at_every_width(results_dir, width
         assert at, (width, label)
         # the numbers and the verdict are on the label's line, or on the next one when the label is too long
         block = " ".join(lines[at[0]:at[0] + 2])
-        mean_sd = f"{formats['mean'](row['mean'])} ± {formats['sd'](row['sd'])}"
+        mean_sd = f"{formats['mean'](row['mean'])} ± {formats['sd_narrow'](row['sd'])}"
         assert mean_sd in block and formats["ratio"](row["sd_ratio"]) in block, (width, label, block)
         assert re.search(rf"\b{row['verdict']}\b", block), (width, label, block)
     table_lines = [line for line in lines if not line.startswith(("│", "╭", "╰"))]

@@ -188,7 +188,8 @@ def has_corrected(summary: pd.DataFrame) -> bool:
 
 SUMMARY_FORMATS = {  # quantity: (columns whose values decide its format, sig, min_sig)
     "mean": (("mean", "mean_ci_low", "mean_ci_high", "worst_value", "best_value"), 3, 2),
-    "sd": (("sd",), 2, 1),
+    "sd": (("sd",), 2, 2),
+    "sd_narrow": (("sd",), 2, 1),  # the terminal's: one digit fewer on the smallest sd, to fit 80 columns
     "ratio": (("sd_ratio",), 3, 2),
     "corrected": (("sd_ratio_corrected", "sd_ratio_corrected_ci_low", "sd_ratio_corrected_ci_high"), 2, 2),
     "disagreement": (("disagreement",), 2, 1),

@@ -97,7 +97,7 @@ def ensemble_table(manifest: dict, summary: pd.DataFrame, ensemble: str, all_met
     p_header = p_header.replace("perm. p", "perm p")
     corrected = "sd_ratio_corrected" in data.columns and data["sd_ratio_corrected"].notna().any()
     f = f or summary_formats(summary)
-    mean_fmt, sd_fmt, ratio_fmt, corr_fmt, rho_fmt = f["mean"], f["sd"], f["ratio"], f["corrected"], f["rho"]
+    mean_fmt, sd_fmt, ratio_fmt, corr_fmt, rho_fmt = f["mean"], f["sd_narrow"], f["ratio"], f["corrected"], f["rho"]
     one_metric = data["metric"].nunique() == 1  # then it goes in the title, not in a column
     columns = [Column("test · variant · stratum (n)"),
                Column("metric", priority=0 if all_metrics else 1, detail="metric"),
@@ -147,7 +147,7 @@ def largest_ratios(summary: pd.DataFrame, count: int = 8, f: dict | None = None)
     corrected = "sd_ratio_corrected_ci_low" in top.columns and top["sd_ratio_corrected_ci_low"].notna().any()
     several = top["ensemble"].nunique() > 1
     f = f or summary_formats(summary)
-    ratio_fmt, mean_fmt, sd_fmt, corr_fmt = f["ratio"], f["mean"], f["sd"], f["corrected"]
+    ratio_fmt, mean_fmt, sd_fmt, corr_fmt = f["ratio"], f["mean"], f["sd_narrow"], f["corrected"]
     columns = [Column("test · variant · stratum"), Column("ensemble", priority=0 if several else None),
                Column("metric"), Column("sd ratio", "right")]
     if corrected:
