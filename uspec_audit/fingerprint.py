@@ -7,19 +7,35 @@ import json
 from pathlib import Path
 from typing import Any
 
-_file_cache: dict[tuple[str, int, int], str] = {}
+from uspec_audit.errors import RunError
+from uspec_audit.files import regular_file
+
+_file_cache: dict[tuple[str, int, int, int], str] = {}
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, streamed; remembered per (path, size, mtime) within the process."""
+    """sha256 of a regular file's bytes, streamed; remembered per (path, inode, size, mtime) in the process.
+
+    Special files (a FIFO, ``/dev/zero``, a link to one) are refused before opening, and exactly the
+    size the file had when it was looked at is read: a file that grows or shrinks meanwhile is an error,
+    so hashing always ends.
+    """
     path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    status = regular_file(path, "file to fingerprint")
+    key = (str(path.resolve()), status.st_ino, status.st_size, status.st_mtime_ns)
     if key not in _file_cache:
         digest = hashlib.sha256()
+        remaining = status.st_size
         with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
+            while remaining > 0:
+                chunk = handle.read(min(1 << 20, remaining))
+                if not chunk:
+                    break
                 digest.update(chunk)
+                remaining -= len(chunk)
+            grew = handle.read(1)
+        if remaining or grew:
+            raise RunError(f"{path}: the file changed size while it was being read; is something writing to it?")
         _file_cache[key] = digest.hexdigest()
     return _file_cache[key]
 

@@ -15,6 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from uspec_audit.stats.settings import AnalysisSettings
 
+MAX_NAME = 64  # names become folder names (results, predictions partitions): short, and no control characters
+
+
+def _check_names(kind: str, names) -> None:
+    for name in names:
+        if len(name) > MAX_NAME or not name or any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+            shown = repr(name[:40] + ("..." if len(name) > 40 else ""))
+            raise ValueError(f"{kind} name {shown} ({len(name)} characters) must have 1 to {MAX_NAME} characters "
+                             f"and no control characters")
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -23,7 +33,8 @@ class Strict(BaseModel):
 class AuditMeta(Strict):
     """The ``[audit]`` table."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Short identifier of the audit.")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=MAX_NAME,
+                      description="Short identifier of the audit.")
     title: str = Field("", description="Human-readable title shown in reports.")
     description: str = Field("", description="Free text: what is audited and why.")
     seed: int = Field(0, ge=0, description="Every random draw (perturbations, bootstrap, permutations) derives from it.")
@@ -149,13 +160,17 @@ class DecisionThreshold(Strict):
 class StressTest(Strict):
     """One ``[[tests]]`` entry."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Unique test name.")
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=MAX_NAME, description="Unique test name.")
     kind: str = Field(description="iid | stratified | shifted | perturbed | contrastive, or a plugin kind.")
     dataset: str = Field(description="A key of [datasets].")
     ensembles: list[str] | None = Field(None, description="Ensembles to run (default: all).")
     metrics: list[str] | None = Field(None, description="Metrics (default: by task).")
     by: str | list[str] | None = Field(None, description="Stratified: attribute(s) to split on.")
     min_stratum_size: int = Field(1, ge=1, description="Stratified: strata with fewer examples are an error.")
+    max_strata: int = Field(
+        100, ge=1, le=100_000,
+        description="Stratified: more strata than this is an error (an id-like attribute); raise it if you mean it.",
+    )
     suite: str | None = Field(None, description="Perturbed: a registered TOML suite (e.g. imagenet-c).")
     severities: list[int] | None = Field(None, description="Perturbed: restrict the suite to these severities.")
     perturbations: list[PerturbationRef] | None = Field(None, description="Perturbed/contrastive: inline list.")
@@ -190,3 +205,9 @@ class Audit(Strict):
     datasets: dict[str, Dataset] = Field(min_length=1)
     tests: list[StressTest] = Field(min_length=1)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+
+    @field_validator("ensembles", "datasets")
+    @classmethod
+    def _short_names(cls, value: dict, info) -> dict:
+        _check_names(info.field_name[:-1], value)
+        return value

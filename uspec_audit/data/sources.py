@@ -7,6 +7,7 @@ objects with stable example ids and reads the small per-example metadata
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,11 @@ from uspec_audit.components import DatasetSourceSpec
 from uspec_audit.config.models import Dataset
 from uspec_audit.data.decode import decode_images
 from uspec_audit.errors import RunError
+from uspec_audit.files import file_kind, regular_file
 from uspec_audit.fingerprint import file_sha256, spec_sha256, tree_sha256
+
+READ_BUFFER = 1 << 20  # stream Parquet column chunks page by page, not a whole row group at once
+BOMB_BYTES, BOMB_RATIO = 1 << 30, 100  # a column chunk that inflates past 1 GiB at over 100x is refused
 
 
 class DatasetReader:
@@ -72,8 +77,9 @@ class ParquetReader(DatasetReader):
 
     def __init__(self, config: Dataset, path: Path):
         self.config, self.path = config, path
+        regular_file(path, "dataset file")
         try:
-            self._file = pq.ParquetFile(path)
+            self._file = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False)
         except (pa.ArrowException, OSError) as error:
             raise RunError(f"{path}: not a readable Parquet file ({error}).") from error
         self.num_examples = self._file.metadata.num_rows
@@ -84,6 +90,35 @@ class ParquetReader(DatasetReader):
         missing = [c for c in needed if c not in names]
         if missing:
             raise RunError(f"{path}: columns {missing} are missing (dataset config names them). Columns: {', '.join(names)}.")
+        self._check_sizes(list(dict.fromkeys(needed)))
+
+    def _check_sizes(self, columns: list[str]) -> None:
+        """Refuse, from the file's metadata alone, a list column with more values than its declared shape
+        allows and a column chunk that inflates enormously: both would be materialized before any other check."""
+        config, metadata = self.config, self._file.metadata
+        kind = self._file.schema_arrow.field(config.input).type if not config.features else None
+        is_list = kind is not None and (pa.types.is_list(kind) or pa.types.is_large_list(kind)
+                                        or pa.types.is_fixed_size_list(kind))
+        if is_list and config.shape is None:
+            raise RunError(f"{self.path}: column '{config.input}' is a list column; declare the shape of one example "
+                           f"with shape = [...] in the dataset table.")
+        per_example = int(np.prod(config.shape)) if is_list else 0
+        for index in range(metadata.num_row_groups):
+            group = metadata.row_group(index)
+            for position in range(group.num_columns):
+                chunk = group.column(position)
+                column = next((c for c in columns if chunk.path_in_schema == c
+                               or chunk.path_in_schema.startswith(c + ".")), None)
+                if column is None:
+                    continue
+                if is_list and column == config.input and chunk.num_values > group.num_rows * per_example:
+                    raise RunError(f"{self.path}: column '{column}' holds {chunk.num_values:,} values for "
+                                   f"{group.num_rows:,} rows in row group {index}; shape {config.shape} allows "
+                                   f"{per_example:,} per row. Refusing to read it.")
+                inflated, stored = chunk.total_uncompressed_size, max(chunk.total_compressed_size, 1)
+                if inflated > BOMB_BYTES and inflated > BOMB_RATIO * stored:
+                    raise RunError(f"{self.path}: column '{column}' of row group {index} inflates from {stored:,} to "
+                                   f"{inflated:,} bytes (a decompression bomb?); refusing to read it.")
 
     def _ids(self, table: pa.Table, start: int) -> np.ndarray:
         if self.config.id:
@@ -153,6 +188,7 @@ class NpzReader(DatasetReader):
 
     def __init__(self, config: Dataset, path: Path):
         self.config, self.path = config, path
+        regular_file(path, "dataset file")
         try:
             self._archive = np.load(path, allow_pickle=False)
             keys = set(self._archive.files)
@@ -201,6 +237,7 @@ class ImageFolderReader(DatasetReader):
 
     def __init__(self, config: Dataset, path: Path, table: Path):
         self.config, self.path, self.table_path = config, path, table
+        regular_file(table, "image table")
         try:
             if table.suffix.lower() == ".csv":
                 self._table = pd.read_csv(table)
@@ -213,9 +250,20 @@ class ImageFolderReader(DatasetReader):
                            f"{', '.join(map(str, self._table.columns))}.")
         self.num_examples = len(self._table)
         self._files = [path / str(p) for p in self._table[config.path_column]]
-        missing = [str(f) for f in self._files if not f.exists()]
+        missing, special = [], []
+        for file in self._files:
+            try:
+                mode = file.stat().st_mode
+            except OSError:
+                missing.append(str(file))
+                continue
+            if not stat.S_ISREG(mode):
+                special.append(f"{file} ({file_kind(mode)})")
         if missing:
             raise RunError(f"{table}: {len(missing)} image files are missing, e.g. {missing[0]}.")
+        if special:
+            raise RunError(f"{table}: {len(special)} image paths are not regular files, e.g. {special[0]}; refusing "
+                           f"to read them.")
 
     def content_hash(self) -> str:
         return tree_sha256([self.table_path, *self._files])

@@ -31,3 +31,37 @@ def strata(attributes: dict[str, np.ndarray], by: list[str], where: str) -> list
         mask = codes == code
         result.append((stratum_label(by, values), mask))
     return result
+
+
+def _looks_like_id(values: pd.Series) -> bool:
+    """Nearly one value per example: stratifying by it gives strata too small to say anything."""
+    n = len(values)
+    return n >= 20 and values.nunique(dropna=True) > n // 2
+
+
+def check_strata(loaded, plan, metadata: dict[str, pd.DataFrame]) -> list[str]:
+    """Refuse a stratified test whose ``by`` gives more than its ``max_strata`` strata (counted on the
+    metadata, before any model runs: pairwise tables grow with the square of the count); return warnings
+    for attributes that look like ids."""
+    from uspec_audit.errors import AuditFileError
+
+    warnings = []
+    for test_run in plan.tests:
+        test, by = test_run.config, test_run.config.by_list
+        frame = metadata.get(test.dataset)
+        if not by or frame is None or any(a not in frame.columns for a in by):
+            continue
+        count = len(frame[by].drop_duplicates())
+        if count > test.max_strata:
+            counts = ", ".join(f"'{a}' has {frame[a].nunique(dropna=True):,}" for a in by)
+            raise AuditFileError(
+                f"{loaded.where('tests', test_run.index, 'by')}: test '{test.name}': stratifying by {by} gives "
+                f"{count:,} strata ({counts} distinct values), more than max_strata = {test.max_strata}. Is it an "
+                f"id or a continuous value? Stratify by a coarser attribute (e.g. bands), or raise max_strata "
+                f"for this test if you mean it.")
+        for attribute in by:
+            if _looks_like_id(frame[attribute]):
+                warnings.append(f"test '{test.name}': attribute '{attribute}' has {frame[attribute].nunique():,} "
+                                f"distinct values for {len(frame):,} examples; it looks like an id, and strata "
+                                f"of one or two examples say nothing about spread.")
+    return warnings
