@@ -79,8 +79,13 @@ def test_torchscript_agrees_with_onnx(digits_world):
 
 
 def test_state_dict_with_factory_is_weights_only(digits_world):
+    from uspec_audit.config.trust import allowed_code
+
     x = _x(digits_world)
-    member = TorchMember(digits_world.state_dict, {"factory": "builders:tiny_net"}, "cpu")
+    with pytest.raises(RunError, match="--allow-code builders"):  # code named in options runs only when enabled
+        TorchMember(digits_world.state_dict, {"factory": "builders:tiny_net"}, "cpu")
+    with allowed_code(["builders"]):
+        member = TorchMember(digits_world.state_dict, {"factory": "builders:tiny_net"}, "cpu")
     onnx = OnnxMember(digits_world.onnx_members[0], {}, "cpu")
     np.testing.assert_allclose(member.predict(x), onnx.predict(x), rtol=1e-4, atol=1e-5)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from uspec_audit.config.locate import key_lines, line_of
 from uspec_audit.config.models import Audit
 from uspec_audit.errors import AuditFileError
+from uspec_audit.files import read_bounded
 
 
 @dataclass
@@ -31,6 +33,7 @@ class LoadedAudit:
     sha256: str
     lines: dict[tuple, int]
     checked: Any = None  # the CheckResult once the audit has been checked against the registry and disk
+    trust_notes: list[str] = field(default_factory=list)  # code the user enabled (config.trust)
 
     @property
     def base_dir(self) -> Path:
@@ -118,14 +121,27 @@ def _validation_messages(error: ValidationError, audit_path: Path, lines: dict[t
     return messages
 
 
+MAX_AUDIT_BYTES = 1 << 20  # an audit file is a page of TOML; anything larger is not one
+MAX_NESTING = 32  # tables and arrays inside each other; real audit files use fewer than 6
+
+
+def _nesting(value: Any) -> int:
+    """Depth of nested tables/arrays, computed without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def parse_audit(path: Path) -> LoadedAudit:
     """Read and structurally validate an audit file (no registry or file checks)."""
     path = Path(path)
-    if not path.exists():
-        raise AuditFileError(f"{path}: the audit file does not exist.")
     if path.is_dir():
         raise AuditFileError(f"{path}: is a folder; expected an audit TOML file.")
-    raw = path.read_bytes()
+    raw = read_bounded(path, MAX_AUDIT_BYTES, "audit file", AuditFileError)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -134,6 +150,13 @@ def parse_audit(path: Path) -> LoadedAudit:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise AuditFileError(f"{path}: malformed TOML: {error}.") from error
+    except RecursionError:
+        raise AuditFileError(f"{path}: tables or arrays are nested too deeply to read (at most {MAX_NESTING} "
+                             f"levels).") from None
+    depth = _nesting(data)
+    if depth > MAX_NESTING:
+        raise AuditFileError(f"{path}: tables or arrays are nested {depth} levels deep; at most {MAX_NESTING} are "
+                             f"accepted.")
     lines = key_lines(text)
     try:
         model = Audit.model_validate(data)
@@ -143,11 +166,16 @@ def parse_audit(path: Path) -> LoadedAudit:
     return LoadedAudit(model=model, path=path.resolve(), text=text, sha256=hashlib.sha256(raw).hexdigest(), lines=lines)
 
 
-def load_audit(path: Path, registry=None) -> LoadedAudit:
-    """Read, validate and check an audit file against the plugin registry and the file system."""
+def load_audit(path: Path, registry=None, *, allow_code: Sequence[str] = (), output_given: bool = False) -> LoadedAudit:
+    """Read, validate and check an audit file against the plugin registry and the file system, then against
+    what its reader allowed (:mod:`uspec_audit.config.trust`): code only from ``allow_code`` modules, and an
+    ``[audit] output`` outside the audit's folder only when the command line gives the output
+    (``output_given``)."""
     from uspec_audit.config.check import check_audit
+    from uspec_audit.config.trust import check_trust
     from uspec_audit.plugins import get_registry
 
     loaded = parse_audit(path)
     check_audit(loaded, registry or get_registry())
+    loaded.trust_notes = check_trust(loaded, allow_code, output_given)
     return loaded

@@ -1,22 +1,29 @@
 """The ``torch`` loader: TorchScript, ``torch.export`` archives and state dicts.
 
 torch is imported only here, and only when an audit uses this loader.
-Loading is safe by default: TorchScript (``.pt``/``.ts``), ``torch.export``
-archives (``.pt2``), and state dicts loaded with ``weights_only=True`` into an
-architecture built by ``options.factory = "package.module:function"``.
-Arbitrary pickles (a whole ``nn.Module`` saved with ``torch.save``) run code
-when loaded and need ``options.allow_pickle = true``.
+Loading runs no pickled Python code by default: TorchScript (``.pt``/``.ts``),
+``torch.export`` archives (``.pt2``), and state dicts loaded with
+``weights_only=True`` into an architecture built by ``options.factory =
+"package.module:function"`` -- a factory is imported only from modules the user
+enabled with ``--allow-code`` (:mod:`uspec_audit.config.trust`). Arbitrary
+pickles (a whole ``nn.Module`` saved with ``torch.save``) run code when loaded
+and need ``options.allow_pickle = true``. TorchScript and ``.pt2`` programs are
+run by torch's interpreter: a model file is trusted to be the model it claims.
 """
 
 from __future__ import annotations
 
-import importlib
+import logging
+import os
+import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from uspec_audit.components import LoaderSpec
+from uspec_audit.config.trust import import_callable
 from uspec_audit.errors import RunError
 from uspec_audit.fingerprint import file_sha256
 
@@ -29,14 +36,70 @@ def _torch():
     return torch
 
 
+_OPAQUE = "opaque_obj_"  # torch.export's file-name prefix of pickled constants (pt2_archive_constants)
+_FORCE_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
+
+
 def _factory(spec: str):
-    module_name, _, function_name = spec.partition(":")
-    if not module_name or not function_name:
-        raise RunError(f"factory '{spec}' must look like 'package.module:function'.")
+    return import_callable(spec, "options.factory")
+
+
+class _Collect(logging.Handler):
+    """Keeps the first line of each log record (torch logs its deserialisation errors with a traceback)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.lines.append(f"{type(record.exc_info[1]).__name__}: {str(record.exc_info[1]).splitlines()[0][:300]}")
+        else:
+            self.lines.append(record.getMessage().splitlines()[0][:300])
+
+
+@contextmanager
+def _quiet_torch_export():
+    """Keep torch.export's logged tracebacks off the terminal; yield the collected lines for our message."""
+    logger = logging.getLogger("torch.export")
+    handler, saved, propagate = _Collect(), list(logger.handlers), logger.propagate
+    logger.handlers, logger.propagate = [handler], False  # torch attaches its own stderr handler here
     try:
-        return getattr(importlib.import_module(module_name), function_name)
-    except (ImportError, AttributeError) as error:
-        raise RunError(f"factory '{spec}' cannot be imported ({error}).") from error
+        yield handler.lines
+    finally:
+        logger.handlers, logger.propagate = saved, propagate
+
+
+@contextmanager
+def _no_pickle(path: Path, options: dict[str, Any]):
+    """Load a ``torch.export`` archive without unpickling arbitrary objects.
+
+    An archive stores weights and constants as raw tensors, but the format also allows pickled payloads
+    (``use_pickle`` weights, "opaque" constants, sample inputs) that ``torch.export.load`` unpickles with
+    the unrestricted unpickler -- code from the file would run. Unless ``allow_pickle = true``: archives with
+    opaque objects are refused before loading, and every ``torch.load`` inside is forced to
+    ``weights_only`` (torch's own ``TORCH_FORCE_WEIGHTS_ONLY_LOAD`` switch), which refuses other pickles.
+    """
+    if options.get("allow_pickle"):
+        yield
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise RunError(f"{path}: not a torch.export archive ({error}).") from error
+    if any(_OPAQUE in name for name in names):
+        raise RunError(f"{path}: the archive holds pickled Python objects, which run code when loaded; only with "
+                       f"allow_pickle = true in the ensemble's options, for files you trust.")
+    previous = os.environ.get(_FORCE_WEIGHTS_ONLY)
+    os.environ[_FORCE_WEIGHTS_ONLY] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_FORCE_WEIGHTS_ONLY, None)
+        else:
+            os.environ[_FORCE_WEIGHTS_ONLY] = previous
 
 
 class TorchMember:
@@ -64,12 +127,19 @@ class TorchMember:
         suffix = path.suffix.lower()
         try:
             if suffix == ".pt2":
-                return torch.export.load(str(path)).module().to(self.device)
+                with _quiet_torch_export() as logged, _no_pickle(path, options):
+                    try:
+                        return torch.export.load(str(path)).module().to(self.device)
+                    except Exception as error:
+                        reason = (logged[0] if logged else f"{type(error).__name__}: {str(error).strip()}").split(". ")[0]
+                        raise RunError(f"{path}: not a torch.export archive that this torch can load ({reason}). "
+                                       f"Save models with torch.export.save.") from error
             if options.get("factory"):
+                factory = _factory(options["factory"])  # refused before reading anything unless enabled
                 state = torch.load(str(path), map_location=self.device, weights_only=True)
                 if isinstance(state, dict) and "state_dict" in state:
                     state = state["state_dict"]
-                module = _factory(options["factory"])(**options.get("factory_kwargs", {}))
+                module = factory(**options.get("factory_kwargs", {}))
                 module.load_state_dict(state)
                 return module.to(self.device)
             try:
