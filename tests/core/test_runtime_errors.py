@@ -107,10 +107,12 @@ def test_corrupt_onnx_at_run_time(digits_world, tmp_path):
     _assert_incomplete(tmp_path)
 
 
-def test_failed_run_removes_previous_manifest(digits_world, tmp_path):
+def test_failed_run_leaves_previous_complete_results_untouched(digits_world, tmp_path):
     audit = basic_audit(digits_world, tmp_path)
     assert _run(audit).exit_code == 0
-    assert (tmp_path / "results" / "manifest.json").exists()
+    results = tmp_path / "results"
+    before = {p.relative_to(results): p.read_bytes() for p in results.rglob("*") if p.is_file()
+              and not p.name.startswith(".uspec-audit.")}
     bad = tmp_path / "bad-labels.parquet"  # a failure only the run can see: labels outside the class range
     table = pq.read_table(digits_world.shifted_parquet)
     labels = table.column("label").to_numpy().copy()
@@ -118,7 +120,9 @@ def test_failed_run_removes_previous_manifest(digits_world, tmp_path):
     pq.write_table(table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels)), bad)
     audit.write_text(audit.read_text().replace(str(digits_world.shifted_parquet), str(bad)))
     assert _run(audit).exit_code == 3
-    _assert_incomplete(tmp_path)
+    after = {p.relative_to(results): p.read_bytes() for p in results.rglob("*") if p.is_file()
+             and not p.name.startswith(".uspec-audit.")}
+    assert after == before  # byte for byte, and no staging or temporary file left behind
 
 
 def test_contract_failure_exit_code(digits_world, tmp_path):

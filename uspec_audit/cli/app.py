@@ -12,9 +12,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from uspec_audit import __version__
-from uspec_audit.cli.errors import EXIT_CONTRACT_FAILED, reports_errors
+from uspec_audit.cli.cache import cache_app
+from uspec_audit.cli.errors import EXIT_CONTRACT_FAILED, EXIT_INTERRUPTED, report_interrupt, reports_errors
+from uspec_audit.errors import printable
+from uspec_audit.signals import install, interrupted
 
 
 class _Command(typer.core.TyperCommand):
@@ -74,6 +78,10 @@ def main_callback(
     """Audit machine-learning model ensembles for underspecification."""
 
 
+ALLOW_CODE_HELP = ("Let the audit file's factory = 'MODULE:function' options import and call code from MODULE (and "
+                   "its submodules); repeatable. Only for code you trust; never the standard library.")
+
+
 @app.command(cls=_Command)
 @reports_errors
 def run(
@@ -88,6 +96,10 @@ def run(
     pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf (an error if no PDF engine works).")] = False,
     all_metrics: Annotated[bool, typer.Option("--all-metrics", help="Show every metric in the terminal report.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable result instead of the report.")] = False,
+    allow_code: Annotated[list[str] | None, typer.Option("--allow-code", metavar="MODULE",
+                                                         help=ALLOW_CODE_HELP)] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="If another run is writing to the same results folder, wait "
+                                                      "for it to finish instead of exiting.")] = False,
 ) -> None:
     """Run an audit: stream every test through every member, compute the statistics, check the contracts."""
     from uspec_audit.config.load import load_audit
@@ -97,17 +109,15 @@ def run(
     from uspec_audit.report.terminal import render_terminal
 
     registry = get_registry()
-    loaded = load_audit(audit, registry)
+    loaded = load_audit(audit, registry, allow_code=allow_code or [], output_given=out is not None)
     progress = Progress() if as_json else RichProgress(stderr)
     for warning in loaded.checked.warnings:
         if not as_json:
-            stderr.print(f"[yellow]warning:[/] {warning}")
+            stderr.print(f"[yellow]warning:[/] {escape(printable(warning))}")
     options = RunOptions(output=out, device=device.value, fresh=fresh, only=list(only or []),
-                         command=" ".join(["uspec-audit", *map(shlex.quote, sys.argv[1:])]) if sys.argv else "")
-    outcome = execute_audit(loaded, registry, options, progress)
-    formats = set(loaded.model.audit.reports) if reports else set()
-    written, report_warnings = _render_reports(outcome.output, formats, pdf_required=pdf, progress=progress)
-    outcome.warnings.extend(report_warnings)
+                         command=" ".join(["uspec-audit", *map(shlex.quote, sys.argv[1:])]) if sys.argv else "",
+                         reports=None if reports else set(), pdf=pdf, wait=wait, allow_code=list(allow_code or []))
+    outcome = execute_audit(loaded, registry, options, progress)  # renders the reports before the manifest
     if as_json:
         summary = outcome.tables["summary"]
         contracts = outcome.tables["contracts"]
@@ -116,39 +126,16 @@ def run(
             "contracts": {"checked": int(len(contracts)), "failed": outcome.contracts_failed,
                           "rows": json.loads(contracts.to_json(orient="records"))},
             "summary": json.loads(summary.to_json(orient="records")),
-            "reports": [str(p) for p in written], "warnings": outcome.warnings,
+            "reports": [str(p) for p in outcome.reports], "warnings": outcome.warnings,
             "timings": outcome.manifest["timings"],
         }, indent=2))
     else:
         render_terminal(outcome.output, stdout, all_metrics=all_metrics)
-        for warning in report_warnings:
-            stderr.print(f"[yellow]warning:[/] {warning}")
-        stdout.print(f"Results: {outcome.output}" + "".join(f"\nReport: {p}" for p in written))
+        for warning in outcome.report_warnings:
+            stderr.print(f"[yellow]warning:[/] {escape(printable(warning))}")
+        stdout.print(Text(f"Results: {outcome.output}" + "".join(f"\nReport: {p}" for p in outcome.reports)))
     if outcome.contracts_failed:
         raise typer.Exit(EXIT_CONTRACT_FAILED)
-
-
-def _render_reports(folder: Path, formats: set[str], pdf_required: bool, progress=None) -> tuple[list[Path], list[str]]:
-    """Render the reports in one pass (the HTML is built once for the HTML and the PDF), with a progress bar.
-    A PDF the audit file asks for but no engine can make is a warning (the results and the HTML are
-    complete); one asked for with --pdf is an error."""
-    from uspec_audit.errors import RunError
-    from uspec_audit.report.render import ReportError, render_reports
-
-    warnings: list[str] = []
-    want_pdf = "pdf" in formats or pdf_required
-    if not (want_pdf or formats & {"html", "markdown"}):
-        return [], warnings
-    try:
-        written = render_reports(
-            folder, html=folder / "report.html" if "html" in formats else None,
-            pdf=folder / "report.pdf" if want_pdf else None,
-            markdown=folder / "report.md" if "markdown" in formats else None, progress=progress,
-            on_pdf_error=None if pdf_required else
-            lambda message: warnings.append(f"no PDF report: {message} (pip install 'uspec-audit[pdf]')"))
-    except ReportError as error:
-        raise RunError(f"the results were written to {folder}, but the report failed: {error}") from error
-    return written, warnings
 
 
 @app.command(cls=_Command)
@@ -156,29 +143,36 @@ def _render_reports(folder: Path, formats: set[str], pdf_required: bool, progres
 def validate(
     audit: Annotated[Path, typer.Argument(help="The audit TOML file.", metavar="AUDIT")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    allow_code: Annotated[list[str] | None, typer.Option("--allow-code", metavar="MODULE",
+                                                         help=ALLOW_CODE_HELP)] = None,
 ) -> None:
     """Check an audit file without running it: syntax, keys, names, paths, contracts, the datasets' columns and
-    the members' inputs (read from file headers), and the work units a run would compute."""
+    the members' inputs (read from file headers), the code it would run, and the work units a run would
+    compute."""
     from uspec_audit.config.load import load_audit
     from uspec_audit.engine.plan import build_plan
     from uspec_audit.plugins import get_registry
 
     registry = get_registry()
-    loaded = load_audit(audit, registry)
+    loaded = load_audit(audit, registry, allow_code=allow_code or [])
     plan = build_plan(loaded, registry)
     units = plan.unit_count
     if as_json:
         print(json.dumps({"status": "valid", "audit": str(loaded.path), "sha256": loaded.sha256,
                           "ensembles": {k: len(v) for k, v in plan.members.items()},
                           "tests": [t.config.name for t in plan.tests], "units": units,
-                          "warnings": loaded.checked.warnings, "notes": loaded.checked.notes}, indent=2))
+                          "warnings": loaded.checked.warnings, "notes": loaded.checked.notes,
+                          "code": loaded.trust_notes}, indent=2))
         return
     for warning in loaded.checked.warnings:
-        stderr.print(f"[yellow]warning:[/] {warning}")
+        stderr.print(f"[yellow]warning:[/] {escape(printable(warning))}")
     for note in loaded.checked.notes:
-        stderr.print(f"note: {escape(note)}")
+        stderr.print(f"note: {escape(printable(note))}")
+    for note in loaded.trust_notes:
+        stderr.print(f"[yellow]code:[/] {escape(printable(note))}")
     members = ", ".join(f"{k} ({len(v)} members)" for k, v in plan.members.items())
-    stdout.print(f"[green]valid[/]: {escape(str(loaded.path))} — ensembles {escape(members)}; {len(plan.tests)} "
+    stdout.print(f"[green]valid[/]: {escape(printable(str(loaded.path)))} — ensembles {escape(printable(members))}; "
+                 f"{len(plan.tests)} "
                  f"tests; {len(plan.groups)} dataset streams (a dataset under one variant, read once); {units} "
                  f"work units (one ensemble on one stream: what the run computes or reuses from its cache).")
 
@@ -236,22 +230,40 @@ def report(
     """Render the reports of a finished run from its result files alone (no models or data needed)."""
     from uspec_audit.errors import AuditFileError
     from uspec_audit.report.terminal import render_terminal
+    from uspec_audit.results.reading import reading
 
-    render_terminal(results, stdout, all_metrics=all_metrics, from_folder=True)
-    if html or pdf or markdown:
-        from uspec_audit.report.render import ReportError, render_reports
+    with reading(results) as (folder, notes):  # finishes an interrupted commit; checks the tables' checksums
+        for note in notes:
+            stderr.print(f"[yellow]note:[/] {escape(printable(note))}")
+        render_terminal(folder.path, stdout, all_metrics=all_metrics, from_folder=True)
+        if html or pdf or markdown:
+            from uspec_audit.report.render import ReportError, render_reports
 
-        try:
-            written = render_reports(results, html=html, pdf=pdf, markdown=markdown)
-        except ReportError as error:
-            raise AuditFileError(str(error)) from error
-        for path in written:
-            stdout.print(f"Report: {path}")
+            try:
+                written = render_reports(folder.path, html=html, pdf=pdf, markdown=markdown)
+            except ReportError as error:
+                raise AuditFileError(str(error)) from error
+            for path in written:
+                stdout.print(Text(f"Report: {path}"))
+
+
+app.add_typer(cache_app, name="cache")
 
 
 def main() -> None:
-    """Console-script entry point: the process is ours, so onnxruntime sessions share one thread pool."""
-    from uspec_audit.models.onnx import enable_global_thread_pool
+    """Console-script entry point: the process is ours, so Ctrl-C is handled our way (exit 130, no traceback,
+    see :mod:`uspec_audit.signals`) and onnxruntime sessions share one thread pool."""
+    install()
+    try:
+        from uspec_audit.models.onnx import enable_global_thread_pool
 
-    enable_global_thread_pool()
-    app()
+        enable_global_thread_pool()
+        app()
+    except KeyboardInterrupt:  # outside a command (while starting): the same message and code
+        report_interrupt(as_json=False)
+        sys.exit(EXIT_INTERRUPTED)
+    except SystemExit as exit_:
+        if interrupted() and exit_.code != EXIT_INTERRUPTED:  # e.g. click's "Aborted!" while parsing
+            report_interrupt(as_json=False)
+            sys.exit(EXIT_INTERRUPTED)
+        raise

@@ -1,16 +1,17 @@
 """Run an audit end to end: load, stream, compute, analyse, check contracts, write results.
 
-The results folder is complete only when ``manifest.json`` says
-``"status": "complete"``; it is written last. A run that fails removes the
-previous run's manifest first, so a folder never looks complete when it is not.
+The run claims its results folder (:mod:`uspec_audit.results.folder`), holds
+its writer lock for the whole run (:mod:`uspec_audit.results.lock`), and
+assembles tables, predictions, reports and -- last -- the manifest in a
+staging folder that it then commits (:mod:`uspec_audit.results.staging`). A run
+that fails or is interrupted before the commit leaves the previous complete
+results untouched; the folder is complete only when ``manifest.json`` says
+``"status": "complete"``.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import platform
-import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,40 +21,52 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from uspec_audit import __version__
 from uspec_audit.config.load import LoadedAudit
+from uspec_audit.config.trust import allowed_code
 from uspec_audit.contracts import check_contracts
 from uspec_audit.data.sources import open_dataset
 from uspec_audit.engine.cache import PredictionCache, UnitPredictions
 from uspec_audit.engine.contrastive import contrastive_flips
 from uspec_audit.engine.executor import LoadedEnsemble
 from uspec_audit.engine.inference import run_inference
+from uspec_audit.engine.manifest import build_manifest, file_records, unit_records
 from uspec_audit.engine.member_metrics import metric_rows, metrics_for, metrics_frame
 from uspec_audit.engine.plan import Plan, build_plan
 from uspec_audit.engine.progress import Progress
-from uspec_audit.errors import RunError
+from uspec_audit.engine.reports import render_into
+from uspec_audit.engine.strata import check_strata
+from uspec_audit.errors import AuditFileError, RunError
 from uspec_audit.fingerprint import file_sha256
+from uspec_audit.results.folder import MANIFEST, ResultsFolder
+from uspec_audit.results.lock import writer_lock
 from uspec_audit.results.prediction_set import PredictionSet
 from uspec_audit.results.predictions import predictions_frame
+from uspec_audit.results.staging import Staging, recover
 from uspec_audit.results.writer import write_json, write_table
+from uspec_audit.signals import interrupted
 from uspec_audit.stats.corruption import corruption_summary
 from uspec_audit.stats.differences import differences
 from uspec_audit.stats.plan import AnalysisPlan, EnsemblePlan, TestPlan
 
-RESULT_FILES = ("manifest.json", "metrics.parquet", "summary.parquet", "contracts.parquet", "correlations.parquet",
-                "calibration.parquet", "pca.parquet", "marginalization.parquet", "rex.parquet", "flips.parquet",
-                "disagreement.parquet", "corruptions.parquet", "differences.parquet", "report.html", "report.pdf", "report.md")
-
 
 @dataclass
 class RunOptions:
-    """Command-line choices of ``uspec-audit run``."""
+    """Command-line choices of ``uspec-audit run``.
+
+    ``reports``: the report formats to write (None: what the audit file asks for); ``pdf``: a PDF is
+    required (an error if no engine can make it); ``wait``: wait for another run on the same folder instead
+    of exiting 2; ``allow_code``: modules whose factories may be imported (``--allow-code``).
+    """
 
     output: Path | None = None
     device: str = "auto"
     fresh: bool = False
     only: list[str] = field(default_factory=list)
     command: str = ""
+    reports: set[str] | None = None
+    pdf: bool = False
+    wait: bool = False
+    allow_code: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -64,19 +77,13 @@ class RunOutcome:
     tables: dict[str, pd.DataFrame]
     manifest: dict
     warnings: list[str]
+    reports: list[Path] = field(default_factory=list)
+    report_warnings: list[str] = field(default_factory=list)
 
     @property
     def contracts_failed(self) -> int:
         contracts = self.tables.get("contracts")
         return 0 if contracts is None or contracts.empty else int((contracts["status"] == "FAIL").sum())
-
-
-def _clear_previous(output: Path) -> None:
-    """Remove the previous run's results (not the cache) so nothing stale looks current."""
-    (output / "manifest.json").unlink(missing_ok=True)
-    for name in RESULT_FILES:
-        (output / name).unlink(missing_ok=True)
-    shutil.rmtree(output / "predictions", ignore_errors=True)
 
 
 def _load_ensembles(loaded: LoadedAudit, plan: Plan, registry, device: str, progress: Progress) -> dict:
@@ -136,29 +143,76 @@ def _open_readers(loaded: LoadedAudit, plan: Plan, registry) -> dict:
             raise RunError(f"dataset '{name}': {error}") from error
         except Exception as error:
             raise RunError(f"dataset '{name}' ({config.source}): {type(error).__name__}: {error}") from error
+        if readers[name].num_examples == 0:
+            raise RunError(f"dataset '{name}' ({readers[name].path}) has no examples; an audit needs data.")
     return readers
 
 
 def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: Progress | None = None) -> RunOutcome:
-    """Run the audit and write every result file; raise :class:`RunError` on a run-time failure."""
+    """Run the audit and commit every result file; raise a :class:`~uspec_audit.errors.UspecError` on failure
+    (the previous results then stay as they were)."""
     progress = progress or Progress()
-    audit = loaded.model
-    started_wall, started_at = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
-    output = (options.output or loaded.output_dir).resolve()
-    unknown = [name for name in options.only if name not in {t.name for t in audit.tests}]
-    if unknown:
-        from uspec_audit.errors import AuditFileError
+    started = time.perf_counter(), datetime.now(UTC).isoformat(timespec="seconds")
+    output = _output_folder(loaded, options)
+    plan = _plan(loaded, registry, options)
+    folder = ResultsFolder.claim(output)
+    with writer_lock(folder.path, wait=options.wait, command=options.command), allowed_code(options.allow_code):
+        notes = recover(folder)
+        with Staging(folder) as staging:
+            computed = _compute(loaded, registry, plan, options, progress, folder, staging.path, notes)
+            outcome = _write(loaded, registry, plan, options, progress, computed, staging.path, output, started)
+            if interrupted():  # a library swallowed the KeyboardInterrupt: still never commit an interrupted run
+                raise KeyboardInterrupt
+            staging.commit()
+    outcome.reports = [output / name for name in outcome.manifest["reports"]]
+    return outcome
 
-        raise AuditFileError(f"--only: unknown test(s) {unknown}; tests are {[t.name for t in audit.tests]}.")
-    plan = build_plan(loaded, registry, options.only or None)
-    output.mkdir(parents=True, exist_ok=True)
-    _clear_previous(output)
-    cache = PredictionCache(output / ".cache" / "predictions", enabled=not options.fresh)
+
+def _output_folder(loaded: LoadedAudit, options: RunOptions) -> Path:
+    """``--out``, else the audit's ``[audit] output`` (which must stay inside the audit file's folder)."""
+    if options.output is not None:
+        return Path(options.output).expanduser().resolve()
+    from uspec_audit.config.trust import output_problem
+
+    problem = output_problem(loaded)
+    if problem:
+        raise AuditFileError(problem)
+    return loaded.output_dir.resolve()
+
+
+def _plan(loaded: LoadedAudit, registry, options: RunOptions) -> Plan:
+    tests = [t.name for t in loaded.model.tests]
+    unknown = [name for name in options.only if name not in tests]
+    if unknown:
+        raise AuditFileError(f"--only: unknown test(s) {unknown}; tests are {tests}.")
+    return build_plan(loaded, registry, options.only or None)
+
+
+@dataclass
+class _Computed:
+    """Everything a run computed, before anything is written besides the predictions."""
+
+    tables: dict[str, pd.DataFrame]
+    ensembles: dict[str, LoadedEnsemble]
+    readers: dict
+    metadata: dict[str, pd.DataFrame]
+    fingerprints: dict[str, str]
+    unit_keys: dict
+    timings: dict
+    warnings: list[str]
+
+
+def _compute(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, progress: Progress,
+             folder: ResultsFolder, staging: Path, notes: list[str]) -> _Computed:
+    """Inference, per-member metrics (predictions written to ``staging`` on the way) and statistics."""
+    audit = loaded.model
+    cache = PredictionCache(folder.cache_dir, enabled=not options.fresh)
     cache.remove_partial_writes()
-    warnings = list(loaded.checked.warnings)
+    warnings = list(loaded.checked.warnings) + notes
 
     readers = _open_readers(loaded, plan, registry)
     metadata = {name: reader.metadata() for name, reader in readers.items()}
+    warnings += check_strata(loaded, plan, metadata)
     fingerprints = {name: reader.fingerprint() for name, reader in readers.items()}
     load_started = time.perf_counter()
     ensembles = _load_ensembles(loaded, plan, registry, options.device, progress)
@@ -168,7 +222,7 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
     inference_started = time.perf_counter()
     inferred = run_inference(plan, readers, fingerprints, ensembles, cache, registry, audit.audit.seed,
                              audit.audit.batch_size, options.device, progress)
-    unit_keys, computed, reused = inferred.unit_keys, inferred.computed, inferred.reused
+    unit_keys = inferred.unit_keys
     inference_seconds = time.perf_counter() - inference_started
 
     # Per-member metrics and predictions for every (ensemble, test, variant).
@@ -185,7 +239,8 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
         key = unit_keys[(ensemble, group_key)]
         unit = read_unit(key)
         if unit is None:
-            raise RunError(f"the stored predictions of unit {key} vanished during the run ({cache.folder}).")
+            raise RunError(f"the stored predictions of unit {key} in {cache.folder} were removed or damaged while "
+                           f"this run was using them; run the same command again to recompute them.")
         return _prediction_set(unit, ensembles[ensemble], test_run, variant, metadata[test_run.config.dataset])
 
     with progress.step("Per-member metrics", n_units) as advance:
@@ -197,7 +252,7 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
                     names = metrics_for(task, test_run.config.metrics)
                     rows += metric_rows(predictions, test_run.config.kind, names, test_run.config.by_list, registry,
                                         variant.perturbation, variant.severity, test_run.config.min_stratum_size)
-                    _write_predictions(output, predictions)
+                    _write_predictions(staging, predictions)
                     advance()
     metrics = metrics_frame(rows)
     higher_is_better = {name: registry.get("metric", name).higher_is_better for name in metrics["metric"].unique()}
@@ -222,16 +277,56 @@ def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: 
     if flips is not None:
         tables["flips"] = flips
     tables["contracts"] = check_contracts([t.config for t in plan.tests], tables["summary"], flips, higher_is_better)
-    analysis_seconds = time.perf_counter() - analysis_started
+    timings = {"load_s": load_seconds, "inference_s": inference_seconds,
+               "analysis_s": time.perf_counter() - analysis_started, "units_computed": inferred.computed,
+               "units_reused": inferred.reused}
+    warnings += [w for w in cache.warnings if w not in warnings]
+    return _Computed(tables, ensembles, readers, metadata, fingerprints, unit_keys, timings, warnings)
 
-    for name, frame in tables.items():
-        write_table(frame, output / f"{name}.parquet")
-    manifest = _manifest(loaded, plan, ensembles, readers, metadata, fingerprints, options, warnings, started_at, {
-        "total_s": time.perf_counter() - started_wall, "load_s": load_seconds, "inference_s": inference_seconds,
-        "analysis_s": analysis_seconds, "units_computed": computed, "units_reused": reused,
-    }, registry)
-    write_json(manifest, output / "manifest.json")
-    return RunOutcome(output=output, tables=tables, manifest=manifest, warnings=warnings)
+
+def _write(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, progress: Progress, computed: _Computed,
+           staging: Path, output: Path, started: tuple[float, str]) -> RunOutcome:
+    """Tables, then the reports (rendered from the tables and a first manifest), then the final manifest."""
+    for name, frame in computed.tables.items():
+        write_table(frame, staging / f"{name}.parquet")
+    started_wall, started_at = started
+    timings = dict(computed.timings)
+
+    def manifest(extra_warnings: list[str]) -> dict:
+        timings["total_s"] = time.perf_counter() - started_wall
+        return build_manifest(loaded, plan, computed.ensembles, computed.readers, computed.metadata,
+                              computed.fingerprints, output, options.command, computed.warnings + extra_warnings,
+                              started_at, timings, unit_records(plan, computed.unit_keys), registry)
+
+    formats = set(loaded.model.audit.reports) if options.reports is None else set(options.reports)
+    reports_started = time.perf_counter()
+    written, report_warnings = [], []
+    if formats or options.pdf:
+        # The reports read the folder they describe: they see this first manifest; the final one adds the
+        # report timing and the file list.
+        first = manifest([])
+        write_json(first, staging / MANIFEST)
+        written, report_warnings = render_into(staging, formats, options.pdf, progress)
+        (staging / MANIFEST).unlink()
+    timings["reports_s"] = time.perf_counter() - reports_started
+    final = manifest(report_warnings)
+    final["reports"] = written
+    final["files"] = file_records(staging, [f for f in _staged_files(staging) if f != MANIFEST])
+    write_json(final, staging / MANIFEST)  # last: only now is the staged folder complete
+    return RunOutcome(output=output, tables=computed.tables, manifest=final,
+                      warnings=computed.warnings + report_warnings, report_warnings=report_warnings)
+
+
+def _staged_files(staging: Path) -> list[str]:
+    """Every file staged so far; leftovers of the report renderer (temporary files) are removed first."""
+    names = []
+    for path in sorted(staging.rglob("*")):
+        if path.is_file():
+            if path.name.endswith(".tmp"):
+                path.unlink()
+                continue
+            names.append(path.relative_to(staging).as_posix())
+    return names
 
 
 def _prediction_set(unit: UnitPredictions, ensemble: LoadedEnsemble, test_run, variant, meta: pd.DataFrame) -> PredictionSet:
@@ -266,42 +361,3 @@ def _analysis_plan(plan: Plan, ensembles: dict, higher_is_better: dict) -> Analy
         for t in plan.tests
     )
     return AnalysisPlan(ensembles=tuple(ensemble_plans), tests=test_plans, higher_is_better=higher_is_better)
-
-
-def _manifest(loaded: LoadedAudit, plan: Plan, ensembles: dict, readers: dict, metadata: dict, fingerprints: dict,
-              options: RunOptions, warnings: list[str], started_at: str, timings: dict, registry) -> dict:
-    audit = loaded.model
-    return {
-        "status": "complete",
-        "tool": {"name": "uspec-audit", "version": __version__},
-        "plugins": registry.plugins,
-        "audit": {"path": str(loaded.path), "sha256": loaded.sha256, "text": loaded.text, "name": audit.audit.name,
-                  "title": audit.audit.title, "seed": audit.audit.seed},
-        "command": options.command or f"uspec-audit run {loaded.path}",
-        "ensembles": [
-            {"name": name, "loader": e.config.loader, "task": e.config.task, "output": e.config.output,
-             "reference": plan.references.get(name),
-             "members": [{"name": m.name, "path": str(ref.path), "sha256": m.fingerprint, "group": ref.group,
-                          "providers": list(m.providers)}
-                         for m, ref in zip(e.members, plan.members[name], strict=True)]}
-            for name, e in ensembles.items()
-        ],
-        "datasets": [
-            {"name": name, "source": audit.datasets[name].source, "path": str(reader.path),
-             "sha256": reader.content_hash(), "fingerprint": fingerprints[name], "n_examples": int(len(metadata[name])),
-             "synthetic": audit.datasets[name].synthetic}
-            for name, reader in readers.items()
-        ],
-        "tests": [
-            {"name": t.config.name, "kind": t.config.kind, "dataset": t.config.dataset, "ensembles": t.ensembles,
-             "metrics": t.config.metrics, "by": t.config.by_list, "variants": [v.label for v in t.variants]}
-            for t in plan.tests
-        ],
-        "analysis": audit.analysis.model_dump(),
-        "timings": timings,
-        "host": {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
-                 "cpu_count": os.cpu_count()},
-        "started_at": started_at,
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "notes": warnings,
-    }
