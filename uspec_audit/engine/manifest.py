@@ -4,6 +4,11 @@
 what the run created (the next run replaces or deletes exactly these, nothing
 else) and what ``report`` checks before it renders. ``units`` lists the
 prediction-cache entries the run used (``uspec-audit cache info|prune``).
+
+The reports are rendered from the staged folder before the final manifest
+exists, so they cite the sha256 of a first manifest; the final one adds
+``timings.reports_s``, the reports' warnings, ``reports`` and ``files``, and
+records that first manifest's sha256 as ``report_source_sha256``.
 """
 
 from __future__ import annotations

@@ -300,17 +300,19 @@ def _write(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, progr
 
     formats = set(loaded.model.audit.reports) if options.reports is None else set(options.reports)
     reports_started = time.perf_counter()
-    written, report_warnings = [], []
+    written, report_warnings, source = [], [], None
     if formats or options.pdf:
-        # The reports read the folder they describe: they see this first manifest; the final one adds the
-        # report timing and the file list.
-        first = manifest([])
-        write_json(first, staging / MANIFEST)
+        # The reports read the folder they describe, so they see (and cite the sha256 of) this first
+        # manifest; the final one adds the report timing, the reports' warnings and the file list, and
+        # records that sha256 as report_source_sha256.
+        write_json(manifest([]), staging / MANIFEST)
+        source = file_records(staging, [MANIFEST])[0]["sha256"]
         written, report_warnings = render_into(staging, formats, options.pdf, progress)
         (staging / MANIFEST).unlink()
     timings["reports_s"] = time.perf_counter() - reports_started
     final = manifest(report_warnings)
     final["reports"] = written
+    final["report_source_sha256"] = source
     final["files"] = file_records(staging, [f for f in _staged_files(staging) if f != MANIFEST])
     write_json(final, staging / MANIFEST)  # last: only now is the staged folder complete
     return RunOutcome(output=output, tables=computed.tables, manifest=final,
