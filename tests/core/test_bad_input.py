@@ -12,6 +12,7 @@ import json
 import os
 import resource
 import stat
+import sys
 import zipfile
 
 import numpy as np
@@ -93,8 +94,6 @@ def test_read_only_out(digits_world, tmp_path):
         result = cli("run", str(audit), "--out", str(out), "--no-reports")
         out.chmod(0o755)
     elif unshare_available():  # root ignores permissions: a read-only mount stops root too
-        import sys
-
         done = in_private_mount(f"mount -t tmpfs -o ro none {out} && exec {sys.executable} -m uspec_audit run "
                                 f"{audit} --out {out} --no-reports")
         result = done
@@ -148,8 +147,6 @@ def test_full_disk_file_size_limit(digits_world, tmp_path):
 @pytest.mark.skipif(not unshare_available(), reason="needs user namespaces for a small tmpfs (a real full disk)")
 def test_full_disk_no_space_left(digits_world, tmp_path):
     """ENOSPC for real: a 900 KB tmpfs holds the tables of a first run but not the reports of a second."""
-    import sys
-
     audit = basic_audit(digits_world, tmp_path)
     out, seen = tmp_path / "tiny", tmp_path / "seen"
     out.mkdir()
@@ -238,7 +235,7 @@ def test_factory_os_system_never_runs(digits_world, tmp_path):
     assert not marker.exists() and not (tmp_path / "results").exists()
 
 
-def test_factory_needs_the_command_line_opt_in(digits_world, tmp_path, monkeypatch):
+def test_factory_needs_the_command_line_opt_in(digits_world, tmp_path):
     audit = _factory_audit(digits_world, tmp_path, "builders:tiny_net")
     _clear(runner.invoke(app, ["validate", str(audit)]), 2, "--allow-code builders")
     _clear(runner.invoke(app, ["run", str(audit), "--no-reports"]), 2, "--allow-code builders")
@@ -251,7 +248,7 @@ def test_factory_needs_the_command_line_opt_in(digits_world, tmp_path, monkeypat
 def test_factory_reexported_from_the_standard_library_is_refused(digits_world, tmp_path, monkeypatch):
     marker = tmp_path / "PWNED_MARKER"
     (tmp_path / "innocent.py").write_text("from os import system as build\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
     audit = _factory_audit(digits_world, tmp_path, "innocent:build", f'{{ command = "touch {marker}" }}')
     result = runner.invoke(app, ["run", str(audit), "--no-reports", "--allow-code", "innocent"])
     _clear(result, 3, "standard library")
@@ -352,17 +349,17 @@ def test_png_decompression_bomb(digits_world, tmp_path):
 
 
 def test_list_column_bomb_is_refused_before_reading(digits_world, tmp_path):
-    """A few KB of Parquet whose list column inflates to 2 GB: refused from the file's metadata alone."""
+    """A few KB of Parquet whose list column inflates to 600 MB: refused from the file's metadata alone."""
     path = tmp_path / "bomb.parquet"
-    labels = pq.read_table(digits_world.parquet).column("label").to_numpy()[:40]
+    labels = pq.read_table(digits_world.parquet).column("label").to_numpy()[:12]
     zeros = pa.array(np.zeros(50_000_000, np.int8))
     schema = pa.schema([("image", pa.list_(pa.int8())), ("label", pa.int64())])
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+    with pq.ParquetWriter(path, schema, compression="snappy") as writer:
         for label in labels:  # one row per row group, each a list of 50 M zeros
             writer.write_table(pa.table({"image": pa.ListArray.from_arrays(pa.array([0, len(zeros)], pa.int32()),
                                                                            zeros), "label": [int(label)]},
                                         schema=schema))
-    assert path.stat().st_size < 2_000_000
+    assert path.stat().st_size < 100_000
     audit = basic_audit(digits_world, tmp_path)
     audit.write_text(audit.read_text().replace(
         f'path = "{digits_world.shifted_parquet}"\nid = "id"\nattributes = ["ink", "parity"]',
@@ -370,7 +367,7 @@ def test_list_column_bomb_is_refused_before_reading(digits_world, tmp_path):
     code, peak_mb, stderr = peak_rss_of("run", str(audit), "--no-reports")
     assert code == 3, stderr
     assert "holds 50,000,000 values for 1 rows" in stderr and "Traceback" not in stderr
-    assert peak_mb < 1000, peak_mb  # reading the column would take more than 2 GB
+    assert peak_mb < 600, peak_mb  # reading the column would take 600 MB more than the ~250 MB of a run
 
 
 def test_id_like_stratification_is_refused_with_the_count(digits_world, tmp_path):
