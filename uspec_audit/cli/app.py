@@ -247,7 +247,9 @@ def report(
                 stdout.print(Text(f"Report: {path}"))
 
 
-app.add_typer(cache_app, name="cache")
+for _command in cache_app.registered_commands:  # the same --help style as every other command
+    _command.cls = _Command
+app.add_typer(cache_app, name="cache", cls=_Group)
 
 
 def main() -> None:
