@@ -312,7 +312,8 @@ def test_member_symlinked_to_dev_zero(digits_world, tmp_path):
     (models / "b.onnx").symlink_to("/dev/zero")
     audit = basic_audit(digits_world, tmp_path)
     audit.write_text(audit.read_text().replace(f"{digits_world.root / 'models'}/seed-*.onnx", f"{models}/*.onnx"))
-    _clear(cli("run", str(audit), "--no-reports", timeout=120), 3, "b.onnx", "character device")
+    _clear(cli("validate", str(audit), timeout=120), 2, "b.onnx", "character device")
+    _clear(cli("run", str(audit), "--no-reports", timeout=120), 2, "b.onnx", "character device")
 
 
 # ----------------------------------------------------------------------------- data
@@ -323,7 +324,28 @@ def test_fifo_as_dataset(digits_world, tmp_path):
     os.mkfifo(fifo)
     audit = basic_audit(digits_world, tmp_path)
     audit.write_text(audit.read_text().replace(str(digits_world.shifted_parquet), str(fifo)))
-    _clear(cli("run", str(audit), "--no-reports", timeout=120), 3, "named pipe (FIFO)")
+    _clear(cli("validate", str(audit), timeout=120), 2, "named pipe (FIFO)")
+    _clear(cli("run", str(audit), "--no-reports", timeout=120), 2, "named pipe (FIFO)")
+
+
+def test_fifo_among_the_images_of_an_image_folder(digits_world, tmp_path):
+    """The first image is a FIFO: the dataset check reads image headers, and must not block on it."""
+    import shutil
+
+    folder = tmp_path / "images"
+    shutil.copytree(digits_world.image_folder, folder)
+    first = sorted(folder.iterdir())[0]
+    first.unlink()
+    os.mkfifo(first)
+    table = tmp_path / "images.csv"
+    table.write_text(digits_world.image_table.read_text())
+    audit = basic_audit(digits_world, tmp_path)
+    audit.write_text(audit.read_text().replace(
+        f'source = "parquet"\npath = "{digits_world.shifted_parquet}"\nid = "id"\nattributes = ["ink", "parity"]',
+        f'source = "images"\npath = "{folder}"\ntable = "{table}"\nattributes = ["ink"]'))
+    result = cli("run", str(audit), "--no-reports", timeout=120)
+    assert result.returncode in (2, 3) and "named pipe (FIFO)" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_empty_dataset(digits_world, tmp_path):

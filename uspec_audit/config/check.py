@@ -12,6 +12,7 @@ from pathlib import Path
 
 from uspec_audit.config.inputs import check_datasets, check_member_inputs
 from uspec_audit.config.load import LoadedAudit, did_you_mean
+from uspec_audit.config.trust import refuse_special_files
 from uspec_audit.contracts import contract_problems
 from uspec_audit.errors import AuditFileError, PluginError
 
@@ -204,6 +205,7 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
             if not iid:
                 warnings.append(f"ensemble '{name}' has no iid test: sd ratios and correlations with iid are left null.")
 
+    refuse_special_files(loaded, members)  # before any header is read: a FIFO would block forever
     schemas, data_problems, notes = check_datasets(loaded, set(registry.names("source")))
     problems += data_problems
     input_problems, input_notes = check_member_inputs(loaded, members, schemas)

@@ -14,6 +14,9 @@ its own folder:
 - **Output.** ``[audit] output`` must stay inside the audit file's folder (its
   real path, links resolved); a results folder elsewhere is chosen on the
   command line with ``--out``.
+- **Special files.** A path it names may not be a FIFO, a device or a socket
+  (:func:`refuse_special_files`, called by ``check_audit`` before it reads any
+  file header).
 
 The loaders call :func:`import_callable`, which applies the same rules at
 import time, so a code path that skipped validation still cannot import a
@@ -23,7 +26,9 @@ module the user did not enable.
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +36,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from uspec_audit.errors import AuditFileError, RunError
+from uspec_audit.files import file_kind
 
 if TYPE_CHECKING:
     from uspec_audit.config.load import LoadedAudit
@@ -153,3 +159,25 @@ def check_trust(loaded: LoadedAudit, allow_code: Sequence[str] = (), output_give
         raise AuditFileError("The audit file asks for something that needs your permission:\n"
                              + "\n".join(f"  - {p}" for p in problems))
     return notes
+
+
+def refuse_special_files(loaded: LoadedAudit, members: dict) -> None:
+    """Refuse (exit 2) a dataset, table, member or tokenizer path that is a FIFO, a device or a socket (or a
+    link to one), before anything opens it: reading one blocks forever or never ends. Folders pass (a source
+    or a plugin's loader may take one); missing paths are reported by the other checks."""
+    named = [(loaded.where("datasets", name, key), loaded.resolve(value))
+             for name, dataset in loaded.model.datasets.items()
+             for key, value in (("path", dataset.path), ("table", dataset.table)) if value is not None]
+    named += [(loaded.where("ensembles", name), ref.path) for name, refs in members.items() for ref in refs]
+    named += [(loaded.where("ensembles", name, "tokenizer"), loaded.resolve(e.tokenizer.path))
+              for name, e in loaded.model.ensembles.items() if e.tokenizer is not None and e.tokenizer.path]
+    problems = []
+    for where, path in named:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            problems.append(f"{where}: {path} is {file_kind(mode)}, not a regular file; refusing to read it.")
+    if problems:
+        raise AuditFileError("The audit file names special files:\n" + "\n".join(f"  - {p}" for p in problems))

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from uspec_audit.config.models import Dataset
+from uspec_audit.files import regular_file
 
 BUILTIN = ("parquet", "npz", "images")
 
@@ -49,6 +50,8 @@ def _image_shape(data: bytes | str | Path) -> tuple[int, int, int]:
     """(H, W, C) of an image as :func:`uspec_audit.data.decode.decode_image` will return it (header only)."""
     from PIL import Image
 
+    if not isinstance(data, bytes | bytearray):
+        regular_file(Path(data), "image")  # a FIFO would block the open forever
     with Image.open(io.BytesIO(data) if isinstance(data, bytes | bytearray) else data) as image:
         width, height = image.size
         return (height, width, 1 if image.mode == "L" else 3)
