@@ -135,6 +135,8 @@ def test_a_run_replaces_only_its_own_files(digits_world, tmp_path):
     audit = basic_audit(digits_world, tmp_path)
     _run(audit)  # with reports
     out = tmp_path / "results"
+    for report in ("report.html", "report.md"):  # rendered in the staging folder, they name the results folder
+        assert ".staging-" not in (out / report).read_text(), report
     (out / "my-notes.md").write_text("mine")
     (out / "predictions" / "README").write_text("mine too")
     _run(audit, "--no-reports")

@@ -283,16 +283,17 @@ def section_limitations(results: Results) -> str:
 def section_repro(results: Results) -> str:
     m = results.manifest
     audit = m.get("audit") or {}
+    folder = m.get("output") or results.path  # a run renders in its staging folder; "output" is where it lands
     rows = [["command", f'<span class="mono">{e(m.get("command"))}</span>'],
             ["audit file", f'<span class="mono">{e(audit.get("path"))}</span>'],
             ["audit sha256", f'<span class="hash">{e(audit.get("sha256"))}</span>'],
             ["seed", e(audit.get("seed"))],
             ["manifest sha256", f'<span class="hash">{e(results.manifest_sha256)}</span>'],
-            ["results folder", f'<span class="mono">{e(results.path)}</span>']]
+            ["results folder", f'<span class="mono">{e(folder)}</span>']]
     out = ['<h2 id="repro">7. Reproducibility</h2>',
            "<p>Re-running the command below on the same files gives the same numbers: every random draw derives "
            "from the seed. This report can be rebuilt from the results folder alone with "
-           f'<span class="mono">uspec-audit report {e(results.path)} --html report.html</span>.</p>',
+           f'<span class="mono">uspec-audit report {e(folder)} --html report.html</span>.</p>',
            table(["item", "value"], rows, sortable=False)]
     if audit.get("text"):
         out.append("<h3>Audit file</h3>")
