@@ -1,8 +1,19 @@
 """Specifications of the components that plugins register.
 
 Every built-in component is registered through the same hooks as a
-third-party one (see :mod:`uspec_audit.hookspecs`); these dataclasses are what
-the ``register`` callbacks accept.
+third-party one (see :mod:`uspec_audit.hookspecs`); these frozen dataclasses
+are what the ``register`` callbacks accept. Specs only ever gain fields with
+defaults, so a plugin written against this version keeps working.
+
+Components whose output is cached (loaders, sources, tokenizers,
+perturbations) carry a ``version``: the cache key holds the component's
+*identity* -- its plugin's distribution name and version, a hash of the
+source of the modules that define it (:mod:`uspec_audit.identity`) and this
+declared ``version``. Bump ``version`` when behaviour changes through
+something the code hash cannot see (a data file the component reads, a
+dependency's behaviour).
+
+This module imports nothing heavy (numpy and pydantic appear in annotations only).
 """
 
 from __future__ import annotations
@@ -10,10 +21,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from pydantic import BaseModel
+from uspec_audit.protocols import (
+    DatasetReader,
+    LoadRequest,
+    Member,
+    SourceRequest,
+    Tokenizer,
+    TokenizerRequest,
+)
+
+if TYPE_CHECKING:  # pragma: no cover - types only
+    import numpy as np
+    from pydantic import BaseModel
 
 MODALITIES = ("image", "tabular", "sequence", "text")
 TASKS = ("multiclass", "binary", "regression")
@@ -21,7 +42,7 @@ TASKS = ("multiclass", "binary", "regression")
 
 @dataclass(frozen=True)
 class FeatureStats:
-    """Per-feature statistics of a dataset (computed once by the engine, streaming)."""
+    """Per-feature statistics of a dataset (computed once by the engine, streaming), each ``(F,)`` float64."""
 
     mean: np.ndarray
     sd: np.ndarray
@@ -31,12 +52,21 @@ class FeatureStats:
 
 @dataclass(frozen=True)
 class PerturbContext:
-    """Everything a perturbation may need beside the inputs.
+    """Everything a perturbation receives beside the inputs.
 
-    ``seeds`` holds one ``uint64`` per example, derived from (audit seed,
-    example id, perturbation name, severity): a perturbation builds its
-    per-example generators with ``np.random.default_rng(seed)`` so that a
-    re-run, a resumed run or a sharded run gives identical outputs.
+    Attributes:
+        seeds: one ``uint64`` per example, derived from (audit seed, example id, perturbation name,
+            severity). Build every random draw from it, per example
+            (``np.random.default_rng(seed)``), never from a global generator: then a re-run, a resumed
+            run, another batch size or a sharded run perturbs each example identically.
+        severity: the severity being applied (``None`` for perturbations without severities).
+        params: the validated instance of ``PerturbationSpec.params`` (``None`` without a model).
+        feature_names: the dataset's feature names (tabular), else ``None``.
+        feature_stats: per-feature mean/sd/min/max of the unperturbed dataset when the spec sets
+            ``needs_feature_stats``, else ``None``.
+        device: ``cpu`` or ``cuda``: where the perturbation may run (the inputs and the result are
+            ``numpy`` either way).
+        ids: the examples' ids, aligned with ``seeds``.
     """
 
     seeds: np.ndarray
@@ -50,12 +80,23 @@ class PerturbContext:
 
 @dataclass(frozen=True)
 class PerturbationSpec:
-    """A registered perturbation applied to raw inputs.
+    """A perturbation applied to raw inputs before the ensemble's preprocessing.
 
-    ``apply(inputs, ctx)`` returns inputs of the same shape and dtype (for
-    ``uint8`` images) or of the same structure (text lists, tabular arrays).
-    ``params`` is a pydantic model (``extra="forbid"``) validated from the
-    audit file; its JSON Schema becomes part of the audit schema.
+    Attributes:
+        name: unique among perturbations; third-party names carry a prefix (``"mypkg/vignette"``).
+        apply: ``apply(inputs, ctx: PerturbContext) -> outputs``. Outputs keep the inputs' shape and
+            dtype (``uint8`` images stay ``uint8`` in 0..255) or, for text, the same structure (a list
+            stays a list, one string per string). Deterministic given ``ctx.seeds`` and independent of
+            which other examples share the batch. The engine checks the first batch of every run and
+            warns otherwise; :func:`uspec_audit.testing.check_perturbation` checks it in your tests.
+        modality: ``image``, ``tabular``, ``sequence`` or ``text``.
+        doc: one line shown by ``uspec-audit plugins`` and in the schema.
+        source: where the perturbation comes from (paper, benchmark).
+        params: a pydantic model of the audit file's ``params = {...}``; unknown keys are errors and
+            its JSON Schema joins the audit schema.
+        severities: the severities it takes (usually 1..5); empty when it has none.
+        needs_feature_stats: the engine computes ``ctx.feature_stats`` first (one extra pass).
+        version: part of the cache key (see the module docstring).
     """
 
     name: str
@@ -73,11 +114,11 @@ class PerturbationSpec:
 class MetricSpec:
     """A per-member metric.
 
-    ``fn(target, prediction, task)``: for ``multiclass``/``binary`` tasks
-    ``prediction`` is a ``float64`` array of class probabilities ``(n, K)``
-    (``K = 2`` for binary) and ``target`` integer labels ``(n,)``; for
-    ``regression`` both are ``float64`` ``(n,)``. Returns a float (NaN when
-    the metric is undefined on this data, e.g. AUC with one class present).
+    ``fn(target, prediction, task) -> float``: for ``multiclass``/``binary`` tasks ``prediction`` is
+    a ``float64`` array of class probabilities ``(n, K)`` (``K = 2`` for binary) and ``target``
+    integer labels ``(n,)``; for ``regression`` both are ``float64`` ``(n,)``. Return a float, NaN
+    when the metric is undefined on this data (e.g. AUC with one class present). It must not modify
+    its arguments and must not depend on the order of the examples.
     """
 
     name: str
@@ -88,38 +129,53 @@ class MetricSpec:
     source: str = ""
 
 
-class Member(Protocol):
-    """A loaded ensemble member, ready to predict."""
-
-    name: str
-    fingerprint: str
-    providers: list[str]
-
-    def predict(self, x: np.ndarray) -> np.ndarray: ...
-
-
 @dataclass(frozen=True)
 class LoaderSpec:
-    """A model loader: ``load(path, options, device) -> Member``."""
+    """A model loader: ``load(request: LoadRequest) -> Member``.
+
+    Attributes:
+        suffixes: the file suffixes it reads (``(".onnx",)``); validation refuses a member file whose
+            suffix another loader claims and warns about other suffixes. Empty: any file or folder.
+        options: a pydantic model of the ensemble's ``options = {...}``; the loader receives the
+            validated instance as ``request.options``. Unknown keys are errors; its JSON Schema joins
+            the audit schema. ``None``: the loader takes no options.
+        version: part of the cache key (see the module docstring).
+    """
 
     name: str
-    load: Callable[[Path, dict[str, Any], str], Member]
+    load: Callable[[LoadRequest], Member]
     suffixes: tuple[str, ...]
     doc: str
+    options: type[BaseModel] | None = None
+    version: str = "1"
 
 
 @dataclass(frozen=True)
 class DatasetSourceSpec:
-    """A dataset source: ``open(config, base_dir) -> DatasetReader``."""
+    """A dataset source: ``open(request: SourceRequest) -> DatasetReader``.
+
+    Attributes:
+        options: a pydantic model of the dataset table's ``options = {...}``; the source receives the
+            validated instance as ``request.options``. ``None``: the source takes no options.
+        version: part of the cache key (see the module docstring).
+    """
 
     name: str
-    open: Callable[[Any, Path], Any]
+    open: Callable[[SourceRequest], DatasetReader]
     doc: str
+    options: type[BaseModel] | None = None
+    version: str = "1"
 
 
 @dataclass(frozen=True)
 class TestKindSpec:
-    """A stress-test kind (iid, stratified, shifted, perturbed, contrastive, ...)."""
+    """A stress-test kind (iid, stratified, shifted, perturbed, contrastive, ...).
+
+    In this release a kind is a name and a description; its behaviour (parameters, variants,
+    statistics, report rows) is being moved onto this spec, with new fields that have defaults.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
 
     name: str
     doc: str
@@ -128,16 +184,20 @@ class TestKindSpec:
 
 @dataclass(frozen=True)
 class TokenizerSpec:
-    """A text preprocessor: ``make(options, base_dir) -> tokenizer`` with
-    ``encode_batch(texts: list[str]) -> {model input name: int64 array (B, L)}``.
+    """A text preprocessor: ``make(request: TokenizerRequest) -> Tokenizer``.
 
-    An ensemble names it in ``tokenizer = { name = "...", ... }``; paths in the
-    options resolve against ``base_dir`` (the audit file's folder).
+    An ensemble names it in ``tokenizer = { name = "...", path = "...", options = {...} }``.
+
+    Attributes:
+        options: a pydantic model of ``tokenizer.options``; ``None``: it takes none.
+        version: part of the cache key (see the module docstring).
     """
 
     name: str
-    make: Callable[[dict[str, Any], Path], Any]
+    make: Callable[[TokenizerRequest], Tokenizer]
     doc: str
+    options: type[BaseModel] | None = None
+    version: str = "1"
 
 
 @dataclass(frozen=True)
@@ -147,6 +207,9 @@ class SuiteSpec:
     name: str
     path: Path
     doc: str = ""
+
+
+BUILTIN_PLUGIN = "builtin"
 
 
 @dataclass(frozen=True)
@@ -160,3 +223,12 @@ class Registered:
     package: str
     version: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def builtin(self) -> bool:
+        return self.plugin == BUILTIN_PLUGIN
+
+    @property
+    def origin(self) -> str:
+        """``built in`` or ``plugin 'NAME' (package VERSION)``, for messages."""
+        return "built in" if self.builtin else f"plugin '{self.plugin}' ({self.package} {self.version})"
