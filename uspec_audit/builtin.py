@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from uspec_audit import hookimpl
-from uspec_audit.components import TestKindSpec
+from uspec_audit.components import (
+    DatasetSourceSpec,
+    LoaderSpec,
+    MetricSpec,
+    PerturbationSpec,
+    SuiteSpec,
+    TestKindSpec,
+    TokenizerSpec,
+)
+from uspec_audit.protocols import Register
 
 
 @hookimpl
-def uspec_audit_register_loaders(register: Callable) -> None:
+def uspec_audit_register_loaders(register: Register[LoaderSpec]) -> None:
     from uspec_audit.models.onnx import ONNX_LOADER
     from uspec_audit.models.torch import TORCH_LOADER
 
@@ -18,7 +25,7 @@ def uspec_audit_register_loaders(register: Callable) -> None:
 
 
 @hookimpl
-def uspec_audit_register_sources(register: Callable) -> None:
+def uspec_audit_register_sources(register: Register[DatasetSourceSpec]) -> None:
     from uspec_audit.data.sources import BUILTIN_SOURCES
 
     for spec in BUILTIN_SOURCES:
@@ -26,7 +33,7 @@ def uspec_audit_register_sources(register: Callable) -> None:
 
 
 @hookimpl
-def uspec_audit_register_perturbations(register: Callable) -> None:
+def uspec_audit_register_perturbations(register: Register[PerturbationSpec]) -> None:
     from uspec_audit.perturb.image import register_image_perturbations
     from uspec_audit.perturb.sequence import register_sequence_perturbations
     from uspec_audit.perturb.tabular import register_tabular_perturbations
@@ -39,7 +46,7 @@ def uspec_audit_register_perturbations(register: Callable) -> None:
 
 
 @hookimpl
-def uspec_audit_register_metrics(register: Callable) -> None:
+def uspec_audit_register_metrics(register: Register[MetricSpec]) -> None:
     from uspec_audit.metrics.registry import register_builtin_metrics
 
     register_builtin_metrics(register)
@@ -58,35 +65,20 @@ TEST_KINDS = (
 
 
 @hookimpl
-def uspec_audit_register_test_kinds(register: Callable) -> None:
+def uspec_audit_register_test_kinds(register: Register[TestKindSpec]) -> None:
     for spec in TEST_KINDS:
         register(spec)
 
 
-def _make_tokenizers_tokenizer(options: dict, base_dir):
-    from pathlib import Path
+@hookimpl
+def uspec_audit_register_tokenizers(register: Register[TokenizerSpec]) -> None:
+    from uspec_audit.models.tokenizers import TOKENIZERS
 
-    from uspec_audit.perturb.text import TokenizersTokenizer
-
-    options = dict(options)
-    path = Path(options.pop("path"))
-    return TokenizersTokenizer(path if path.is_absolute() else base_dir / path, **options)
+    register(TOKENIZERS)
 
 
 @hookimpl
-def uspec_audit_register_tokenizers(register: Callable) -> None:
-    from uspec_audit.components import TokenizerSpec
-
-    register(TokenizerSpec(
-        "tokenizers", _make_tokenizers_tokenizer,
-        "A local tokenizer.json loaded with the HuggingFace `tokenizers` library; options: path, max_length, "
-        "padding (max_length|longest), pad_token, names (produced array -> model input name).",
-    ))
-
-
-@hookimpl
-def uspec_audit_register_suites(register: Callable) -> None:
-    from uspec_audit.components import SuiteSpec
+def uspec_audit_register_suites(register: Register[SuiteSpec]) -> None:
     from uspec_audit.perturb.image import SUITES
 
     for name, path in SUITES.items():

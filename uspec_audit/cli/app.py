@@ -16,7 +16,13 @@ from rich.text import Text
 
 from uspec_audit import __version__
 from uspec_audit.cli.cache import cache_app
-from uspec_audit.cli.errors import EXIT_CONTRACT_FAILED, EXIT_INTERRUPTED, report_interrupt, reports_errors
+from uspec_audit.cli.errors import (
+    EXIT_CONTRACT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_RUNTIME,
+    report_interrupt,
+    reports_errors,
+)
 from uspec_audit.errors import printable
 from uspec_audit.signals import install, interrupted
 
@@ -78,6 +84,12 @@ def main_callback(
     """Audit machine-learning model ensembles for underspecification."""
 
 
+def _warn_plugin_failures(registry) -> None:
+    """One line per plugin problem: the audit does not use what was left out (else it would have failed)."""
+    for failure in registry.failures:
+        stderr.print(f"[yellow]warning:[/] {escape(printable(failure.error))} (this audit does not use it)")
+
+
 ALLOW_CODE_HELP = ("Let the audit file's factory = 'MODULE:function' options import and call code from MODULE (and "
                    "its submodules); repeatable. Only for code you trust; never the standard library.")
 
@@ -111,6 +123,8 @@ def run(
     registry = get_registry()
     loaded = load_audit(audit, registry, allow_code=allow_code or [], output_given=out is not None)
     progress = Progress() if as_json else RichProgress(stderr)
+    if not as_json:
+        _warn_plugin_failures(registry)
     for warning in loaded.checked.warnings:
         if not as_json:
             stderr.print(f"[yellow]warning:[/] {escape(printable(warning))}")
@@ -162,8 +176,10 @@ def validate(
                           "ensembles": {k: len(v) for k, v in plan.members.items()},
                           "tests": [t.config.name for t in plan.tests], "units": units,
                           "warnings": loaded.checked.warnings, "notes": loaded.checked.notes,
-                          "code": loaded.trust_notes}, indent=2))
+                          "code": loaded.trust_notes,
+                          "plugin_failures": [f.error for f in registry.failures]}, indent=2))
         return
+    _warn_plugin_failures(registry)
     for warning in loaded.checked.warnings:
         stderr.print(f"[yellow]warning:[/] {escape(printable(warning))}")
     for note in loaded.checked.notes:
@@ -180,7 +196,8 @@ def validate(
 @app.command(cls=_Command)
 @reports_errors
 def plugins(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
-    """List every registered component with its plugin, package and version, and plugins that failed to load."""
+    """List every registered component with its plugin, package and version, and the plugins (or components)
+    that were left out and why; exits 3 when any was."""
     from rich.table import Table
 
     from uspec_audit.plugins import get_registry
@@ -188,18 +205,21 @@ def plugins(as_json: Annotated[bool, typer.Option("--json", help="Machine-readab
     registry = get_registry()
     rows = [{"family": item.family, "name": item.name, "plugin": item.plugin, "package": item.package,
              "version": item.version, "doc": getattr(item.spec, "doc", "")} for item in registry.all()]
-    failures = [{"plugin": f.plugin, "package": f.package, "error": f.error} for f in registry.failures]
+    failures = [{"plugin": f.plugin, "package": f.package, "family": f.family, "component": f.component,
+                 "error": f.error} for f in registry.failures]
     if as_json:
         print(json.dumps({"components": rows, "failures": failures, "plugins": registry.plugins}, indent=2))
-        return
-    table = Table(title="Registered components")
-    for header in ("family", "name", "plugin", "package", "version"):
-        table.add_column(header)
-    for row in rows:
-        table.add_row(row["family"], row["name"], row["plugin"], row["package"], row["version"])
-    stdout.print(table)
-    for failure in failures:
-        stderr.print(f"[red]plugin '{failure['plugin']}' ({failure['package']}) failed to load:[/] {failure['error']}")
+    else:
+        table = Table(title="Registered components")
+        for header in ("family", "name", "plugin", "package", "version"):
+            table.add_column(header)
+        for row in rows:
+            table.add_row(row["family"], row["name"], row["plugin"], row["package"], row["version"])
+        stdout.print(table)
+        for failure in failures:
+            stderr.print(f"[red]plugin failure:[/] {escape(printable(failure['error']))}")
+    if failures:  # everything else is listed and usable; the exit code says that something is not
+        raise typer.Exit(EXIT_RUNTIME)
 
 
 @app.command(cls=_Command)
