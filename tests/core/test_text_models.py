@@ -52,7 +52,7 @@ def text_world(tmp_path_factory):
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
 
-    from uspec_audit.perturb.text import TokenizersTokenizer
+    from uspec_audit.models.tokenizers import TokenizersTokenizer
 
     root = tmp_path_factory.mktemp("text")
     vocab = {"[PAD]": 0, "[UNK]": 1, **{w: i + 2 for i, w in enumerate(POSITIVE + NEGATIVE + FILLER)}}

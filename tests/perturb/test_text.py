@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from uspec_audit import Tokenizer
 from uspec_audit.components import PerturbationSpec, PerturbContext
+from uspec_audit.models.tokenizers import TokenizersTokenizer
 from uspec_audit.perturb.text import (
     DistractorParams,
     Lexicon,
     NegationDistractorParams,
-    Tokenizer,
-    TokenizersTokenizer,
     TyposParams,
     WordSubstitutionParams,
     distractor,

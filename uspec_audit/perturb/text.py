@@ -1,4 +1,4 @@
-"""Built-in text perturbations (on raw strings, before tokenization), and the tokenizer hook.
+"""Built-in text perturbations (on raw strings, before tokenization).
 
 Inputs are ``numpy`` object arrays of ``str``: ``(B,)`` single texts, or
 ``(B, k)`` for text pairs/tuples (e.g. NLI premise and hypothesis). A Python
@@ -18,10 +18,8 @@ name                       what it does                                         
 =========================  ========================================================  ==========================
 
 Tokenization happens after perturbation, in the model's preprocessing: a
-:class:`Tokenizer` maps a list of texts to named ``int64`` arrays (the model's
-input names); :class:`TokenizersTokenizer` implements it with a local
-HuggingFace ``tokenizer.json`` (the ``tokenizers`` package, imported lazily; no
-hub downloads).
+:class:`uspec_audit.Tokenizer` maps a list of texts to named ``int64`` arrays
+(the model's input names); the tokenizers live in :mod:`uspec_audit.models.tokenizers`.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -368,103 +366,6 @@ def negation_distractor(inputs, ctx: PerturbContext):
     return _map_texts(
         inputs, "negation_distractor", p.columns, _append(p.phrase, p.before_final_punctuation), default=[-1]
     )
-
-
-# --------------------------------------------------------------------------- tokenizer hook
-
-
-@runtime_checkable
-class Tokenizer(Protocol):
-    """Turns raw texts into a model's named integer inputs.
-
-    ``encode_batch(texts)`` returns ``{input_name: int64 array (B, L)}``, e.g.
-    ``{"input_ids": ..., "attention_mask": ...}``. Texts may be ``str`` or, for
-    pair tasks, ``(first, second)`` tuples.
-    """
-
-    def encode_batch(self, texts: list[str]) -> dict[str, np.ndarray]: ...
-
-
-class TokenizersTokenizer:
-    """A :class:`Tokenizer` backed by a local HuggingFace ``tokenizer.json``.
-
-    ``path``: the ``tokenizer.json`` file or a folder holding one (never a hub
-    name: nothing is downloaded). Outputs are truncated to ``max_length`` and
-    padded to ``max_length`` (``padding="max_length"``, fixed shapes for
-    exported models) or to the longest text of the batch (``"longest"``).
-    ``names`` maps the produced arrays (``input_ids``, ``attention_mask``,
-    ``token_type_ids``) to the model's input names; arrays not in ``names`` are
-    left out. The ``tokenizers`` package is imported on first use.
-    """
-
-    DEFAULT_NAMES = {"input_ids": "input_ids", "attention_mask": "attention_mask"}
-
-    def __init__(
-        self,
-        path: str | Path,
-        max_length: int = 128,
-        padding: Literal["max_length", "longest"] = "max_length",
-        pad_token: str | None = None,
-        names: dict[str, str] | None = None,
-    ) -> None:
-        path = Path(path)
-        if path.is_dir():
-            path = path / "tokenizer.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"tokenizer file not found: {path}")
-        if max_length < 1:
-            raise ValueError("max_length must be at least 1")
-        self.path = path
-        self.max_length = int(max_length)
-        self.padding = padding
-        self.pad_token = pad_token
-        self.names = dict(names) if names is not None else dict(self.DEFAULT_NAMES)
-        self._tok = None
-        self._pad_id = 0
-
-    def _load(self):
-        if self._tok is None:
-            try:
-                from tokenizers import Tokenizer as HFTokenizer
-            except ImportError as exc:  # pragma: no cover - depends on the environment
-                raise ImportError(
-                    "TokenizersTokenizer needs the 'tokenizers' package: pip install tokenizers"
-                ) from exc
-            tok = HFTokenizer.from_file(str(self.path))
-            tok.no_padding()
-            tok.enable_truncation(max_length=self.max_length)
-            pad = self.pad_token
-            if pad is None:
-                pad = next((t for t in ("[PAD]", "<pad>", "<PAD>") if tok.token_to_id(t) is not None), None)
-            pid = tok.token_to_id(pad) if pad is not None else None
-            if self.pad_token is not None and pid is None:
-                raise ValueError(f"pad token {self.pad_token!r} is not in the vocabulary of {self.path}")
-            self._pad_id = int(pid) if pid is not None else 0
-            self._tok = tok
-        return self._tok
-
-    def encode_batch(self, texts: list[str]) -> dict[str, np.ndarray]:
-        tok = self._load()
-        items = [tuple(t) if isinstance(t, (tuple, list, np.ndarray)) else t for t in texts]
-        encs = tok.encode_batch(items) if items else []
-        width = (
-            self.max_length if self.padding == "max_length" else max((len(e.ids) for e in encs), default=0)
-        )
-        b = len(encs)
-        arrays = {
-            "input_ids": np.full((b, width), self._pad_id, dtype=np.int64),
-            "attention_mask": np.zeros((b, width), dtype=np.int64),
-            "token_type_ids": np.zeros((b, width), dtype=np.int64),
-        }
-        for i, e in enumerate(encs):
-            n = min(len(e.ids), width)
-            arrays["input_ids"][i, :n] = e.ids[:n]
-            arrays["attention_mask"][i, :n] = 1
-            arrays["token_type_ids"][i, :n] = e.type_ids[:n]
-        unknown = set(self.names) - set(arrays)
-        if unknown:
-            raise ValueError(f"unknown tokenizer outputs {sorted(unknown)}; available: {sorted(arrays)}")
-        return {model_name: arrays[ours] for ours, model_name in self.names.items()}
 
 
 # --------------------------------------------------------------------------- registration
