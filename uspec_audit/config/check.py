@@ -12,6 +12,7 @@ from pathlib import Path
 
 from uspec_audit.config.inputs import check_datasets, check_member_inputs
 from uspec_audit.config.load import LoadedAudit, did_you_mean
+from uspec_audit.config.options import option_problems
 from uspec_audit.config.trust import refuse_special_files
 from uspec_audit.contracts import contract_problems
 from uspec_audit.errors import AuditFileError, PluginError
@@ -79,6 +80,52 @@ def _unknown(kind: str, name: str, registry, family: str) -> str:
     return f"unknown {kind} '{name}'.{did_you_mean(name, known)} Registered: {', '.join(known) or 'none'}."
 
 
+_NOUNS = {"loader": "loader", "source": "dataset source", "tokenizer": "tokenizer"}
+
+
+def _options_problems(loaded: LoadedAudit, registry, family: str, component: str, raw: dict, table: tuple,
+                      label: str) -> list[str]:
+    """The component's ``options`` checked by its own model; each problem at the option's line."""
+    spec = registry.get(family, component)
+    _, found = option_problems(spec.options, raw, f"{_NOUNS[family]} '{component}'")
+    problems = []
+    for problem in found:
+        key = problem.split(":", 1)[0].split(".")
+        where = loaded.where(*table, *key) if len(key) > 1 else loaded.where(*table, "options")
+        problems.append(f"{where}: {label}: {problem}.")
+    return problems
+
+
+def _suffix_problems(loaded: LoadedAudit, registry, name: str, refs: list[MemberRef]) -> tuple[list[str], list[str]]:
+    """Member files whose suffix the ensemble's loader does not declare: an error when another loader claims
+    the suffix (the wrong loader is named), else a warning (the loader still tries)."""
+    loader = loaded.model.ensembles[name].loader
+    suffixes = tuple(s.lower() for s in registry.get("loader", loader).suffixes)
+    if not suffixes:
+        return [], []
+    claims = {s.lower(): other for other in registry.names("loader") if other != loader
+              for s in registry.get("loader", other).suffixes}
+    where, claimed, unclaimed = loaded.where("ensembles", name, "loader"), {}, []
+    for ref in refs:
+        suffix = ref.path.suffix.lower()
+        if suffix in suffixes:
+            continue
+        if suffix in claims:
+            claimed.setdefault(suffix, []).append(ref.path.name)
+        else:
+            unclaimed.append(ref.path.name)
+    problems = [f"{where}: ensemble '{name}': member files {_few(files)} are {suffix} files, which loader "
+                f"'{claims[suffix]}' reads; loader '{loader}' reads {', '.join(suffixes)}. Set loader = "
+                f"\"{claims[suffix]}\" or name files the loader reads." for suffix, files in claimed.items()]
+    warnings = [f"ensemble '{name}': member files {_few(unclaimed)} do not end in a suffix loader '{loader}' "
+                f"declares ({', '.join(suffixes)}); it will try to load them anyway."] if unclaimed else []
+    return problems, warnings
+
+
+def _few(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
 def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
     """Check names against the registry and paths against the disk; raise with every problem found."""
     from uspec_audit.engine.variants import expand_variants
@@ -94,18 +141,29 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
             unknown_component = True
             problems.append(f"{loaded.where('ensembles', name, 'loader')}: ensemble '{name}': "
                             + _unknown("loader", ensemble.loader, registry, "loader"))
+        else:
+            problems += _options_problems(loaded, registry, "loader", ensemble.loader, ensemble.options,
+                                          ("ensembles", name), f"ensemble '{name}'")
         if ensemble.tokenizer is not None:
             where = loaded.where("ensembles", name, "tokenizer")
             if ensemble.tokenizer.name not in registry.names("tokenizer"):
                 unknown_component = True
                 problems.append(f"{where}: ensemble '{name}': "
                                 + _unknown("tokenizer", ensemble.tokenizer.name, registry, "tokenizer"))
+            else:
+                problems += _options_problems(loaded, registry, "tokenizer", ensemble.tokenizer.name,
+                                              ensemble.tokenizer.options, ("ensembles", name, "tokenizer"),
+                                              f"ensemble '{name}'")
             if ensemble.tokenizer.path is not None and not loaded.resolve(ensemble.tokenizer.path).exists():
                 problems.append(f"{where}: ensemble '{name}': tokenizer file "
                                 f"{loaded.resolve(ensemble.tokenizer.path)} does not exist.")
         refs, member_problems = resolve_members(loaded, name)
         problems += member_problems
         members[name] = refs
+        if ensemble.loader in registry.names("loader"):
+            suffix_problems, suffix_warnings = _suffix_problems(loaded, registry, name, refs)
+            problems += suffix_problems
+            warnings += suffix_warnings
         if len(refs) == 1:
             warnings.append(f"ensemble '{name}' has one member: spread statistics need at least 2 and are left null.")
 
@@ -114,6 +172,9 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
             unknown_component = True
             problems.append(f"{loaded.where('datasets', name, 'source')}: dataset '{name}': "
                             + _unknown("dataset source", dataset.source, registry, "source"))
+        else:
+            problems += _options_problems(loaded, registry, "source", dataset.source, dataset.options,
+                                          ("datasets", name), f"dataset '{name}'")
         path = loaded.resolve(dataset.path)
         if not path.exists():
             problems.append(f"{loaded.where('datasets', name, 'path')}: dataset '{name}': {path} does not exist.")
@@ -221,9 +282,28 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
     if problems:
         message = "The audit file is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
         if unknown_component and registry.failures:
-            raise PluginError(message + "\n" + registry.failure_hint().strip())
+            raise PluginError(message + "\n" + _failure_hints(audit, registry))
         raise AuditFileError(message)
     result = CheckResult(members=members, references=references, warnings=warnings, notes=notes)
     loaded.checked = result
     return result
 
+
+def _failure_hints(audit, registry) -> str:
+    """Why the components the audit names but the registry lacks are missing: the failures that left them out,
+    else every plugin that failed to load."""
+    wanted = [("loader", e.loader) for e in audit.ensembles.values()]
+    wanted += [("tokenizer", e.tokenizer.name) for e in audit.ensembles.values() if e.tokenizer is not None]
+    wanted += [("source", d.source) for d in audit.datasets.values()]
+    for test in audit.tests:
+        wanted += [("test_kind", test.kind)] + [("metric", m) for m in test.metrics or []]
+        wanted += [("perturbation", p.name) for p in test.perturbations or []]
+        if test.suite is not None:
+            wanted.append(("suite", test.suite))
+    hints = []
+    for family, name in dict.fromkeys(wanted):
+        if name not in registry.names(family):
+            hint = registry.failure_hint(family, name).strip()
+            if hint and hint not in hints:
+                hints.append(hint)
+    return "\n".join(hints)

@@ -77,7 +77,8 @@ class TokenizerRef(Strict):
     name: str = Field("tokenizers", description="Registered tokenizer (built in: tokenizers).")
     path: str | None = Field(None, description="Tokenizer file (tokenizer.json), relative to the audit file.")
     max_length: int = Field(128, ge=1, description="Truncate and pad to this many tokens.")
-    options: dict[str, Any] = Field(default_factory=dict, description="Further options of the tokenizer.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the tokenizer, validated by its own model (see its schema).")
 
 
 class Ensemble(Strict):
@@ -96,7 +97,8 @@ class Ensemble(Strict):
     reference: str | None = Field(None, description="Name of the iid reference test (default: the first iid test).")
     options: dict[str, Any] = Field(
         default_factory=dict,
-        description="Loader options, e.g. factory = 'pkg.mod:fn' or allow_pickle = true for the torch loader.",
+        description="Options of the loader, validated by its own model, e.g. factory = 'pkg.mod:fn' or "
+                    "allow_pickle = true for the torch loader.",
     )
 
     @model_validator(mode="after")
@@ -123,6 +125,8 @@ class Dataset(Strict):
     )
     limit: int | None = Field(None, ge=1, description="Use only the first N examples (quick audits, smoke tests).")
     synthetic: bool = Field(False, description="Generated data: said so in every report.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Options of the dataset source, validated by its own model (see its schema).")
 
 
 class PerturbationRef(Strict):

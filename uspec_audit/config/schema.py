@@ -1,36 +1,53 @@
-"""The JSON Schema of audit files, including the parameters of registered perturbations."""
+"""The JSON Schema of audit files, including the parameters and options of registered components.
+
+Each registered perturbation's ``params`` model constrains ``perturbations[].params``
+when ``name`` selects it, and each loader's, source's and tokenizer's ``options``
+model constrains the ``options`` of the tables that name it (``if``/``then``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from uspec_audit.config.models import Audit
+from uspec_audit.config.models import Audit, Dataset, Ensemble, PerturbationRef, TokenizerRef
+
+# family -> (model holding `options`/`params`, the key selecting the component, the key it constrains)
+_CONDITIONAL = (
+    ("perturbation", PerturbationRef, "name", "params"),
+    ("loader", Ensemble, "loader", "options"),
+    ("source", Dataset, "source", "options"),
+    ("tokenizer", TokenizerRef, "name", "options"),
+)
 
 
 def audit_schema(registry) -> dict[str, Any]:
-    """JSON Schema of the audit file; each registered perturbation's params model constrains
-    ``perturbations[].params`` when ``name`` selects it (``if``/``then``)."""
+    """JSON Schema of the audit file with every registered component's own parameters and options."""
     schema = Audit.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://uspec-audit.invalid/schemas/audit.schema.json"
     definitions = schema.setdefault("$defs", {})
-    conditions = []
-    for name in registry.names("perturbation"):
-        spec = registry.get("perturbation", name)
-        if spec.params is None:
-            continue
-        params_schema = spec.params.model_json_schema()
-        for key, value in params_schema.pop("$defs", {}).items():
-            definitions.setdefault(key, value)
-        definition = f"perturbation:{name}"
-        params_schema["description"] = spec.doc
-        definitions[definition] = params_schema
-        conditions.append({
-            "if": {"properties": {"name": {"const": name}}, "required": ["name"]},
-            "then": {"properties": {"params": {"$ref": f"#/$defs/{definition}"}}},
-        })
-    if conditions and "PerturbationRef" in definitions:
-        definitions["PerturbationRef"]["allOf"] = conditions
+    for family, holder, selector, key in _CONDITIONAL:
+        conditions = []
+        for name in registry.names(family):
+            spec = registry.get(family, name)
+            model = getattr(spec, key)
+            if model is None:
+                continue
+            component_schema = model.model_json_schema()
+            for definition_name, value in component_schema.pop("$defs", {}).items():
+                definitions.setdefault(definition_name, value)
+            if key == "options":  # unknown options are errors whatever the model says (config.options)
+                component_schema["additionalProperties"] = False
+            component_schema["description"] = spec.doc
+            definition = f"{family}:{name}"
+            definitions[definition] = component_schema
+            # the default component (loader "onnx") applies when the table leaves the selector out
+            selects = {"properties": {selector: {"const": name}}}
+            if holder.model_fields[selector].default != name:
+                selects["required"] = [selector]
+            conditions.append({"if": selects, "then": {"properties": {key: {"$ref": f"#/$defs/{definition}"}}}})
+        if conditions and holder.__name__ in definitions:
+            definitions[holder.__name__]["allOf"] = conditions
     return schema
 
 

@@ -1,8 +1,11 @@
 """Built-in dataset sources: ``parquet``, ``npz`` and ``images`` (folder + table).
 
-A source opens a :class:`DatasetReader` that streams :class:`~uspec_audit.Batch`
-objects with stable example ids and reads the small per-example metadata
-(ids, targets, attributes) without touching the inputs.
+A source opens a :class:`~uspec_audit.DatasetReader` that streams
+:class:`~uspec_audit.Batch` objects with stable example ids and reads the small
+per-example metadata (ids, targets, attributes) without touching the inputs.
+The built-in readers subclass :class:`~uspec_audit.BaseDatasetReader`, like a
+plugin's; :func:`uspec_audit.data.opening.open_dataset` is how the engine
+opens any source.
 """
 
 from __future__ import annotations
@@ -20,58 +23,18 @@ from uspec_audit.batch import Batch
 from uspec_audit.components import DatasetSourceSpec
 from uspec_audit.config.models import Dataset
 from uspec_audit.data.decode import decode_images
+from uspec_audit.data.opening import open_dataset  # noqa: F401  (where callers have always found it)
+from uspec_audit.data.reader import BaseDatasetReader, check_ids, metadata_frame
 from uspec_audit.errors import RunError
 from uspec_audit.files import file_kind, regular_file
-from uspec_audit.fingerprint import file_sha256, spec_sha256, tree_sha256
+from uspec_audit.fingerprint import tree_sha256
+from uspec_audit.protocols import SourceRequest
 
 READ_BUFFER = 1 << 20  # stream Parquet column chunks page by page, not a whole row group at once
 BOMB_BYTES, BOMB_RATIO = 1 << 30, 100  # a column chunk that inflates past 1 GiB at over 100x is refused
 
 
-class DatasetReader:
-    """Common behaviour of the built-in readers."""
-
-    config: Dataset
-    path: Path
-    num_examples: int
-
-    def fingerprint(self) -> str:
-        """Content hash of the data plus how it is read (columns, shape)."""
-        return spec_sha256(self.content_hash(), self.config.model_dump(exclude={"path", "table", "synthetic"}))
-
-    def content_hash(self) -> str:
-        return file_sha256(self.path)
-
-    @property
-    def feature_names(self) -> list[str] | None:
-        return self.config.features
-
-    def metadata(self) -> pd.DataFrame:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def iter_batches(self, batch_size: int) -> Iterator[Batch]:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-def _attributes_frame(frame: pd.DataFrame, config: Dataset, ids: np.ndarray, where: str) -> pd.DataFrame:
-    out = pd.DataFrame({"id": ids})
-    if config.target not in frame.columns:
-        raise RunError(f"{where}: no target column '{config.target}'. Columns: {', '.join(map(str, frame.columns))}.")
-    out["target"] = frame[config.target].to_numpy()
-    for attribute in config.attributes:
-        if attribute not in frame.columns:
-            raise RunError(f"{where}: no attribute column '{attribute}'. Columns: {', '.join(map(str, frame.columns))}.")
-        out[attribute] = frame[attribute].to_numpy()
-    return out
-
-
-def _check_ids(ids: np.ndarray, where: str) -> np.ndarray:
-    if len(pd.unique(ids)) != len(ids):
-        raise RunError(f"{where}: example ids are not unique; ids must identify examples.")
-    return ids
-
-
-class ParquetReader(DatasetReader):
+class ParquetReader(BaseDatasetReader):
     """Parquet: encoded image bytes, Arrow fixed-shape tensors, list columns with a declared shape,
     numeric feature columns (tabular) or strings (text)."""
 
@@ -129,7 +92,7 @@ class ParquetReader(DatasetReader):
         columns = [self.config.target, *self.config.attributes] + ([self.config.id] if self.config.id else [])
         frame = self._file.read(columns=list(dict.fromkeys(columns))).to_pandas()
         ids = frame[self.config.id].to_numpy() if self.config.id else np.arange(len(frame), dtype=np.int64)
-        return _attributes_frame(frame, self.config, _check_ids(ids, str(self.path)), str(self.path))
+        return metadata_frame(frame, self.config, check_ids(ids, str(self.path)), str(self.path))
 
     def _inputs(self, table: pa.Table, start: int):
         config, where = self.config, f"{self.path} (rows {start}-{start + table.num_rows - 1})"
@@ -179,7 +142,7 @@ class ParquetReader(DatasetReader):
             start += table.num_rows
 
 
-class NpzReader(DatasetReader):
+class NpzReader(BaseDatasetReader):
     """``.npz`` archives: one array per key (input, target, id, attributes), examples on axis 0.
 
     npz members cannot be memory-mapped, so each used array is loaded once;
@@ -212,7 +175,7 @@ class NpzReader(DatasetReader):
     def metadata(self) -> pd.DataFrame:
         ids = self._array(self.config.id) if self.config.id else np.arange(self.num_examples, dtype=np.int64)
         frame = pd.DataFrame({k: self._array(k) for k in [self.config.target, *self.config.attributes]})
-        return _attributes_frame(frame, self.config, _check_ids(ids, str(self.path)), str(self.path))
+        return metadata_frame(frame, self.config, check_ids(ids, str(self.path)), str(self.path))
 
     def iter_batches(self, batch_size: int) -> Iterator[Batch]:
         config = self.config
@@ -232,7 +195,7 @@ class NpzReader(DatasetReader):
                         attributes={a: v[start:stop] for a, v in attributes.items()})
 
 
-class ImageFolderReader(DatasetReader):
+class ImageFolderReader(BaseDatasetReader):
     """A folder of image files plus a CSV or Parquet table of paths, labels and attributes."""
 
     def __init__(self, config: Dataset, path: Path, table: Path):
@@ -274,8 +237,8 @@ class ImageFolderReader(DatasetReader):
         return np.arange(self.num_examples, dtype=np.int64)
 
     def metadata(self) -> pd.DataFrame:
-        return _attributes_frame(self._table, self.config, _check_ids(self._ids(), str(self.table_path)),
-                                 str(self.table_path))
+        return metadata_frame(self._table, self.config, check_ids(self._ids(), str(self.table_path)),
+                              str(self.table_path))
 
     def iter_batches(self, batch_size: int) -> Iterator[Batch]:
         ids, config = self._ids(), self.config
@@ -287,55 +250,19 @@ class ImageFolderReader(DatasetReader):
                         attributes={a: self._table[a].to_numpy()[start:stop] for a in config.attributes})
 
 
-class LimitedReader:
-    """The first ``limit`` examples of another reader (``limit = N`` in the dataset table)."""
-
-    def __init__(self, reader: DatasetReader, limit: int):
-        self.reader, self.limit = reader, limit
-        self.config, self.path = reader.config, reader.path
-        self.num_examples = min(limit, reader.num_examples)
-
-    def __getattr__(self, name: str):
-        return getattr(self.reader, name)
-
-    def metadata(self) -> pd.DataFrame:
-        return self.reader.metadata().iloc[: self.limit].reset_index(drop=True)
-
-    def iter_batches(self, batch_size: int) -> Iterator[Batch]:
-        remaining = self.limit
-        for batch in self.reader.iter_batches(batch_size):
-            if remaining <= 0:
-                return
-            if len(batch) > remaining:
-                batch = Batch(ids=batch.ids[:remaining], inputs=batch.inputs[:remaining], targets=batch.targets[:remaining],
-                              attributes={k: v[:remaining] for k, v in batch.attributes.items()})
-            remaining -= len(batch)
-            yield batch
+def _open_parquet(request: SourceRequest) -> ParquetReader:
+    return ParquetReader(request.config, request.path)
 
 
-def open_dataset(spec: DatasetSourceSpec, config: Dataset, base_dir: Path):
-    """Open a dataset with its source, applying ``limit``."""
-    reader = spec.open(config, base_dir)
-    return LimitedReader(reader, config.limit) if config.limit is not None else reader
+def _open_npz(request: SourceRequest) -> NpzReader:
+    return NpzReader(request.config, request.path)
 
 
-def _open_parquet(config: Dataset, base_dir: Path) -> ParquetReader:
-    return ParquetReader(config, _resolve(config.path, base_dir))
-
-
-def _open_npz(config: Dataset, base_dir: Path) -> NpzReader:
-    return NpzReader(config, _resolve(config.path, base_dir))
-
-
-def _open_images(config: Dataset, base_dir: Path) -> ImageFolderReader:
+def _open_images(request: SourceRequest) -> ImageFolderReader:
+    config = request.config
     if config.table is None:
         raise RunError(f"dataset '{config.path}': the images source needs `table` (CSV/Parquet of paths and labels).")
-    return ImageFolderReader(config, _resolve(config.path, base_dir), _resolve(config.table, base_dir))
-
-
-def _resolve(path: str, base_dir: Path) -> Path:
-    candidate = Path(path).expanduser()
-    return candidate if candidate.is_absolute() else (base_dir / candidate).resolve()
+    return ImageFolderReader(config, request.path, request.resolve(config.table))
 
 
 BUILTIN_SOURCES = (

@@ -12,10 +12,11 @@ from uspec_audit.batch import Batch
 from uspec_audit.components import FeatureStats, PerturbContext
 from uspec_audit.config.models import Ensemble
 from uspec_audit.engine.cache import UnitPredictions
+from uspec_audit.engine.perturb_checks import first_batch_notices
 from uspec_audit.engine.plan import WorkGroup
 from uspec_audit.engine.prefetch import prefetch
 from uspec_audit.engine.seeds import example_seeds
-from uspec_audit.errors import RunError
+from uspec_audit.errors import PluginError, RunError
 from uspec_audit.fingerprint import spec_sha256
 from uspec_audit.metrics.outputs import to_probabilities
 from uspec_audit.models.preprocess import preprocess
@@ -31,6 +32,7 @@ class LoadedEnsemble:
     groups: list[str | None]
     tokenizer: object | None = None
     tokenizer_fingerprint: str = ""
+    code_identity: str = ""  # the loader's and tokenizer's code identity (uspec_audit.identity): in every unit key
 
     def prepare(self, inputs):
         """Model inputs for a raw batch: the tokenizer's named arrays for text, else the preprocessing."""
@@ -51,17 +53,25 @@ class LoadedEnsemble:
 
 def unit_key(ensemble: LoadedEnsemble, dataset_fingerprint: str, group: WorkGroup, audit_seed: int,
              perturbation_version: str) -> str:
-    """Content fingerprint of one unit (see :mod:`uspec_audit.engine.cache`)."""
+    """Content fingerprint of one unit (see :mod:`uspec_audit.engine.cache`).
+
+    Besides the data, the members and every setting, it holds the code identity of each component that
+    produced the unit (:mod:`uspec_audit.identity`): the loader and tokenizer (``ensemble.code_identity``),
+    the source (inside ``dataset_fingerprint``) and the perturbation (``group.code_identity``), so a changed
+    plugin recomputes exactly the units it touched.
+    """
     config = ensemble.config
     seeded = group.variant.perturbation is not None
+    if seeded and not group.code_identity:
+        raise RunError(f"internal: work group {group.dataset} [{group.variant.label}] has no perturbation identity.")
     return spec_sha256(
-        "unit-v1",
+        "unit-v2",
         [(m.name, m.fingerprint) for m in ensemble.members],
-        config.loader, config.task, config.output, config.num_classes, config.output_index, config.input_name,
-        config.preprocess.model_dump(), config.options,
+        config.loader, ensemble.code_identity, config.task, config.output, config.num_classes, config.output_index,
+        config.input_name, config.preprocess.model_dump(), config.options,
         config.tokenizer.model_dump() if config.tokenizer else None, ensemble.tokenizer_fingerprint,
         dataset_fingerprint,
-        group.variant.label, group.variant.params_json, perturbation_version,
+        group.variant.label, group.variant.params_json, perturbation_version, group.code_identity,
         audit_seed if seeded else None,
     )
 
@@ -87,11 +97,18 @@ def compute_feature_stats(reader, batch_size: int) -> FeatureStats:
 
 def perturbed_batches(reader, group: WorkGroup, registry, audit_seed: int, batch_size: int, device: str,
                       feature_stats: FeatureStats | None) -> Callable[[], Iterator[Batch]]:
-    """A generator factory yielding the group's batches, perturbed when the variant says so."""
+    """A generator factory yielding the group's batches, perturbed when the variant says so.
+
+    The first batch of a perturbation is checked (:func:`uspec_audit.engine.perturb_checks.first_batch_notices`):
+    outputs of another shape, dtype or scale, or outputs that differ when examples are perturbed again alone,
+    become warnings of the run.
+    """
     variant = group.variant
-    spec = registry.get("perturbation", variant.perturbation) if variant.perturbation else None
+    record = registry.record("perturbation", variant.perturbation) if variant.perturbation else None
+    spec = record.spec if record is not None else None
 
     def batches() -> Iterator[Batch]:
+        first = True
         for batch in reader.iter_batches(batch_size):
             if spec is None:
                 yield batch
@@ -104,8 +121,12 @@ def perturbed_batches(reader, group: WorkGroup, registry, audit_seed: int, batch
             try:
                 inputs = spec.apply(batch.inputs, context)
             except Exception as error:
-                raise RunError(f"perturbation '{spec.name}' (severity {variant.severity}) failed on dataset "
-                               f"'{group.dataset}': {type(error).__name__}: {error}") from error
+                origin, kind = ("", RunError) if record.builtin else (f" ({record.origin})", PluginError)
+                raise kind(f"perturbation '{spec.name}'{origin} (severity {variant.severity}) failed on dataset "
+                           f"'{group.dataset}': {type(error).__name__}: {error}") from error
+            if first:
+                first = False
+                first_batch_notices(record, batch.inputs, inputs, context, group)
             yield batch.replace_inputs(inputs)
 
     return batches

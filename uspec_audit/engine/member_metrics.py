@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from uspec_audit.config.check import DEFAULT_METRICS
+from uspec_audit.conformance import Blame
 from uspec_audit.engine.strata import ALL, strata
 from uspec_audit.errors import RunError
 from uspec_audit.results.prediction_set import PredictionSet
@@ -14,7 +15,7 @@ from uspec_audit.results.prediction_set import PredictionSet
 def metric_rows(predictions: PredictionSet, kind: str, metrics: list[str], by: list[str], registry,
                 perturbation: str | None, severity: int | None, min_stratum_size: int = 1) -> list[dict]:
     """Rows of ``metrics.parquet`` for one ensemble on one (test, variant)."""
-    specs = [registry.get("metric", name) for name in metrics]
+    records = [registry.record("metric", name) for name in metrics]
     target = predictions.target
     if predictions.is_classification:
         target = target.astype(np.int64)
@@ -31,16 +32,29 @@ def metric_rows(predictions: PredictionSet, kind: str, metrics: list[str], by: l
         n = int(mask.sum())
         for m, member in enumerate(predictions.members):
             output = predictions.outputs[m][mask].astype(np.float64)
-            for spec in specs:
-                with np.errstate(all="ignore"):
-                    value = float(spec.fn(target[mask], output, predictions.task)) if n else float("nan")
+            for record in records:
+                value = _metric_value(record, target[mask], output, predictions.task, n,
+                                      f"{where} ({predictions.variant}), member '{member}', stratum '{stratum}'")
                 rows.append({
                     "ensemble": predictions.ensemble, "member": member, "group": groups[m],
                     "test": predictions.test, "kind": kind, "variant": predictions.variant,
                     "perturbation": perturbation, "severity": severity, "stratum": stratum, "n": n,
-                    "metric": spec.name, "value": value,
+                    "metric": record.name, "value": value,
                 })
     return rows
+
+
+def _metric_value(record, target: np.ndarray, output: np.ndarray, task: str, n: int, where: str) -> float:
+    """One metric on one member's outputs; an error inside a plugin's metric names the plugin and where."""
+    if not n:
+        return float("nan")
+    try:
+        with np.errstate(all="ignore"):
+            return float(record.spec.fn(target, output, task))
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as error:
+        raise Blame.of(record, "metric").error(f"failed on {where}", error) from error
 
 
 def metrics_frame(rows: list[dict]) -> pd.DataFrame:

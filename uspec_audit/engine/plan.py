@@ -34,6 +34,7 @@ class WorkGroup:
     dataset: str
     variant: Variant
     ensembles: list[str] = field(default_factory=list)
+    code_identity: str = ""  # the perturbation's code identity (uspec_audit.identity); part of its unit keys
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -71,8 +72,11 @@ def build_plan(loaded: LoadedAudit, registry, only: list[str] | None = None) -> 
         ensembles = list(test.ensembles or audit.ensembles)
         tests.append(TestRun(index, test, variants, ensembles))
         for variant in variants:
-            group = groups.setdefault((test.dataset, variant.label, variant.params_json),
-                                      WorkGroup(test.dataset, variant))
+            key = (test.dataset, variant.label, variant.params_json)
+            if key not in groups:
+                identity = registry.identity("perturbation", variant.perturbation) if variant.perturbation else ""
+                groups[key] = WorkGroup(test.dataset, variant, code_identity=identity)
+            group = groups[key]
             for ensemble in ensembles:
                 if ensemble not in group.ensembles:
                     group.ensembles.append(ensemble)

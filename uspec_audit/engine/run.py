@@ -24,19 +24,19 @@ import pandas as pd
 from uspec_audit.config.load import LoadedAudit
 from uspec_audit.config.trust import allowed_code
 from uspec_audit.contracts import check_contracts
-from uspec_audit.data.sources import open_dataset
 from uspec_audit.engine.cache import PredictionCache, UnitPredictions
 from uspec_audit.engine.contrastive import contrastive_flips
 from uspec_audit.engine.executor import LoadedEnsemble
 from uspec_audit.engine.inference import run_inference
+from uspec_audit.engine.loading import load_ensembles, open_readers
 from uspec_audit.engine.manifest import build_manifest, file_records, unit_records
 from uspec_audit.engine.member_metrics import metric_rows, metrics_for, metrics_frame
+from uspec_audit.engine.notices import collecting
 from uspec_audit.engine.plan import Plan, build_plan
 from uspec_audit.engine.progress import Progress
 from uspec_audit.engine.reports import render_into
 from uspec_audit.engine.strata import check_strata
 from uspec_audit.errors import AuditFileError, RunError
-from uspec_audit.fingerprint import file_sha256
 from uspec_audit.results.folder import MANIFEST, ResultsFolder
 from uspec_audit.results.lock import writer_lock
 from uspec_audit.results.prediction_set import PredictionSet
@@ -84,68 +84,6 @@ class RunOutcome:
     def contracts_failed(self) -> int:
         contracts = self.tables.get("contracts")
         return 0 if contracts is None or contracts.empty else int((contracts["status"] == "FAIL").sum())
-
-
-def _load_ensembles(loaded: LoadedAudit, plan: Plan, registry, device: str, progress: Progress) -> dict:
-    needed = sorted({e for group in plan.groups for e in group.ensembles})
-    total = sum(len(plan.members[e]) for e in needed)
-    ensembles: dict[str, LoadedEnsemble] = {}
-    with progress.step("Loading models", total) as advance:
-        for name in needed:
-            config = loaded.model.ensembles[name]
-            loader = registry.get("loader", config.loader)
-            options = dict(config.options)
-            if config.input_name:
-                options["input_name"] = config.input_name
-            options.setdefault("output_index", config.output_index)
-            members = []
-            for ref in plan.members[name]:
-                try:
-                    member = loader.load(ref.path, options, device)
-                except RunError:
-                    raise
-                except Exception as error:
-                    raise RunError(f"loader '{config.loader}' failed on {ref.path}: {type(error).__name__}: {error}") from error
-                member.name = ref.name
-                members.append(member)
-                advance()
-            tokenizer, tokenizer_fingerprint = _make_tokenizer(loaded, registry, name)
-            ensembles[name] = LoadedEnsemble(name, config, members, [ref.group for ref in plan.members[name]],
-                                             tokenizer, tokenizer_fingerprint)
-    return ensembles
-
-
-def _make_tokenizer(loaded: LoadedAudit, registry, name: str):
-    """The ensemble's tokenizer (text models) and a fingerprint of its file, or (None, "")."""
-    ref = loaded.model.ensembles[name].tokenizer
-    if ref is None:
-        return None, ""
-    options = {"max_length": ref.max_length, **ref.options}
-    fingerprint = ""
-    if ref.path is not None:
-        path = loaded.resolve(ref.path)
-        options["path"] = str(path)
-        fingerprint = file_sha256(path)
-    try:
-        return registry.get("tokenizer", ref.name).make(options, loaded.base_dir), fingerprint
-    except Exception as error:
-        raise RunError(f"ensemble '{name}': tokenizer '{ref.name}' failed to load: {type(error).__name__}: "
-                       f"{error}") from error
-
-
-def _open_readers(loaded: LoadedAudit, plan: Plan, registry) -> dict:
-    readers = {}
-    for name in sorted({group.dataset for group in plan.groups}):
-        config = loaded.model.datasets[name]
-        try:
-            readers[name] = open_dataset(registry.get("source", config.source), config, loaded.base_dir)
-        except RunError as error:
-            raise RunError(f"dataset '{name}': {error}") from error
-        except Exception as error:
-            raise RunError(f"dataset '{name}' ({config.source}): {type(error).__name__}: {error}") from error
-        if readers[name].num_examples == 0:
-            raise RunError(f"dataset '{name}' ({readers[name].path}) has no examples; an audit needs data.")
-    return readers
 
 
 def execute_audit(loaded: LoadedAudit, registry, options: RunOptions, progress: Progress | None = None) -> RunOutcome:
@@ -210,18 +148,21 @@ def _compute(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, pro
     cache.remove_partial_writes()
     warnings = list(loaded.checked.warnings) + notes
 
-    readers = _open_readers(loaded, plan, registry)
+    readers = open_readers(loaded, plan, registry)
     metadata = {name: reader.metadata() for name, reader in readers.items()}
     warnings += check_strata(loaded, plan, metadata)
     fingerprints = {name: reader.fingerprint() for name, reader in readers.items()}
     load_started = time.perf_counter()
-    ensembles = _load_ensembles(loaded, plan, registry, options.device, progress)
+    ensembles = load_ensembles(loaded, plan, registry, options.device, progress)
     load_seconds = time.perf_counter() - load_started
 
-    # Stream every (dataset, variant) once through all members that still need it.
+    # Stream every (dataset, variant) once through all members that still need it; what the components do
+    # wrong on the way (a perturbation's first batch) comes back as notices.
     inference_started = time.perf_counter()
-    inferred = run_inference(plan, readers, fingerprints, ensembles, cache, registry, audit.audit.seed,
-                             audit.audit.batch_size, options.device, progress)
+    with collecting() as component_notices:
+        inferred = run_inference(plan, readers, fingerprints, ensembles, cache, registry, audit.audit.seed,
+                                 audit.audit.batch_size, options.device, progress)
+    warnings += [w for w in component_notices if w not in warnings]
     unit_keys = inferred.unit_keys
     inference_seconds = time.perf_counter() - inference_started
 

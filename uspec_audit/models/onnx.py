@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from uspec_audit.components import LoaderSpec
 from uspec_audit.errors import RunError
 from uspec_audit.fingerprint import file_sha256
+from uspec_audit.protocols import LoadRequest
 
 _ORT_TYPES = {
     "tensor(float)": "float32",
@@ -183,8 +185,19 @@ class OnnxMember:
         return output[:n]
 
 
-def load_onnx(path: Path, options: dict[str, Any], device: str) -> OnnxMember:
-    return OnnxMember(path, options, device)
+class OnnxOptions(BaseModel):
+    """``options`` of an ensemble with ``loader = "onnx"``."""
+
+    model_config = ConfigDict(extra="forbid")
+    io_binding: bool | None = Field(None, description="Feed through IO binding (default: on a GPU only).")
+    pad_batches: bool | None = Field(None, description="Pad the last batch to the batch size (default: on a GPU "
+                                                       "only; a new shape re-tunes GPU kernels).")
+
+
+def load_onnx(request: LoadRequest) -> OnnxMember:
+    options = request.options.model_dump(exclude_none=True) if request.options is not None else {}
+    options.update(output_index=request.output_index, input_name=request.input_name)
+    return OnnxMember(request.path, options, request.device)
 
 
 ONNX_LOADER = LoaderSpec(
@@ -192,4 +205,5 @@ ONNX_LOADER = LoaderSpec(
     load=load_onnx,
     suffixes=(".onnx",),
     doc="ONNX model through onnxruntime; providers auto (CUDA when available) or --device.",
+    options=OnnxOptions,
 )

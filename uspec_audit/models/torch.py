@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from uspec_audit.components import LoaderSpec
 from uspec_audit.config.trust import import_callable
 from uspec_audit.errors import RunError
 from uspec_audit.fingerprint import file_sha256
+from uspec_audit.protocols import LoadRequest
 
 
 def _torch():
@@ -186,8 +188,21 @@ class TorchMember:
             return output.detach().float().cpu().numpy()
 
 
-def load_torch(path: Path, options: dict[str, Any], device: str) -> TorchMember:
-    return TorchMember(path, options, device)
+class TorchOptions(BaseModel):
+    """``options`` of an ensemble with ``loader = "torch"``."""
+
+    model_config = ConfigDict(extra="forbid")
+    factory: str | None = Field(None, description="'package.module:function' building the architecture of a state "
+                                                  "dict (imported only with --allow-code package.module).")
+    factory_kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the factory.")
+    allow_pickle: bool = Field(False, description="Load arbitrary pickles (they run code when loaded): only for "
+                                                  "files you trust.")
+
+
+def load_torch(request: LoadRequest) -> TorchMember:
+    options = request.options.model_dump(exclude_none=True) if request.options is not None else {}
+    options["output_index"] = request.output_index
+    return TorchMember(request.path, options, request.device)
 
 
 TORCH_LOADER = LoaderSpec(
@@ -195,4 +210,5 @@ TORCH_LOADER = LoaderSpec(
     load=load_torch,
     suffixes=(".pt", ".ts", ".pt2", ".pth"),
     doc="TorchScript, torch.export (.pt2), or weights_only state dict + factory; pickles only with allow_pickle.",
+    options=TorchOptions,
 )
