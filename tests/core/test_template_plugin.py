@@ -42,8 +42,9 @@ def test_installed_template_components_are_listed(template_site):
     components = {(c["family"], c["name"]): c for c in json.loads(listed.stdout)["components"]}
     vignette = components[("perturbation", "template/vignette")]
     assert vignette["plugin"] == "template" and vignette["package"] == "uspec-audit-template"
-    assert vignette["version"] == "0.1.0"
-    assert ("metric", "template/error_rate") in components
+    assert vignette["version"] == "0.2.0"
+    assert {("metric", "template/error_rate"), ("loader", "template/linear"), ("source", "template/csv")} <= set(
+        components)
 
 
 def test_template_components_run_from_an_audit(template_site, digits_world, tmp_path):
@@ -63,7 +64,28 @@ def test_template_params_are_validated(template_site, digits_world, tmp_path):
     assert result.returncode == 2 and "template/vignette" in result.stderr and "radius" in result.stderr
 
 
-def test_template_params_join_the_schema(template_site):
+def test_template_params_and_options_join_the_schema(template_site):
     result = _cli(template_site, "schema")
     schema = json.loads(result.stdout)
-    assert "perturbation:template/vignette" in schema["$defs"]
+    assert {"perturbation:template/vignette", "loader:template/linear", "source:template/csv"} <= set(schema["$defs"])
+    assert set(schema["$defs"]["source:template/csv"]["properties"]) == {"delimiter", "decimal", "encoding"}
+
+
+def test_template_source_options_are_validated(template_site, digits_world, tmp_path):
+    csv = tmp_path / "data.csv"
+    csv.write_text("a;label\n1,5;0\n")
+    audit = basic_audit(digits_world, tmp_path, extra=f"""
+        [[tests]]
+        name = "from-csv"
+        kind = "shifted"
+        dataset = "csv"
+
+        [datasets.csv]
+        source = "template/csv"
+        path = "{csv}"
+        features = ["a"]
+        options = {{ delimiter = ";;" }}
+""")
+    result = _cli(template_site, "validate", str(audit))
+    said = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "dataset 'csv': options.delimiter:" in said and "at most 1 character" in said

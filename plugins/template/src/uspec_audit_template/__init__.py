@@ -1,3 +1,3 @@
-"""A copyable uspec-audit plugin: one perturbation and one metric."""
+"""A copyable uspec-audit plugin: a perturbation, a metric, a loader and a dataset source with options."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

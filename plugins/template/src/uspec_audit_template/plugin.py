@@ -1,52 +1,27 @@
-"""Hook implementations of the template plugin (entry point ``template``)."""
+"""Hook implementations of the template plugin (entry point ``template``).
+
+Each component lives in its own module, so that changing one recomputes only the cached results it produced
+(a component's identity hashes the modules that define it; see docs/plugins.md, "Caching").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
-from uspec_audit import MetricSpec, PerturbationSpec, PerturbContext, hookimpl
-
-
-class VignetteParams(BaseModel):
-    """Parameters of ``template/vignette``; unknown keys are errors in the audit file."""
-
-    model_config = ConfigDict(extra="forbid")
-    strength: float | None = Field(None, gt=0, le=1, description="Darkening at the corners (default by severity).")
-    radius: float = Field(1.0, gt=0, le=2, description="Where darkening starts, as a share of the half-diagonal.")
-    jitter: float = Field(0.05, ge=0, le=0.5, description="Per-example random variation of the strength.")
-
-
-STRENGTH_BY_SEVERITY = {1: 0.2, 2: 0.35, 3: 0.5, 4: 0.65, 5: 0.8}
-
-
-def vignette(images: np.ndarray, ctx: PerturbContext) -> np.ndarray:
-    """Darken the corners: pixel *= 1 - strength * clip((r/R - radius_start) / (1 - radius_start), 0, 1)^2."""
-    params = ctx.params or VignetteParams()
-    base = params.strength if params.strength is not None else STRENGTH_BY_SEVERITY[ctx.severity or 3]
-    # one draw per example from its own seed: independent of batch composition
-    jitter = np.array([np.random.default_rng(seed).uniform(-params.jitter, params.jitter) for seed in ctx.seeds])
-    strength = np.clip(base + jitter, 0.0, 1.0)
-    _, height, width, _ = images.shape
-    yy, xx = np.mgrid[0:height, 0:width]
-    radius = np.hypot((yy - (height - 1) / 2) / (height / 2), (xx - (width - 1) / 2) / (width / 2)) / np.sqrt(2)
-    start = min(params.radius, 0.999) * 0.5
-    falloff = np.clip((radius - start) / (1 - start), 0, 1) ** 2
-    factor = 1.0 - strength[:, None, None, None] * falloff[None, :, :, None]
-    return np.clip(np.rint(images.astype(np.float32) * factor), 0, 255).astype(np.uint8)
-
-
-def error_rate(target: np.ndarray, prediction: np.ndarray, task: str) -> float:
-    """Share of examples whose arg-max class is wrong."""
-    if len(target) == 0:
-        return float("nan")
-    return float(np.mean(prediction.argmax(axis=1) != target.astype(np.int64)))
+from uspec_audit import (
+    DatasetSourceSpec,
+    LoaderSpec,
+    MetricSpec,
+    PerturbationSpec,
+    Register,
+    hookimpl,
+)
+from uspec_audit_template.csv_source import CsvOptions, open_csv
+from uspec_audit_template.linear import LinearOptions, load_linear
+from uspec_audit_template.metrics import error_rate
+from uspec_audit_template.vignette import VignetteParams, vignette
 
 
 @hookimpl
-def uspec_audit_register_perturbations(register: Callable) -> None:
+def uspec_audit_register_perturbations(register: Register[PerturbationSpec]) -> None:
     register(PerturbationSpec(
         name="template/vignette", apply=vignette, modality="image", params=VignetteParams,
         severities=(1, 2, 3, 4, 5), doc="Darkened image corners (lens vignetting).", source="uspec-audit template",
@@ -54,8 +29,24 @@ def uspec_audit_register_perturbations(register: Callable) -> None:
 
 
 @hookimpl
-def uspec_audit_register_metrics(register: Callable) -> None:
+def uspec_audit_register_metrics(register: Register[MetricSpec]) -> None:
     register(MetricSpec(
         name="template/error_rate", fn=error_rate, tasks=("multiclass", "binary"), higher_is_better=False,
         doc="1 - accuracy.", source="uspec-audit template",
+    ))
+
+
+@hookimpl
+def uspec_audit_register_loaders(register: Register[LoaderSpec]) -> None:
+    register(LoaderSpec(
+        name="template/linear", load=load_linear, suffixes=(".npz",), options=LinearOptions,
+        doc="Linear classifier in an .npz file (weight, bias); options: temperature.",
+    ))
+
+
+@hookimpl
+def uspec_audit_register_sources(register: Register[DatasetSourceSpec]) -> None:
+    register(DatasetSourceSpec(
+        name="template/csv", open=open_csv, options=CsvOptions,
+        doc="CSV file of numeric features; options: delimiter, decimal, encoding.",
     ))
