@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pyarrow as pa
@@ -134,74 +130,3 @@ def test_contract_failure_exit_code(digits_world, tmp_path):
     statuses = {(r["contract"], r["status"]) for r in payload["contracts"]["rows"]}
     assert statuses == {("min_mean", "FAIL"), ("max_sd_ratio", "PASS")}
     assert (tmp_path / "results" / "manifest.json").exists()  # passing and failing results are both kept
-
-
-# ----------------------------------------------------------------------------- plugins
-
-
-def _fake_plugin(folder: Path, name: str, body: str) -> Path:
-    """A real installed distribution (dist-info with an entry point) on a path we control."""
-    site = folder / f"site-{name}"
-    site.mkdir()
-    (site / f"{name}.py").write_text(textwrap.dedent(body))
-    info = site / f"{name}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[uspec_audit]\n{name} = {name}\n")
-    return site
-
-
-def _cli(site: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), *sys.path]))
-    return subprocess.run([sys.executable, "-m", "uspec_audit", *args], capture_output=True, text=True, env=env)
-
-
-def test_plugin_raising_in_hook_is_reported_and_isolated(digits_world, tmp_path):
-    site = _fake_plugin(tmp_path, "boomplugin", """
-        from uspec_audit import hookimpl
-
-        @hookimpl
-        def uspec_audit_register_metrics(register):
-            raise RuntimeError("database unreachable")
-    """)
-    listed = _cli(site, "plugins", "--json")
-    assert listed.returncode == 0, listed.stderr
-    failures = json.loads(listed.stdout)["failures"]
-    assert failures and failures[0]["plugin"] == "boomplugin" and "database unreachable" in failures[0]["error"]
-    audit = basic_audit(digits_world, tmp_path)
-    assert _cli(site, "validate", str(audit)).returncode == 0  # unrelated audits still work
-    audit.write_text(audit.read_text().replace('metrics = ["accuracy", "nll", "ece"]', 'metrics = ["boom/metric"]'))
-    used = _cli(site, "validate", str(audit))
-    assert used.returncode == 3 and "boomplugin" in used.stderr and "database unreachable" in used.stderr
-
-
-def test_plugin_that_fails_to_import(tmp_path):
-    site = _fake_plugin(tmp_path, "brokenplugin", "import not_a_module_anywhere\n")
-    listed = _cli(site, "plugins")
-    assert listed.returncode == 0
-    assert "brokenplugin" in listed.stderr and "not_a_module_anywhere" in listed.stderr
-
-
-def test_name_clash_names_both_plugins(tmp_path):
-    site = _fake_plugin(tmp_path, "clashplugin", """
-        from uspec_audit import MetricSpec, hookimpl
-
-        @hookimpl
-        def uspec_audit_register_metrics(register):
-            register(MetricSpec("accuracy", lambda t, p, task: 0.0, ("multiclass",), True, "clash"))
-    """)
-    result = _cli(site, "plugins")
-    assert result.returncode == 3
-    assert "'accuracy' is registered twice" in result.stderr and "builtin" in result.stderr and "clashplugin" in result.stderr
-
-
-def test_unknown_hook_is_rejected(tmp_path):
-    site = _fake_plugin(tmp_path, "typoplugin", """
-        from uspec_audit import hookimpl
-
-        @hookimpl
-        def uspec_audit_register_metricz(register):
-            pass
-    """)
-    result = _cli(site, "plugins")
-    assert result.returncode == 3 and "does not define" in result.stderr
