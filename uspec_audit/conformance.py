@@ -240,13 +240,22 @@ def _range(values: np.ndarray) -> tuple[float, float]:
     return float(np.min(finite)), float(np.max(finite))
 
 
-def same_outputs(first: Any, second: Any) -> bool:
-    """Equal outputs: exactly for integers and text, to float rounding (1e-6 relative) for floats."""
+def same_outputs(first: Any, second: Any, tolerant: bool = False) -> bool:
+    """Equal outputs: exactly for integers and text, to float rounding (1e-6 relative) for floats.
+
+    ``tolerant``: integers may differ by one and floats by 0.2% of the largest value, which a GPU kernel
+    chosen for another batch size (TF32 convolutions, FFTs) can cause; another random draw or a batch
+    statistic changes outputs by far more.
+    """
     if _is_array(first) and _is_array(second):
         if first.shape != second.shape or first.dtype != second.dtype:
             return False
         if first.dtype.kind == "f":
-            return bool(np.allclose(first, second, rtol=1e-6, atol=1e-9, equal_nan=True))
+            scale = float(np.nanmax(np.abs(first))) if first.size and np.isfinite(first).any() else 1.0
+            rtol, atol = (2e-3, 2e-3 * max(scale, 1e-12)) if tolerant else (1e-6, 1e-9)
+            return bool(np.allclose(first, second, rtol=rtol, atol=atol, equal_nan=True))
+        if tolerant and first.dtype.kind in "iu":
+            return bool(np.max(np.abs(first.astype(np.int64) - second.astype(np.int64)), initial=0) <= 1)
         return bool(np.array_equal(first, second))
     try:
         a, b = _texts(first), _texts(second)
@@ -274,14 +283,15 @@ def rerun_problems(apply: Any, inputs: Any, outputs: Any, ctx: Any, rows: int = 
     A different result means the outputs depend on something besides each example's seed: a global random
     generator (a second run differs), or the rest of the batch (batch size, order, which examples share it).
     The last rows are used because a generator seeded once per batch gives the *first* rows the same draws
-    in a smaller batch.
+    in a smaller batch. The comparison tolerates the rounding differences of GPU kernels
+    (:func:`same_outputs` ``tolerant``).
     """
     n = len(inputs)
     if n == 0:
         return []
     picked = np.arange(max(0, n - rows), n)
     again = apply(take(inputs, picked), sliced_context(ctx, picked))
-    if same_outputs(take(outputs, picked), again):
+    if same_outputs(take(outputs, picked), again, tolerant=True):
         return []
     return ["applied again to examples of the batch, with the same seeds, it gave different outputs: it draws "
             "randomness from somewhere other than ctx.seeds (a global generator, one generator per batch) or "

@@ -5,23 +5,27 @@ tokenized or perturbed it. A component's identity is
 
 - the distribution that ships it (``uspec-audit`` for the built-ins) and its version;
 - the sha256 of the source files of the modules that define its callables and
-  its options/params model, and of every module *of the same top-level package*
-  those modules reference at module level (imports, transitively);
+  its options/params model, and of every module *of the same package* those
+  modules import (anywhere in their source, also inside functions) or hold at
+  module level, transitively -- a plugin's top-level package, or for the
+  built-ins their subpackage of uspec-audit (``uspec_audit.perturb``);
 - the spec's declared ``version``.
 
 So editing a plugin's perturbation recomputes the units that perturbation
 produced and nothing else, even when the plugin's version number is not
-bumped; editing a helper module the perturbation imports does too. Code the
-hash cannot see -- a module imported inside a function, a data file read at
-run time, another package's behaviour -- is covered by the distribution's
-version and by the spec's ``version``, which a plugin author bumps.
+bumped; editing a helper module the perturbation imports does too. What the
+hash cannot see -- a module loaded by name at run time (``importlib``), a data
+file read at run time, another package's behaviour -- is covered by the
+distribution's version and by the spec's ``version``, which a plugin author bumps.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib.metadata
+import importlib.util
 import sys
 import types
 from collections import deque
@@ -65,9 +69,22 @@ def _module_of(value: Any) -> str | None:
     return name if isinstance(name, str) and name in sys.modules else None
 
 
-def _referenced(module: types.ModuleType) -> set[str]:
-    """Modules of ``module``'s own top-level package that it references at module level."""
-    top = module.__name__.split(".")[0]
+def _scope(name: str) -> str:
+    """The package whose modules count as a component's code: a plugin's top-level package; for uspec-audit's
+    own components the subpackage (``uspec_audit.perturb``), since the rest of the tool is covered by its
+    version and the cache format."""
+    parts = name.split(".")
+    return ".".join(parts[:2]) if parts[0] == "uspec_audit" and len(parts) > 2 else parts[0]
+
+
+def _within(name: str, scope: str) -> bool:
+    return name == scope or name.startswith(scope + ".")
+
+
+def _referenced(module: types.ModuleType, scope: str) -> set[str]:
+    """Modules within ``scope`` that ``module`` references: the modules, functions and classes among its
+    globals, and every module its source imports (also inside functions, and the module a constant is
+    imported from)."""
     found = set()
     for value in list(vars(module).values()):
         if isinstance(value, types.ModuleType):
@@ -76,9 +93,49 @@ def _referenced(module: types.ModuleType) -> set[str]:
             name = getattr(value, "__module__", None)
         else:
             continue
-        if isinstance(name, str) and name.split(".")[0] == top and name in sys.modules:
+        if isinstance(name, str) and _within(name, scope) and name in sys.modules:
             found.add(name)
-    return found
+    return found | _imported(module, scope)
+
+
+def _imported(module: types.ModuleType, scope: str) -> set[str]:
+    """The modules within ``scope`` that ``module``'s source imports (relative imports resolved)."""
+    filename = getattr(module, "__file__", None)
+    if not filename or not filename.endswith(".py"):
+        return set()
+    try:
+        status = Path(filename).stat()
+        tree = _parsed(filename, status.st_size, status.st_mtime_ns)
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    package = module.__name__ if filename.endswith("__init__.py") else module.__name__.rpartition(".")[0]
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            names.add(base)
+            names.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import submodule`
+    return {name for name in names if name and _within(name, scope) and _exists(name)}
+
+
+@functools.cache
+def _parsed(filename: str, size: int, mtime_ns: int) -> ast.AST:
+    return ast.parse(Path(filename).read_bytes(), filename)
+
+
+def _exists(name: str) -> bool:
+    if name in sys.modules:
+        return True
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError, AttributeError):
+        return False
 
 
 def code_modules(spec: Any) -> tuple[str, ...]:
@@ -93,10 +150,11 @@ def code_modules(spec: Any) -> tuple[str, ...]:
                 start.add(module)
     seen, queue = set(start), deque(start)
     while queue:
-        module = sys.modules.get(queue.popleft())
+        current = queue.popleft()
+        module = sys.modules.get(current)
         if module is None:
             continue
-        for name in _referenced(module) - seen:
+        for name in _referenced(module, _scope(current)) - seen:
             seen.add(name)
             queue.append(name)
     return tuple(sorted(seen))

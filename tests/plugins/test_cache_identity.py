@@ -1,9 +1,9 @@
 """Changing a plugin's code recomputes exactly the cached units that code produced (a real installed package).
 
-The package ``uspec-audit-ident`` puts a perturbation, a loader and a source in modules of their own. An
-audit uses each beside built-in components; after each edit of an installed module (no version bump) the
-next run recomputes the units that module touched and reuses every other one, and a new version of the
-package recomputes everything the plugin touched.
+The package ``uspec-audit-ident`` puts a perturbation (with a helper module of settings), a loader and a
+source in modules of their own. An audit uses each beside built-in components; after each edit of an
+installed module (no version bump) the next run recomputes the units that module touched and reuses every
+other one, and a new version of the package recomputes everything the plugin touched.
 """
 
 from __future__ import annotations
@@ -17,10 +17,14 @@ from plugin_packages import pip_install, site_env, write_package
 
 from uspec_audit.testing import TinyAudit
 
+SETTINGS = """
+    SCALE = 0.5
+"""
+
 PERTURBATION = """
     import numpy as np
 
-    SCALE = 0.5
+    from uspec_audit_ident.settings import SCALE  # a constant from a helper module: its code counts too
 
 
     def shift(inputs, ctx):
@@ -98,7 +102,8 @@ PLUGIN = """
         register(DatasetSourceSpec("ident/csv", Csv, "a csv file"))
 """
 
-MODULES = {"perturb.py": PERTURBATION, "load.py": LOADER, "source.py": SOURCE, "plugin.py": PLUGIN}
+MODULES = {"settings.py": SETTINGS, "perturb.py": PERTURBATION, "load.py": LOADER, "source.py": SOURCE,
+           "plugin.py": PLUGIN}
 
 
 def _package(root, version: str):
@@ -176,7 +181,7 @@ def test_a_changed_plugin_recomputes_exactly_what_it_touched(setup):
     assert _run(world, site, audit)[:2] == (0, 8)
     accuracy = result.table("metrics").query("test == 'shifted-inputs' and metric == 'accuracy'")["value"]
 
-    _edit(site, "perturb.py", "SCALE = 0.5", "SCALE = 3.0")
+    _edit(site, "settings.py", "SCALE = 0.5", "SCALE = 3.0")  # the helper the perturbation imports
     computed, reused, units, result = _run(world, site, audit)
     assert _changed(first, units) == {(e, "test", v) for e in ("tiny", "lin") for v in ("ident/shift@1",
                                                                                        "ident/shift@2")}

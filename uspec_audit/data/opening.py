@@ -54,7 +54,7 @@ class OpenedDataset:
 
     @property
     def feature_names(self) -> list[str] | None:
-        return self.reader.feature_names
+        return self._call("failed reading the feature names of", lambda: self.reader.feature_names)
 
     def _call(self, doing: str, function, *args):
         try:
@@ -123,7 +123,10 @@ def open_dataset(source: DatasetSourceSpec | Registered, config: Dataset, base_d
         raise
     except Exception as error:
         raise blame.error(f"failed to open {where}", error) from error
-    problems = reader_problems(reader)
+    try:
+        problems = reader_problems(reader)
+    except Exception as error:  # a property of the reader that raises
+        raise blame.error(f"failed to open {where}", error) from error
     if problems:
         raise blame.broken(f"the reader it opened for {where} ({type(reader).__name__}) does not follow the "
                            f"DatasetReader protocol:", problems, GUIDE)

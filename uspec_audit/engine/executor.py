@@ -62,8 +62,9 @@ def unit_key(ensemble: LoadedEnsemble, dataset_fingerprint: str, group: WorkGrou
     """
     config = ensemble.config
     seeded = group.variant.perturbation is not None
-    if seeded and not group.code_identity:
-        raise RunError(f"internal: work group {group.dataset} [{group.variant.label}] has no perturbation identity.")
+    if not ensemble.code_identity or (seeded and not group.code_identity):  # a key without them could go stale
+        raise RunError(f"internal: the unit of ensemble '{ensemble.name}' on {group.dataset} [{group.variant.label}] "
+                       f"lacks a component identity.")
     return spec_sha256(
         "unit-v2",
         [(m.name, m.fingerprint) for m in ensemble.members],

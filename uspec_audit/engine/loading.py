@@ -112,7 +112,10 @@ def load_member(source: Any, path: Path, *, name: str, ensemble: str, options: d
         raise
     except Exception as error:
         raise blame.error(f"failed to load member '{name}' of ensemble '{ensemble}' ({path})", error) from error
-    problems = member_problems(member)
+    try:
+        problems = member_problems(member)
+    except Exception as error:  # a property of the member that raises
+        raise blame.error(f"failed to load member '{name}' of ensemble '{ensemble}' ({path})", error) from error
     if problems:
         raise blame.broken(f"the member it loaded from {path} (ensemble '{ensemble}', a {type(member).__name__}) "
                            f"does not follow the Member protocol:", problems, MEMBER_GUIDE)
