@@ -137,8 +137,7 @@ class Registry:
         if exact:
             return " " + " ".join(f.error for f in exact)
         whole = [f for f in self.failures if not f.component and not f.components] or self.failures
-        names = "; ".join(f"plugin '{f.plugin}' ({f.package}): {f.error}" for f in whole)
-        return f" Plugins that failed to load and may provide it: {names}"
+        return " Plugins that failed and may provide it: " + " ".join(f.error for f in whole)
 
 
 def _distribution_of(entry_point) -> tuple[str, str]:
