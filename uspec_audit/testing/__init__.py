@@ -18,16 +18,14 @@ spec objects. Every check raises :class:`ComponentCheckError`, an
 
 from uspec_audit.testing.checks import (
     ComponentCheckError,
-    PerturbationReport,
     check_loader,
     check_metric,
-    check_perturbation,
     check_plugin,
     check_source,
     check_tokenizer,
-    mean_absolute_change,
     registered,
 )
+from uspec_audit.testing.perturbations import PerturbationReport, check_perturbation, mean_absolute_change
 from uspec_audit.testing.world import AuditRun, TinyAudit, write_linear_onnx
 
 __all__ = [
