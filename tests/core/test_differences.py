@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from uspec_audit.results.prediction_set import PredictionSet
 from uspec_audit.stats.differences import differences
@@ -46,8 +47,28 @@ def test_test_vs_reference_matches_hand_difference_and_is_significant():
     row = table.query("comparison == 'test_vs_reference' and ensemble_a == 'a' and statistic == 'mean'").iloc[0]
     hand = world[("a", "shift")].correct.mean() - world[("a", "iid")].correct.mean()
     assert row["difference"] == pytest.approx(hand)
-    assert row["ci_high"] < 0 and row["p_value"] > 0.99  # shift is clearly worse: no replicate above zero
+    # shift is clearly worse: no replicate at or above zero, so the smallest two-sided p, never 0
+    assert row["ci_high"] < 0 and row["p_value"] == pytest.approx(2 / 501)
     assert row["paired_examples"] and row["paired_members"]
+
+
+def test_p_adj_is_bh_of_the_p_value_shown():
+    world = _world(harm=0.05)
+    table = differences(lambda e, t, v: world[(e, t)], _plan(), AnalysisSettings(bootstrap=400), seed=5)
+    assert len(table) >= 6 and table["p_value"].gt(0).all() and table["p_value"].le(1).all()
+    np.testing.assert_allclose(table["p_adj"], sps.false_discovery_control(table["p_value"]), rtol=1e-12)
+    assert (table["p_adj"] >= table["p_value"]).all()
+    off = differences(lambda e, t, v: world[(e, t)], _plan(), AnalysisSettings(bootstrap=400, fdr=False), seed=5)
+    assert off["p_adj"].isna().all()
+    np.testing.assert_allclose(off["p_value"], table["p_value"])
+
+
+def test_two_sided_p_value_from_the_replicates():
+    """Same ensemble on a test that equals the reference for half the members' examples: p from both tails."""
+    world = _world(harm=0.0)  # the shifted test is the reference itself: every difference replicate is 0
+    table = differences(lambda e, t, v: world[(e, t)], _plan(), AnalysisSettings(bootstrap=300), seed=1)
+    rows = table.query("comparison == 'test_vs_reference' and statistic == 'mean'")
+    assert (rows["difference"] == 0).all() and (rows["p_value"] == 1.0).all()
 
 
 def test_identical_ensembles_differ_by_zero():

@@ -12,6 +12,7 @@ from uspec_audit.stats.bootstrap import (
     one_sided_p,
     percentile_ci,
     replicate_mean_sd,
+    two_sided_p,
 )
 from uspec_audit.stats.marginalize import marginalization_curve, smallest_k_beating
 from uspec_audit.stats.seeding import rng_for
@@ -67,10 +68,16 @@ def test_difference_and_p():
     a = (rng.random((10, 500)) < 0.8).astype(float)
     b = (rng.random((10, 500)) < 0.6).astype(float)
     obs, ci, p = bootstrap_difference(a, b, 500, rng_for(0, "d"))
-    assert obs == pytest.approx(a.mean() - b.mean()) and ci[0] > 0 and p == 0.0
+    # two-sided Monte Carlo p: no replicate at or below 0, so the smallest possible p, never 0
+    assert obs == pytest.approx(a.mean() - b.mean()) and ci[0] > 0 and p == pytest.approx(2 / 501)
     obs, ci, p = bootstrap_difference(b, a, 500, rng_for(0, "d"), paired_examples=False, paired_members=False)
-    assert ci[1] < 0 and p == 1.0
-    assert one_sided_p(np.array([-1.0, 0.0, 1.0, 2.0])) == 0.5
+    assert ci[1] < 0 and p == pytest.approx(2 / 501)
+    # hand-worked: 4 replicates, 2 at or below 0, 3 at or above 0
+    reps = np.array([-1.0, 0.0, 1.0, 2.0])
+    assert one_sided_p(reps) == pytest.approx(3 / 5)
+    assert two_sided_p(reps) == pytest.approx(1.0)  # min(1, 2 * 3 / 5)
+    assert two_sided_p(np.array([1.0, 2.0, 3.0, -1.0])) == pytest.approx(2 * 2 / 5)
+    assert one_sided_p(np.array([1.0, 2.0])) == pytest.approx(1 / 3)
 
 
 def test_bh_matches_scipy_and_hand():

@@ -39,9 +39,14 @@ def test_jackknife_of_a_mean_is_the_classical_se():
     assert se == pytest.approx(np.std(v, ddof=1) / np.sqrt(40))
 
 
-def test_two_sample_z_paper_numbers():
-    # UP §6.1: z = 2.47 gives one-sided p = 0.007
-    z, p = two_sample_z(2.47, 1.0, 0.0, 0.0)
+def test_two_sample_z_hand_worked_and_paper_numbers():
+    # both standard errors count: z = (0.05 - 0.02) / sqrt(0.012^2 + 0.006^2) = 2.2361, p = P(Z >= z) = 0.01267
+    z, p = two_sample_z(0.05, 0.012, 0.02, 0.006)
+    assert z == pytest.approx(0.03 / np.sqrt(0.012**2 + 0.006**2)) and z == pytest.approx(2.23607, abs=1e-5)
+    assert p == pytest.approx(0.012674, abs=1e-6)
+    assert two_sample_z(0.02, 0.006, 0.05, 0.012)[0] == pytest.approx(-z)  # one-sided: direction matters
+    # UP §6.1 reports z = 2.47 for the held-out camera, p = 0.007: the normal tail of that z
+    z, p = two_sample_z(2.47 * 0.5, 0.3, 0.0, 0.4)  # any SEs with sqrt(0.3^2 + 0.4^2) = 0.5
     assert z == pytest.approx(2.47) and round(p, 3) == 0.007
     assert np.isnan(two_sample_z(1.0, 0.0, 1.0, 0.0)[0])
 

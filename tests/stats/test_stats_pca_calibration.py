@@ -53,19 +53,30 @@ def test_reliability_hand_worked():
     assert rel.brier[0] == pytest.approx(2 * brier_score_loss(y, p1))
 
 
-def test_reliability_matches_metrics_module_per_member():
-    cal = pytest.importorskip("uspec_audit.metrics.calibration")
+def test_reliability_matches_a_naive_loop_per_member():
     rng = np.random.default_rng(2)
     logits = rng.normal(size=(4, 500, 5)) * 2
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     y = rng.integers(0, 5, 500)
     rel = reliability(probs, y, n_bins=10)
     for m in range(4):
-        lo, hi, conf, acc, count = cal.reliability_curve(y, probs[m], 10)
-        np.testing.assert_allclose(rel.bin_lower, lo)
-        np.testing.assert_allclose(rel.confidence[m], conf)
-        np.testing.assert_allclose(rel.accuracy[m], acc)
+        # example by example, the textbook definition (Guo et al. 2017): bins [k/10, (k+1)/10), the last closed
+        conf_sum, hit_sum, count = np.zeros(10), np.zeros(10), np.zeros(10, dtype=int)
+        for i in range(500):
+            c = probs[m, i].max()
+            k = min(int(c * 10), 9)
+            conf_sum[k] += c
+            hit_sum[k] += float(probs[m, i].argmax() == y[i])
+            count[k] += 1
         np.testing.assert_array_equal(rel.count[m], count)
-        assert rel.ece[m] == pytest.approx(cal.expected_calibration_error(y, probs[m], 10))
-    mean, sd, rng_ = ece_spread(rel.ece)
-    assert sd == pytest.approx(np.std(rel.ece, ddof=1))
+        filled = count > 0
+        np.testing.assert_allclose(rel.confidence[m][filled], conf_sum[filled] / count[filled])
+        np.testing.assert_allclose(rel.accuracy[m][filled], hit_sum[filled] / count[filled])
+        assert np.isnan(rel.confidence[m][~filled]).all()
+        ece_hand = sum(count[k] / 500 * abs(hit_sum[k] / count[k] - conf_sum[k] / count[k])
+                       for k in range(10) if count[k])
+        assert rel.ece[m] == pytest.approx(ece_hand)
+        onehot = np.eye(5)[y]
+        assert rel.brier[m] == pytest.approx(((probs[m] - onehot) ** 2).sum(axis=1).mean())
+    mean, sd, _ = ece_spread(rel.ece)
+    assert sd == pytest.approx(np.std(rel.ece, ddof=1)) and mean == pytest.approx(np.mean(rel.ece))

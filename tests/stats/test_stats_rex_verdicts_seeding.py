@@ -6,7 +6,6 @@ from scipy.optimize import linprog
 from uspec_audit.stats.rex import rex_criteria, select
 from uspec_audit.stats.seeding import rng_for
 from uspec_audit.stats.settings import AnalysisSettings
-from uspec_audit.stats.verdicts import verdict
 
 
 def test_rex_hand_worked():
@@ -33,18 +32,6 @@ def test_mm_rex_equals_the_affine_maximum_of_eq_5_6():
         assert res.mm_rex[m] == pytest.approx(-lp.fun)
 
 
-def test_verdicts():
-    kw = dict(ref_ci_low=0.80, ref_ci_high=0.84, higher_is_better=True)
-    assert verdict(1, 0.8, np.nan, np.nan, **kw) == "insufficient"
-    assert verdict(10, 0.7, 3.0, 0.001, **kw) == "underspecified"
-    assert verdict(10, 0.7, 3.0, 0.2, **kw) == "degraded"  # spread not systematic, mean dropped
-    assert verdict(10, 0.7, 1.1, 0.001, **kw) == "degraded"
-    assert verdict(10, 0.82, 1.1, 0.5, **kw) == "stable"
-    assert verdict(10, 0.82, np.nan, np.nan, **kw) == "stable"
-    assert verdict(10, 0.9, 1.0, 0.5, 0.1, 0.2, False) == "degraded"  # loss went up
-    assert verdict(10, 0.7, 2.5, 0.03, **kw, sd_ratio_threshold=3.0) == "degraded"
-
-
 def test_rng_for_is_stable_and_separates_names():
     a = rng_for(20201106, "perm", "cnn", "iid").integers(0, 2**31, 4)
     b = rng_for(20201106, "perm", "cnn", "iid").integers(0, 2**31, 4)
@@ -57,9 +44,10 @@ def test_rng_for_is_stable_and_separates_names():
 
 def test_settings_model():
     s = AnalysisSettings()
-    assert (s.sd_ratio_threshold, s.alpha, s.permutations, s.bootstrap, s.rex_lambda_min) == (
-        2.0,
+    assert (s.alpha, s.min_members, s.min_excess_ratio, s.permutations, s.bootstrap, s.rex_lambda_min) == (
         0.05,
+        5,
+        0.5,
         10000,
         2000,
         -1.0,
@@ -71,3 +59,24 @@ def test_settings_model():
     with pytest.raises(ValidationError):
         AnalysisSettings(rex_lambda_min=0.5)
     assert AnalysisSettings.model_validate(s.model_dump()) == s
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("calibration_bins", 2e9),
+        ("permutations", 10**12),
+        ("bootstrap", 10**9),
+        ("member_bootstrap", -1),
+        ("marginalization_subsets", 0),
+        ("pca_components", 10**6),
+        ("jackknife_blocks", 10**9),
+        ("chunk_size", 10**10),
+        ("min_members", 2),
+        ("max_correlation_units", 1),
+    ],
+)
+def test_sizes_out_of_range_are_validation_errors_not_allocations(field, value):
+    with pytest.raises(ValidationError) as err:
+        AnalysisSettings(**{field: value})
+    assert field in str(err.value)

@@ -76,13 +76,16 @@ CORE_TABLES: dict[str, list[tuple[str, str, bool, str]]] = {
         ("ensemble_b", "string", False, "Ensemble of side B (the reference side)."),
         ("test_b", "string", False, "Test of side B."),
         ("variant_b", "string", False, "Variant of side B."),
-        ("metric", "string", False, "A metric that is a mean over examples (accuracy, nll, brier, mse, mae)."),
+        ("metric", "string", False, "A metric that is a mean over examples (accuracy, error, top5_accuracy, nll, "
+                                    "brier, mse, mae)."),
         ("statistic", "string", False, "mean or sd over members."),
         ("difference", "double", False, "Observed statistic(A) - statistic(B)."),
         ("ci_low", "double", True, "Lower end of the multi-bootstrap percentile CI."),
         ("ci_high", "double", True, "Upper end of the multi-bootstrap percentile CI."),
-        ("p_value", "double", True, "One-sided p: share of replicates <= 0 (Sellam et al. 2021)."),
-        ("p_adj", "double", True, "Benjamini-Hochberg adjusted two-sided p, 2 min(p, 1 - p), across the table."),
+        ("p_value", "double", True, "Two-sided Monte Carlo p of 'the difference is 0': min(1, 2 (1 + b) / (1 + B)), "
+                                    "b the replicates in the smaller tail; never 0 (docs/methods.md §11, §16)."),
+        ("p_adj", "double", True, "Benjamini-Hochberg adjustment of p_value across the whole table; null when FDR "
+                                  "control is off (docs/methods.md §16)."),
         ("paired_examples", "bool", False, "Both sides hold the same examples: resampled with the same indices."),
         ("paired_members", "bool", False, "Same ensemble: members resampled once for both sides."),
         ("replicates", "int64", False, "Bootstrap replicates."),
@@ -93,8 +96,9 @@ CORE_TABLES: dict[str, list[tuple[str, str, bool, str]]] = {
         ("variant", "string", False, "Counterfactual variant compared with the original ('none' for linked sets)."),
         ("member", "string", True, "Member (null for ensemble-wide shared_* rows)."),
         ("other_member", "string", True, "The other member of an overlap row."),
-        ("kind", "string", False, "rate, count, overlap, shared_*, mean_abs_change, decision_*, risk_change_* "
-                                  "(see uspec_audit/stats/flips.py)."),
+        ("kind", "string", False, "rate, count, overlap (overlap_mean above 100 members), shared_*, "
+                                  "mean_abs_change, decision_*, risk_change_* (docs/methods.md §9; "
+                                  "uspec_audit/stats/flips.py)."),
         ("value", "double", True, "The statistic."),
         ("n_sets", "int64", False, "Examples or matched sets the value is computed over."),
     ],

@@ -1,4 +1,4 @@
-"""Multi-bootstrap: uncertainty of ensemble-level numbers (METHODS §11; Sellam et al. 2021).
+"""Multi-bootstrap: uncertainty of ensemble-level numbers (docs/methods.md §11; Sellam et al. 2021).
 
 Each replicate resamples the members (seeds) with replacement **and** the
 examples with replacement, the same example indices for every member
@@ -12,10 +12,13 @@ metrics on resampled examples are ``W @ X.T / n`` with ``W`` the ``(B, n)``
 resampling counts, computed in chunks of replicates so memory stays bounded.
 Member resampling then picks columns: ``A[b, idx[b]]``.
 
-Percentile CIs ignore replicates where the statistic is undefined (NaN). For
-a difference, the one-sided p-value is the share of replicates <= 0 (small p:
-the difference is reliably positive). Many p-values: control the FDR with
-:func:`bh` (Benjamini-Hochberg, :func:`scipy.stats.false_discovery_control`).
+Percentile CIs ignore replicates where the statistic is undefined (NaN).
+Bootstrap p-values have the Monte Carlo form ``(1 + b) / (1 + B)`` and are
+never 0 (docs/methods.md §16): :func:`one_sided_p` counts the replicates
+<= 0 (small p: the difference is reliably positive), :func:`two_sided_p`
+doubles the smaller tail (is the difference away from 0 in either
+direction?). Many p-values: control the FDR with :func:`bh`
+(Benjamini-Hochberg, :func:`scipy.stats.false_discovery_control`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ __all__ = [
     "percentile_ci",
     "replicate_mean_sd",
     "one_sided_p",
+    "two_sided_p",
     "bootstrap_difference",
+    "bootstrap_differences",
 ]
 
 
@@ -133,10 +138,20 @@ def percentile_ci(reps: np.ndarray, level: float = 0.95) -> tuple[float, float]:
 
 
 def one_sided_p(reps: np.ndarray) -> float:
-    """Share of (finite) replicates <= 0."""
+    """``(1 + #{replicates <= 0}) / (1 + B)`` over the finite replicates: H0 "the difference is <= 0"."""
     r = np.asarray(reps, dtype=np.float64)
     r = r[np.isfinite(r)]
-    return float(np.mean(r <= 0)) if r.size else float("nan")
+    return float((1.0 + np.count_nonzero(r <= 0)) / (1.0 + r.size)) if r.size else float("nan")
+
+
+def two_sided_p(reps: np.ndarray) -> float:
+    """``min(1, 2 (1 + min(#{<= 0}, #{>= 0})) / (1 + B))``: H0 "the difference is 0"."""
+    r = np.asarray(reps, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    if not r.size:
+        return float("nan")
+    tail = min(np.count_nonzero(r <= 0), np.count_nonzero(r >= 0))
+    return float(min(1.0, 2.0 * (1.0 + tail) / (1.0 + r.size)))
 
 
 def multi_bootstrap(
@@ -157,6 +172,66 @@ def multi_bootstrap(
     return BootstrapSummary(percentile_ci(mean, level), percentile_ci(sd, level), mean, sd)
 
 
+def bootstrap_differences(
+    xs_a: list[np.ndarray],
+    xs_b: list[np.ndarray],
+    n_boot: int,
+    rng: np.random.Generator,
+    paired_examples: bool = True,
+    paired_members: bool = True,
+    strata: np.ndarray | None = None,
+    level: float = 0.95,
+    statistics: tuple[str, ...] = ("mean", "sd"),
+) -> list[dict[str, tuple[float, tuple[float, float], float]]]:
+    """Multi-bootstrap of ``stat(A) - stat(B)`` for several metrics at once; ``stat``: ``"mean"``/``"sd"`` over members.
+
+    ``xs_a[k]``, ``xs_b[k]``: ``(M, n)`` per-example values of metric k on the
+    two sides. One resample of the examples and members serves every metric
+    and statistic (a replicate is one draw of the whole comparison).
+
+    - Two tests, same ensemble: ``paired_members=True`` (a replicate resamples
+      members once for both); ``paired_examples=True`` when both tests hold the
+      same examples in the same order (same example indices), else each test's
+      examples are resampled independently.
+    - Two ensembles on one test: ``paired_members=False`` (members resampled
+      independently), ``paired_examples=True``.
+
+    Returns, per metric, ``{statistic: (observed difference, percentile CI, two-sided p)}``
+    with the p of :func:`two_sided_p`.
+    """
+    xs_a = [np.asarray(x, dtype=np.float64) for x in xs_a]
+    xs_b = [np.asarray(x, dtype=np.float64) for x in xs_b]
+    if not xs_a:
+        return []
+    m_a, m_b = xs_a[0].shape[0], xs_b[0].shape[0]
+    if paired_examples and xs_a[0].shape[1] != xs_b[0].shape[1]:
+        raise ValueError("paired examples need the same number of examples")
+    if paired_members and m_a != m_b:
+        raise ValueError("paired members need the same number of members")
+    k = len(xs_a)
+    if paired_examples:
+        both = member_mean_replicates(np.vstack(xs_a + xs_b), n_boot, rng, strata)
+        reps_a, reps_b = both[:, : k * m_a], both[:, k * m_a :]
+    else:
+        reps_a = member_mean_replicates(np.vstack(xs_a), n_boot, rng, strata)
+        reps_b = member_mean_replicates(np.vstack(xs_b), n_boot, rng, None)
+    ia = member_indices(m_a, n_boot, rng)
+    ib = ia if paired_members else member_indices(m_b, n_boot, rng)
+    out = []
+    for j in range(k):
+        ma, sa = replicate_mean_sd(reps_a[:, j * m_a : (j + 1) * m_a], ia)
+        mb, sb = replicate_mean_sd(reps_b[:, j * m_b : (j + 1) * m_b], ib)
+        oa = replicate_mean_sd(xs_a[j].mean(axis=1)[None, :], None)
+        ob = replicate_mean_sd(xs_b[j].mean(axis=1)[None, :], None)
+        res = {}
+        for stat in statistics:
+            i = 0 if stat == "mean" else 1
+            diff = (ma, sa)[i] - (mb, sb)[i]
+            res[stat] = (float(oa[i][0] - ob[i][0]), percentile_ci(diff, level), two_sided_p(diff))
+        out.append(res)
+    return out
+
+
 def bootstrap_difference(
     x_a: np.ndarray,
     x_b: np.ndarray,
@@ -168,38 +243,9 @@ def bootstrap_difference(
     strata: np.ndarray | None = None,
     level: float = 0.95,
 ) -> tuple[float, tuple[float, float], float]:
-    """Multi-bootstrap of ``stat(A) - stat(B)``; ``stat`` is ``"mean"`` or ``"sd"`` over members.
-
-    - Two tests, same ensemble: ``paired_members=True`` (a replicate resamples
-      members once for both); ``paired_examples=True`` when both tests hold the
-      same examples in the same order (same example indices), else each test's
-      examples are resampled independently.
-    - Two ensembles on one test: ``paired_members=False`` (members resampled
-      independently), ``paired_examples=True``.
-
-    Returns (observed difference, percentile CI, one-sided p = share of replicates <= 0).
-    """
-    x_a = np.asarray(x_a, dtype=np.float64)
-    x_b = np.asarray(x_b, dtype=np.float64)
-    if paired_examples and x_a.shape[1] != x_b.shape[1]:
-        raise ValueError("paired examples need the same number of examples")
-    if paired_members and x_a.shape[0] != x_b.shape[0]:
-        raise ValueError("paired members need the same number of members")
-    if paired_examples:
-        both = member_mean_replicates(np.vstack([x_a, x_b]), n_boot, rng, strata)
-        a, b = both[:, : x_a.shape[0]], both[:, x_a.shape[0] :]
-    else:
-        a = member_mean_replicates(x_a, n_boot, rng, strata)
-        b = member_mean_replicates(x_b, n_boot, rng, None)
-    ia = member_indices(x_a.shape[0], n_boot, rng)
-    ib = ia if paired_members else member_indices(x_b.shape[0], n_boot, rng)
-    k = 0 if statistic == "mean" else 1
-    da = replicate_mean_sd(a, ia)[k]
-    db = replicate_mean_sd(b, ib)[k]
-    obs_a = replicate_mean_sd(x_a.mean(axis=1)[None, :], None)[k][0]
-    obs_b = replicate_mean_sd(x_b.mean(axis=1)[None, :], None)[k][0]
-    diff = da - db
-    return float(obs_a - obs_b), percentile_ci(diff, level), one_sided_p(diff)
+    """One metric and statistic of :func:`bootstrap_differences`: (observed difference, CI, two-sided p)."""
+    return bootstrap_differences([x_a], [x_b], n_boot, rng, paired_examples, paired_members, strata, level,
+                                 (statistic,))[0][statistic]
 
 
 def bh(p_values: np.ndarray) -> np.ndarray:

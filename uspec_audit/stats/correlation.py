@@ -21,6 +21,7 @@ __all__ = [
     "rowwise_spearman",
     "correlate",
     "spearman_matrix",
+    "pair_correlations",
 ]
 
 
@@ -157,4 +158,37 @@ def spearman_matrix(values: np.ndarray, method: str = "spearman") -> np.ndarray:
             if method == "spearman":
                 x, y = sps.rankdata(x), sps.rankdata(y)
             out[i, j] = out[j, i] = rowwise_pearson(x[None], y[None])[0]
+    return out
+
+
+def pair_correlations(values: np.ndarray, a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarray:
+    """Correlations between the columns ``a[k]`` and ``b[k]`` of ``values`` ``(M, T)``, for each k.
+
+    The same numbers as :func:`spearman_matrix` at ``(a[k], b[k])``, without
+    building the ``(T, T)`` matrix: memory is ``O(M (T + K))`` for K pairs.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    out = np.full(a.shape, np.nan)
+    if a.size == 0:
+        return out
+    if not np.isnan(v).any():
+        if v.shape[0] < 3:
+            return out
+        cols = sps.rankdata(v, axis=0) if method == "spearman" else v
+        c = cols - cols.mean(axis=0)
+        norm = np.sqrt((c * c).sum(axis=0))
+        const = np.abs(c).max(axis=0) <= 1e-12 * np.maximum(np.abs(cols).max(axis=0), 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = c / norm
+        r = np.clip(np.einsum("mk,mk->k", z[:, a], z[:, b]), -1.0, 1.0)
+        return np.where(const[a] | const[b], np.nan, r)
+    for k, (i, j) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+        x, y = _complete(v[:, i], v[:, j])
+        if x.size < 3:
+            continue
+        if method == "spearman":
+            x, y = sps.rankdata(x), sps.rankdata(y)
+        out[k] = rowwise_pearson(x[None], y[None])[0]
     return out

@@ -1,7 +1,8 @@
 """Per-example metric matrices of a :class:`PredictionSet` for the example-level statistics.
 
 A metric is *additive* when the member's value is the mean over examples of
-a per-example quantity: accuracy (correct), error, NLL, Brier, MSE, MAE. For
+a per-example quantity: accuracy (correct), error, top-5 accuracy (true class
+among the five most probable, ties as in the metric), NLL, Brier, MSE, MAE. For
 those, resampling examples (multi-bootstrap, jackknife) only needs the
 ``(M, n)`` matrix of per-example values. Definitions match
 ``uspec_audit.metrics`` (NLL clipped at 1e-15; Brier summed over classes).
@@ -17,7 +18,7 @@ from uspec_audit.results.prediction_set import PredictionSet
 __all__ = ["ADDITIVE", "NLL_CLIP", "binary_auc", "per_example", "risk_matrix"]
 
 NLL_CLIP = 1e-15
-ADDITIVE = ("accuracy", "error", "nll", "brier", "mse", "mae")
+ADDITIVE = ("accuracy", "error", "top5_accuracy", "nll", "brier", "mse", "mae")
 
 
 def per_example(ps: PredictionSet, metric: str) -> np.ndarray | None:
@@ -30,6 +31,8 @@ def per_example(ps: PredictionSet, metric: str) -> np.ndarray | None:
             return ps.correct.astype(np.float64)
         if metric == "error":
             return 1.0 - ps.correct.astype(np.float64)
+        if metric == "top5_accuracy":
+            return _top_k_hits(ps, 5)
         if metric == "nll":
             return -np.log(np.clip(ps.true_prob.astype(np.float64), NLL_CLIP, 1.0))
         if metric == "brier":
@@ -43,6 +46,19 @@ def per_example(ps: PredictionSet, metric: str) -> np.ndarray | None:
     if metric == "mae":
         return np.abs(f - y)
     return None
+
+
+def _top_k_hits(ps: PredictionSet, k: int) -> np.ndarray:
+    """``(M, n)`` 1.0 where the true class ranks among the ``k`` most probable (ties: lower index first)."""
+    p = np.asarray(ps.outputs, dtype=np.float64)
+    n_classes = p.shape[-1]
+    if n_classes <= k:
+        return np.ones(p.shape[:2])
+    y = np.asarray(ps.target).astype(np.int64)
+    p_true = ps.true_prob.astype(np.float64)[..., None]
+    higher = np.count_nonzero(p > p_true, axis=-1)
+    tied_before = np.count_nonzero((p == p_true) & (np.arange(n_classes)[None, None, :] < y[None, :, None]), axis=-1)
+    return (higher + tied_before < k).astype(np.float64)
 
 
 def risk_matrix(ps: PredictionSet, risk: str) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Contrastive statistics: decisions and labels that flip under an intervention (METHODS §9; UP §8, Fig. 14-15).
+"""Contrastive statistics: decisions and labels that flip under an intervention (docs/methods.md §9; UP §8, Fig. 14-15).
 
 All functions are pure and vectorized over members: matrices are ``(M, n)``,
 row ``m`` is member ``m``, column ``i`` is example (or matched set) ``i``.
@@ -24,7 +24,11 @@ row ``m`` is member ``m``, column ``i`` is example (or matched set) ``i``.
     The member the value belongs to; null for ``shared_*`` rows.
 ``other_member`` (str, null except for overlap rows)
     For ``overlap`` / ``decision_overlap`` rows: the member ``m'`` in
-    ``|F_m ∩ F_m'| / |F_m|``.
+    ``|F_m ∩ F_m'| / |F_m|``. The member x member matrix is written for
+    ensembles of at most :data:`MAX_OVERLAP_MEMBERS` members; a larger ensemble
+    gets one ``overlap_mean`` / ``decision_overlap_mean`` row per member instead
+    (the mean over m' != m of the overlap), so the table grows linearly with
+    the members, never as their square.
 ``kind`` (str)
     Label flips (predicted class changes; paired examples or matched sets):
     ``rate`` (share of units that flip), ``count`` (``|F_m|``), ``overlap``,
@@ -49,6 +53,7 @@ row ``m`` is member ``m``, column ``i`` is example (or matched set) ``i``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -56,6 +61,8 @@ import numpy as np
 import pandas as pd
 
 FLIPS_COLUMNS = ("ensemble", "test", "variant", "member", "other_member", "kind", "value", "n_sets")
+MAX_OVERLAP_MEMBERS = 100  # above: per-member mean overlap instead of the M x M matrix
+_OVERLAP_CHUNK = 1 << 16  # examples per block when counting intersections (bounded memory)
 DEFAULT_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
@@ -283,10 +290,18 @@ def relative_risk_change(
 
 
 def flip_overlap(flips) -> np.ndarray:
-    """``(M, M)`` matrix ``|F_m ∩ F_m'| / |F_m|``; row ``m`` is NaN when member ``m`` flips nothing."""
+    """``(M, M)`` matrix ``|F_m ∩ F_m'| / |F_m|``; row ``m`` is NaN when member ``m`` flips nothing.
+
+    Intersections are counted a block of examples at a time in float32 (exact:
+    a block's counts stay below 2**24) and summed in float64, so memory is
+    bounded by the block, not by the number of examples.
+    """
     f = _matrix(flips, "flips").astype(bool)
-    ff = f.astype(np.float64)
-    inter = ff @ ff.T  # exact for counts below 2**53
+    m, n = f.shape
+    inter = np.zeros((m, m))
+    for start in range(0, n, _OVERLAP_CHUNK):
+        block = f[:, start : start + _OVERLAP_CHUNK].astype(np.float32)
+        inter += block @ block.T
     counts = np.diag(inter).copy()
     with np.errstate(invalid="ignore", divide="ignore"):
         out = inter / counts[:, None]
@@ -337,9 +352,18 @@ def _rows_for_flips(
     overlap = flip_overlap(f)
     overlap[undefined, :] = np.nan
     overlap[:, undefined] = np.nan
-    for i, a in enumerate(members):
-        for j, b in enumerate(members):
-            rows.append((a, b, f"{prefix}overlap", float(overlap[i, j]), n))
+    if m <= MAX_OVERLAP_MEMBERS:
+        for i, a in enumerate(members):
+            for j, b in enumerate(members):
+                rows.append((a, b, f"{prefix}overlap", float(overlap[i, j]), n))
+    else:
+        off = overlap.copy()
+        np.fill_diagonal(off, np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(off, axis=1)
+        for i, a in enumerate(members):
+            rows.append((a, None, f"{prefix}overlap_mean", float(mean[i]), n))
     share = flip_sharing(f[~undefined])
     for key in ("all", "one", "any"):
         value = float(share[key]) if (~undefined).any() else np.nan

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -43,8 +44,16 @@ class EnsemblePlan:
 
 @dataclass(frozen=True)
 class AnalysisPlan:
-    """The ensembles and tests of an audit, with metric directions."""
+    """The ensembles and tests of an audit, with metric directions.
+
+    ``metric_functions``: name -> the registered metric's ``fn(target,
+    prediction, task)``. The verdict tests resample every metric from its own
+    per-example predictions; metrics without a built-in recipe (AUC, PR-AUC,
+    plugin metrics) are recomputed with this function, and have no verdict
+    test when it is missing (docs/methods.md §14).
+    """
 
     ensembles: tuple[EnsemblePlan, ...]
     tests: tuple[TestPlan, ...]
     higher_is_better: dict[str, bool]
+    metric_functions: dict[str, Callable[..., float]] = field(default_factory=dict)

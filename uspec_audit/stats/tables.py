@@ -3,7 +3,8 @@
 Each table is a list of :class:`Column` (name, Arrow type string, nullable,
 description); :func:`frame` builds a DataFrame with exactly these columns, in
 this order and with matching dtypes; :func:`arrow_schema` gives the
-:class:`pyarrow.Schema`; :func:`schema_document` the JSON document.
+:class:`pyarrow.Schema`; :func:`schema_document` the JSON document, and
+``python -m uspec_audit.stats.tables`` rewrites the files in ``schemas/tables/``.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ TABLES: dict[str, list[Column]] = {
         _c("min", _F, True, "Smallest member value."),
         _c("max", _F, True, "Largest member value."),
         _c("range", _F, True, "max - min."),
-        _c("sd_ratio", _F, True, "sd / ref_sd (METHODS §1); null when ref_sd is 0 or undefined."),
+        _c("sd_ratio", _F, True, "Raw sd ratio sd / ref_sd, the paper's headline number (docs/methods.md §1); includes sampling noise; null when ref_sd is 0 or undefined."),
         _c("ref_sd", _F, True, "SD over members on the reference (iid) test, same metric."),
         _c("worst_member", "string", True, "Member with the worst value (direction from the metric)."),
         _c("worst_value", _F, True, "Its value."),
@@ -67,7 +68,7 @@ TABLES: dict[str, list[Column]] = {
             "spearman_rho",
             _F,
             True,
-            "Spearman rho of member values on ref vs this row (METHODS §2); null on the reference row.",
+            "Spearman rho of member values on ref vs this row (docs/methods.md §2); null on the reference row.",
         ),
         _c("spearman_ci_low", _F, True, "Lower end of the percentile bootstrap CI over members."),
         _c("spearman_ci_high", _F, True, "Upper end of that CI."),
@@ -78,23 +79,110 @@ TABLES: dict[str, list[Column]] = {
             "perm_p",
             _F,
             True,
-            "Systematic-variation permutation p ('all' rows) or strata-shuffle p (strata rows), METHODS §4; from correctness (classification) or squared error (regression); same for every metric of the unit.",
+            "Do the members differ at all on this row? Monte Carlo p of the exchangeability permutation test "
+            "(errors redistributed between members on whole tests, strata shuffle on strata; docs/methods.md §4), "
+            "(1 + b)/(1 + B). On the reference row: 'members differ on iid'. From correctness (classification) "
+            "or squared error (regression), the same for every metric of the row. Not a verdict input.",
         ),
         _c(
             "perm_p_adj",
             _F,
             True,
-            "perm_p after Benjamini-Hochberg over all units of the audit (= perm_p when FDR control is off).",
+            "perm_p after Benjamini-Hochberg over the rows (units) of the whole audit, reference rows included "
+            "(docs/methods.md §16); null when FDR control is off.",
+        ),
+        _c(
+            "noise_sd",
+            _F,
+            True,
+            "SD across members that the sampling noise of this row's examples alone produces: "
+            "sqrt(tr(C S C)/(M-1)), S the noise covariance of the member values (docs/methods.md §15).",
+        ),
+        _c(
+            "systematic_sd",
+            _F,
+            True,
+            "Between-member SD beyond that noise: sqrt(max(0, sd^2 - noise_sd^2)), an unbiased variance "
+            "estimate (docs/methods.md §15).",
+        ),
+        _c("ref_systematic_sd", _F, True, "systematic_sd of the same metric on the reference (iid) row."),
+        _c(
+            "sd_ratio_corrected",
+            _F,
+            True,
+            "Noise-corrected sd ratio: systematic_sd / max(ref_systematic_sd, iid noise_sd) -- the iid noise sd "
+            "floors the denominator when iid members are indistinguishable, so the ratio is never infinite "
+            "(docs/methods.md §15). Rank rows by sd_ratio_corrected_ci_low.",
+        ),
+        _c(
+            "sd_ratio_corrected_ci_low",
+            _F,
+            True,
+            "Lower end of its multi-bootstrap percentile CI (members paired with iid, examples resampled); "
+            "the headline ranking key.",
+        ),
+        _c("sd_ratio_corrected_ci_high", _F, True, "Upper end."),
+        _c(
+            "excess_sd",
+            _F,
+            True,
+            "Between-member SD on this row that the iid member values do not predict (after the best slope "
+            ">= 0 on them), beyond sampling noise (docs/methods.md §14.1).",
+        ),
+        _c("excess_slope", _F, True, "That slope: this row's member differences per unit of iid difference."),
+        _c(
+            "excess_floor",
+            _F,
+            True,
+            "Practical floor of 'underspecified': min_excess_ratio x max(iid systematic sd, iid noise sd).",
+        ),
+        _c(
+            "excess_p",
+            _F,
+            True,
+            "Excess test (member x test interaction): Monte Carlo p of the null 'members differ on this row no "
+            "more than their iid differences predict' (a slope >= 0 on the iid values; carry-over allowed), "
+            "(1 + b)/(1 + B), from this metric's own per-example values (docs/methods.md §14.1).",
+        ),
+        _c(
+            "excess_p_adj",
+            _F,
+            True,
+            "excess_p after Benjamini-Hochberg over the non-reference rows of the audit (all metrics); null "
+            "when FDR control is off.",
+        ),
+        _c("mean_difference", _F, True, "Ensemble mean on this row minus on the reference (iid) row."),
+        _c(
+            "mean_difference_ci_low",
+            _F,
+            True,
+            "Multi-bootstrap percentile CI of that difference (members paired; examples paired where shared).",
+        ),
+        _c("mean_difference_ci_high", _F, True, "Upper end."),
+        _c(
+            "degraded_p",
+            _F,
+            True,
+            "One-sided p that the mean is worse than on iid (bad direction of the metric), from the paired "
+            "multi-bootstrap of the difference, (1 + b)/(1 + B) with b the replicates not worse "
+            "(docs/methods.md §14.2).",
+        ),
+        _c(
+            "degraded_p_adj",
+            _F,
+            True,
+            "degraded_p after Benjamini-Hochberg over the non-reference rows of the audit (all metrics); null "
+            "when FDR control is off.",
         ),
         _c("disagreement", _F, True, "Mean pairwise disagreement of predicted labels (classification)."),
         _c(
             "mean_ci_low",
             _F,
             True,
-            "Multi-bootstrap percentile CI of the mean (additive metrics only: accuracy, error, nll, brier, mse, mae).",
+            "Multi-bootstrap percentile CI of the mean (additive metrics only: accuracy, error, top5_accuracy, nll, brier, mse, mae; docs/methods.md §11).",
         ),
         _c("mean_ci_high", _F, True, "Upper end."),
-        _c("sd_ci_low", _F, True, "Multi-bootstrap percentile CI of the SD over members."),
+        _c("sd_ci_low", _F, True, "Multi-bootstrap percentile CI of the SD over members (every metric that can be resampled, docs/methods.md §11)."),
         _c("sd_ci_high", _F, True, "Upper end."),
         _c(
             "sd_ratio_ci_low",
@@ -107,13 +195,19 @@ TABLES: dict[str, list[Column]] = {
             "jackknife_z",
             _F,
             True,
-            "Two-sample z of sd vs ref_sd with jackknife SEs over examples (METHODS §5).",
+            "Two-sample z of sd vs ref_sd with jackknife SEs over examples (docs/methods.md §5).",
         ),
         _c("jackknife_p", _F, True, "One-sided p = P(Z >= z)."),
-        _c("anova_f", _F, True, "One-way ANOVA F of member values by group (nested seeds, METHODS §6)."),
+        _c("anova_f", _F, True, "One-way ANOVA F of member values by group (nested seeds, docs/methods.md §6)."),
         _c("anova_p", _F, True, "p-value from F(G-1, M-G)."),
         _c("between_group_share", _F, True, "SS_between / SS_total."),
-        _c("verdict", "string", False, "insufficient | underspecified | degraded | stable (METHODS §14)."),
+        _c(
+            "verdict",
+            "string",
+            False,
+            "insufficient | underspecified | degraded | stable, per metric (docs/methods.md §14).",
+        ),
+        _c("verdict_reason", "string", False, "One sentence: the numbers the verdict was read from."),
     ],
     "correlations": [
         _c("ensemble", "string", False, "Ensemble name."),
@@ -282,3 +376,19 @@ def schema_document(table: str) -> dict[str, Any]:
             for c in TABLES[table]
         ],
     }
+
+
+def write_schemas(folder=None) -> None:
+    """Write ``schemas/tables/<table>.schema.json`` for every statistics table (a test fails on drift)."""
+    import json
+    from pathlib import Path
+
+    out = Path(folder) if folder is not None else Path(__file__).resolve().parents[2] / "schemas" / "tables"
+    out.mkdir(parents=True, exist_ok=True)
+    for table in TABLES:
+        text = json.dumps(schema_document(table), indent=2, ensure_ascii=False) + "\n"
+        (out / f"{table}.schema.json").write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":  # python -m uspec_audit.stats.tables
+    write_schemas()
