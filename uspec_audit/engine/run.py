@@ -198,7 +198,8 @@ def _compute(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, pro
     metrics = metrics_frame(rows)
     higher_is_better = {name: registry.get("metric", name).higher_is_better for name in metrics["metric"].unique()}
 
-    analysis_plan = _analysis_plan(plan, ensembles, higher_is_better)
+    analysis_plan = _analysis_plan(plan, ensembles, higher_is_better,
+                                   {name: registry.get("metric", name).fn for name in higher_is_better})
     lookup = {(t.config.name, v.label): (t, v) for t in plan.tests for v in t.variants}
 
     def load_predictions(ensemble: str, test: str, variant: str) -> PredictionSet:
@@ -208,7 +209,7 @@ def _compute(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, pro
     from uspec_audit.stats.analyze import analyze
 
     with progress.step("Ensemble statistics", None):
-        tables = analyze(metrics, load_predictions, analysis_plan, audit.analysis, audit.audit.seed)
+        tables = analyze(metrics, load_predictions, analysis_plan, audit.analysis, audit.audit.seed, notes=warnings)
     with progress.step("Multi-bootstrap differences", None):
         tables["differences"] = differences(load_predictions, analysis_plan, audit.analysis, audit.audit.seed)
     tables["metrics"] = metrics
@@ -290,7 +291,7 @@ def _write_predictions(output: Path, predictions: PredictionSet) -> None:
     write_table(predictions_frame(predictions), folder / "part-0.parquet")
 
 
-def _analysis_plan(plan: Plan, ensembles: dict, higher_is_better: dict) -> AnalysisPlan:
+def _analysis_plan(plan: Plan, ensembles: dict, higher_is_better: dict, metric_functions: dict | None = None) -> AnalysisPlan:
     ensemble_plans = []
     for name, ensemble in ensembles.items():
         groups = tuple(ensemble.groups) if any(g is not None for g in ensemble.groups) else None
@@ -303,4 +304,5 @@ def _analysis_plan(plan: Plan, ensembles: dict, higher_is_better: dict) -> Analy
                  by=tuple(t.config.by_list), variants=tuple(v.label for v in t.variants))
         for t in plan.tests
     )
-    return AnalysisPlan(ensembles=tuple(ensemble_plans), tests=test_plans, higher_is_better=higher_is_better)
+    return AnalysisPlan(ensembles=tuple(ensemble_plans), tests=test_plans, higher_is_better=higher_is_better,
+                        metric_functions=metric_functions or {})
