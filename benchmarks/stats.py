@@ -1,9 +1,9 @@
 """Time the two heaviest ensemble statistics on an audit-sized correctness matrix.
 
 - systematic-variation permutation test, 10,000 permutations of a 50 x 50,000
-  0/1 correctness matrix (METHODS §4);
+  0/1 correctness matrix (docs/methods.md §4);
 - multi-bootstrap, 2,000 replicates (members and examples resampled) of the
-  mean and SD of accuracy on the same matrix (METHODS §11);
+  mean and SD of accuracy on the same matrix (docs/methods.md §11);
 - for reference, a strata-shuffle test of a 5,000-example stratum.
 
 Run: ``python benchmarks/stats.py [--members 50] [--examples 50000]``. Prints wall times.

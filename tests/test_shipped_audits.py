@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as sps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,6 +41,33 @@ def test_derm_shows_the_underspecification_signature(derm):
     assert camera["sd_ratio"].item() >= 1.5
     assert set(skin["stratum"]) == {f"fitzpatrick={t}" for t in ("I", "II", "III", "IV", "V", "VI")}
     assert payload["contracts"]["failed"] == 0
+
+
+def test_derm_verdicts_follow_the_rules(derm):
+    """docs/methods.md §14: per-metric verdicts with reasons, insufficient below min_members, honest p-values."""
+    out, _ = derm
+    summary = pd.read_parquet(out / "summary.parquet")
+    assert set(summary["verdict"]) <= {"underspecified", "degraded", "stable", "insufficient"}
+    assert summary["verdict_reason"].str.len().gt(10).all()
+    # the 2-member TorchScript ensemble never gets a verdict, whatever its spread
+    two = summary.query("ensemble == 'cnn-torchscript'")
+    assert (two["verdict"] == "insufficient").all() and two["verdict_reason"].str.contains("min_members").all()
+    cnn = summary.query("ensemble == 'cnn'")
+    iid = cnn.query("test == 'iid' and stratum == 'all'")
+    assert (iid["verdict"] == "stable").all() and iid["perm_p_adj"].notna().all()
+    for column in ("perm_p", "perm_p_adj", "excess_p", "excess_p_adj", "degraded_p", "degraded_p_adj"):
+        p = cnn[column].dropna()
+        assert len(p) and p.gt(0).all() and p.le(1).all(), column
+    assert (cnn["excess_p_adj"].dropna() >= cnn["excess_p"].dropna().reindex(cnn["excess_p_adj"].dropna().index)).all()
+    # the headline ranking key is finite wherever it is defined, never inf
+    key = cnn["sd_ratio_corrected_ci_low"].dropna()
+    assert len(key) and np.isfinite(key).all()
+    # strong corruptions spread the seeds beyond what iid predicts: underspecified on accuracy's own evidence
+    under = cnn.query("metric == 'accuracy' and verdict == 'underspecified'")
+    assert len(under) >= 10 and (under["excess_sd"] >= under["excess_floor"]).all()
+    differences = pd.read_parquet(out / "differences.parquet")
+    assert differences["p_value"].gt(0).all()
+    assert np.allclose(differences["p_adj"], sps.false_discovery_control(differences["p_value"]))
 
 
 def test_derm_writes_every_result_and_report(derm):

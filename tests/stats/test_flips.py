@@ -1,4 +1,4 @@
-"""Tests of the contrastive flip statistics (METHODS §9) against hand-worked answers."""
+"""Tests of the contrastive flip statistics (docs/methods.md §9) against hand-worked answers."""
 
 from __future__ import annotations
 

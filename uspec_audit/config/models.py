@@ -154,7 +154,7 @@ class Contract(Strict):
 
 
 class DecisionThreshold(Strict):
-    """How each member's decision threshold is calibrated on the iid test (METHODS §9)."""
+    """How each member's decision threshold is calibrated on the iid test (docs/methods.md §9)."""
 
     positive_class: int = Field(1, ge=0, description="Class whose probability is the risk score.")
     target: Literal["positive_rate", "precision", "recall"] = Field("positive_rate")

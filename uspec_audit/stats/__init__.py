@@ -1,4 +1,4 @@
-"""Ensemble statistics of METHODS.md, one module per family.
+"""Ensemble statistics of docs/methods.md, one module per family.
 
 Modules: :mod:`spread`, :mod:`correlation`, :mod:`disagreement`,
 :mod:`permutation`, :mod:`jackknife`, :mod:`nested`, :mod:`pca`,

@@ -1,4 +1,4 @@
-"""Calibration per member and stratum (METHODS §8; UP §6.1, Fig. 7).
+"""Calibration per member and stratum (docs/methods.md §8; UP §6.1, Fig. 7).
 
 Top-label confidence ``max_k p_k`` and correctness of the arg-max class, in
 ``n_bins`` equal-width bins ``[l, u)`` of [0, 1] (the last closed at 1), the

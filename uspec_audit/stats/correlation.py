@@ -1,4 +1,4 @@
-"""Is performance on a stress test predictable from iid performance? (METHODS §2; UP §4, Fig. 5)
+"""Is performance on a stress test predictable from iid performance? (docs/methods.md §2; UP §4, Fig. 5)
 
 Spearman and Pearson correlations between the member metrics on the
 reference test and on a test ``t``, a percentile bootstrap CI over members

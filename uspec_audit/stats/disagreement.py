@@ -1,4 +1,4 @@
-"""Disagreement and predictive multiplicity (METHODS §3; UP Table 2, §3.2; Marx et al. 2019).
+"""Disagreement and predictive multiplicity (docs/methods.md §3; UP Table 2, §3.2; Marx et al. 2019).
 
 Inputs are ``(M, n)`` matrices: predicted labels (classification) or
 predictions (regression), row ``m`` = member, column ``i`` = example.

@@ -1,4 +1,4 @@
-"""Comparing spreads across test sets with the jackknife (METHODS §5; UP §6.1).
+"""Comparing spreads across test sets with the jackknife (docs/methods.md §5; UP §6.1).
 
 The statistic is the SD across members of a metric on a test. Its standard
 error comes from the jackknife over *examples*: delete-one when n is at most

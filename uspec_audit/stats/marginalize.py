@@ -1,4 +1,4 @@
-"""Marginalize or select? Averaging members vs picking one (METHODS §10; UP App. A, Fig. 16).
+"""Marginalize or select? Averaging members vs picking one (docs/methods.md §10; UP App. A, Fig. 16).
 
 For k = 1..M, the metric of the probability-averaged ensemble of k members
 (accuracy for classification, MSE of the averaged prediction for regression),

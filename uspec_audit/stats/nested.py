@@ -1,4 +1,4 @@
-"""Nested seeds: how much of the spread is between groups? (METHODS §6; UP §7, Tables 3, 4)
+"""Nested seeds: how much of the spread is between groups? (docs/methods.md §6; UP §7, Tables 3, 4)
 
 Members carry a group (e.g. the pretraining seed, with several fine-tuning
 seeds inside it). One-way ANOVA on the member metric values:

@@ -1,4 +1,4 @@
-"""Structure of disagreement: PCA of member deviations (METHODS §7; UP §7.1, Fig. 9).
+"""Structure of disagreement: PCA of member deviations (docs/methods.md §7; UP §7.1, Fig. 9).
 
 The input is a continuous per-example output of every member, ``(M, n)``:
 true-class probability (classification) or score / prediction (regression).

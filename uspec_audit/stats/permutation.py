@@ -1,4 +1,4 @@
-"""Is the variation between members systematic? Permutation tests (METHODS §4; UP §5.2, §6.2).
+"""Is the variation between members systematic? Permutation tests (docs/methods.md §4; UP §5.2, §6.2).
 
 **Systematic variation** (errors redistributed between predictors, ObjectNet):
 ``C`` is the ``(M, n)`` correctness (or per-example loss) matrix. Under the

@@ -1,4 +1,4 @@
-"""Risk across domains: risk extrapolation criteria (METHODS §12; Krueger, thesis ch. 5, Eqs. 5.6-5.8).
+"""Risk across domains: risk extrapolation criteria (docs/methods.md §12; Krueger, thesis ch. 5, Eqs. 5.6-5.8).
 
 Domains e = 1..E are the strata of a stratified test or a set of shifted
 tests; ``risks[m, e]`` is member m's risk on domain e (mean NLL by default,

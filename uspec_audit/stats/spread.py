@@ -1,4 +1,4 @@
-"""Spread of a metric across ensemble members (METHODS §1; UP §4, Table 1).
+"""Spread of a metric across ensemble members (docs/methods.md §1; UP §4, Table 1).
 
 All functions take the per-member values ``s`` of one metric on one test
 (shape ``(M,)``; NaN entries are members whose metric is undefined and are
