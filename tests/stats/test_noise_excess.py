@@ -10,6 +10,7 @@ from sklearn.metrics import balanced_accuracy_score
 from uspec_audit.metrics.calibration import ece
 from uspec_audit.results.prediction_set import PredictionSet
 from uspec_audit.stats import noise
+from uspec_audit.stats.bootstrap import example_index_chunks
 from uspec_audit.stats.excess import excess_test, fit_slope
 from uspec_audit.stats.permutation import systematic_variation
 from uspec_audit.stats.resample import recipe
@@ -153,7 +154,7 @@ def test_ece_and_balanced_accuracy_recipes_match_the_metrics_on_resamples():
         for _ in range(5):
             idx = rng.integers(0, 500, 500)
             counts = np.bincount(idx, minlength=500).astype(float)
-            got = r.finish((counts @ r.rows.T / 500)[None])[0]
+            got = r.replicate(counts[None])[0]
             if name == "ece":
                 want = [reference(ps.target[idx], ps.outputs[j][idx]) for j in range(4)]
             else:
@@ -167,13 +168,24 @@ def test_top5_accuracy_per_example_matches_the_metric():
     ps = _probs_world(9, k=8)
     r = recipe(ps, "top5_accuracy")
     np.testing.assert_allclose(r.values(), [top5_accuracy(ps.target, ps.outputs[j]) for j in range(4)])
-    assert sps.describe(r.rows.ravel()).minmax == (0.0, 1.0)
+    assert sps.describe(r.rows.ravel()).minmax == (0.0, 1.0) and r.additive
+
+
+def test_replicate_values_share_the_resamples_of_member_mean_replicates():
+    from uspec_audit.stats.bootstrap import member_mean_replicates
+    from uspec_audit.stats.resample import replicate_values
+
+    ps = _probs_world(11)
+    acc, ece_r = recipe(ps, "accuracy"), recipe(ps, "ece")
+    reps_acc, reps_ece = replicate_values([acc, ece_r], 500, 40, rng_for(3, "s"))
+    np.testing.assert_allclose(reps_acc, member_mean_replicates(acc.rows, 40, rng_for(3, "s")))
+    idx = np.vstack(list(example_index_chunks(500, 40, rng_for(3, "s"), None, 500)))
+    np.testing.assert_allclose(reps_ece, [[ece(ps.target[i], ps.outputs[j][i]) for j in range(4)] for i in idx])
 
 
 @pytest.mark.parametrize("task, k", [("binary", 2), ("multiclass", 4)])
 def test_auc_replicates_match_the_metric_on_each_resample(task, k):
     from uspec_audit.metrics.classification import auc
-    from uspec_audit.stats.bootstrap import example_index_chunks
     from uspec_audit.stats.resample import auc_replicates
 
     rng = np.random.default_rng(10)

@@ -1,24 +1,25 @@
 """Bootstrap replicates of any metric's member values over examples (docs/methods.md §11).
 
 The noise covariance, the corrected sd ratio and the verdict tests of a
-metric come from its *own* per-example predictions. A :class:`Recipe`
-expresses a metric's member values through means of per-example rows, so one
-resample of the examples (a row of counts ``W``) gives every metric at once
-as ``finish(W @ rows.T / n)``:
+metric come from its *own* per-example predictions. A :class:`Recipe` gives a
+metric's member values under a resample of the examples, expressed as
+example counts ``w`` (one row per replicate), so one resample serves every
+metric of a row (:func:`replicate_values`):
 
 - additive metrics (accuracy, error, top-5 accuracy, NLL, Brier, MSE, MAE):
-  the rows are the per-example values, ``finish`` is the identity;
+  ``w @ x.T / n`` with x the per-example values;
 - ECE (equal-width bins of the top-label confidence, as the ``ece`` metric):
-  one row per member and bin holding ``correct - confidence`` on the
-  examples in that bin; ``ECE = sum_bins |mean of the row|``;
-- balanced accuracy: per member and class the hits, per class the support;
-  ``mean_c hits_c / support_c`` over the classes present in the resample.
+  ``sum_bins |sum_i w_i (correct_i - confidence_i) [i in bin]| / n``, from each
+  member's bin index and per-example gap (no member x bin x example array);
+- balanced accuracy: ``mean_c hits_c / support_c`` over the classes present in
+  the resample, from per-class sums of the counts.
 
-ROC AUC is a weighted Mann-Whitney statistic of the resample counts
-(:func:`auc_replicates`, vectorized over replicates). Any other metric
-(PR-AUC, plugin metrics) is recomputed with its own function on each resample
-(:func:`generic_replicates`, within a call budget per prediction set). Both
-use at most :data:`GENERIC_REPLICATES` replicates.
+ROC AUC is a weighted Mann-Whitney statistic of the counts
+(:func:`auc_replicates`). Any other metric (PR-AUC, plugin metrics) is
+recomputed with its own function on each resample (:func:`generic_replicates`,
+within a call budget per prediction set). Both use at most
+:data:`GENERIC_REPLICATES` replicates. Memory is bounded by one chunk of
+counts, never by the number of replicates times the examples.
 """
 
 from __future__ import annotations
@@ -41,28 +42,34 @@ __all__ = [
     "auc_replicates",
     "generic_replicates",
     "recipe",
+    "replicate_values",
 ]
 
 GENERIC_REPLICATES = 200
 GENERIC_CALL_BUDGET = 400_000  # metric-function calls per prediction set for metrics without a recipe
 ECE_BINS = 10  # the built-in ``ece`` metric's bins
+_MAX_ELEMENTS = 10_000_000  # example counts per chunk of replicates (as member_mean_replicates)
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A metric's member values as a function of resampled means of per-example rows."""
+    """A metric's member values under example counts ``w`` ``(b, n)`` -> ``(b, M)``."""
 
-    rows: np.ndarray  # (R, n)
-    finish: Callable[[np.ndarray], np.ndarray]  # (b, R) means -> (b, M) member values
+    replicate: Callable[[np.ndarray], np.ndarray]
+    n: int
     additive: bool
+    rows: np.ndarray | None = None  # (M, n) per-example values of an additive metric
 
     def values(self) -> np.ndarray:
-        """Member values on the examples as they are (no resampling)."""
-        return self.finish(self.rows.mean(axis=1)[None, :])[0]
+        """Member values on the examples as they are (every count 1)."""
+        return self.replicate(np.ones((1, self.n)))[0]
 
 
-def _identity(a: np.ndarray) -> np.ndarray:
-    return a
+def _grouped(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Order that sorts ``keys`` and the start of each run of equal keys in that order."""
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    return order, np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]])) if k.size else np.zeros(0, np.int64)
 
 
 def _ece_recipe(ps: PredictionSet, cols: np.ndarray | None) -> Recipe | None:
@@ -72,12 +79,20 @@ def _ece_recipe(ps: PredictionSet, cols: np.ndarray | None) -> Recipe | None:
     target = np.asarray(ps.target if cols is None else ps.target[cols]).astype(np.int64)
     m, n, _ = probs.shape
     conf = probs.max(axis=-1)
-    correct = (probs.argmax(axis=-1) == target[None, :]).astype(np.float64)
+    gap = (probs.argmax(axis=-1) == target[None, :]) - conf  # (M, n)
     edges = np.arange(ECE_BINS + 1, dtype=np.float64) / ECE_BINS
-    bins = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, ECE_BINS - 1)  # (M, n)
-    rows = np.zeros((m, ECE_BINS, n))
-    rows[np.arange(m)[:, None], bins, np.arange(n)[None, :]] = correct - conf
-    return Recipe(rows.reshape(m * ECE_BINS, n), lambda a: np.abs(a.reshape(a.shape[0], m, ECE_BINS)).sum(-1), False)
+    bins = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, ECE_BINS - 1)
+    groups = [_grouped(bins[j]) for j in range(m)]
+    del probs
+
+    def replicate(w: np.ndarray) -> np.ndarray:
+        out = np.empty((w.shape[0], m))
+        for j, (order, starts) in enumerate(groups):
+            sums = np.add.reduceat(w[:, order] * gap[j, order], starts, axis=1) if n else np.zeros((w.shape[0], 0))
+            out[:, j] = np.abs(sums).sum(axis=1) / n
+        return out
+
+    return Recipe(replicate, n, False)
 
 
 def _balanced_recipe(ps: PredictionSet, cols: np.ndarray | None) -> Recipe | None:
@@ -85,20 +100,25 @@ def _balanced_recipe(ps: PredictionSet, cols: np.ndarray | None) -> Recipe | Non
     if probs.ndim != 3 or not np.isfinite(probs).all():
         return None
     target = np.asarray(ps.target if cols is None else ps.target[cols]).astype(np.int64)
-    m, n, k = probs.shape
-    onehot = (target[None, :] == np.arange(k)[:, None]).astype(np.float64)  # (K, n)
-    correct = (probs.argmax(axis=-1) == target[None, :]).astype(np.float64)  # (M, n)
-    hits = (correct[:, None, :] * onehot[None, :, :]).reshape(m * k, n)
+    m, n, _ = probs.shape
+    correct = (probs.argmax(axis=-1) == target[None, :]).astype(np.float64)
+    order, starts = _grouped(target)
+    hit = correct[:, order]
+    del probs
 
-    def finish(a: np.ndarray) -> np.ndarray:
-        h = a[:, : m * k].reshape(a.shape[0], m, k)
-        s = a[:, m * k :][:, None, :]
-        present = s > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            recall = np.where(present, h / np.where(present, s, 1.0), 0.0)
-        return recall.sum(-1) / np.maximum(present.sum(-1), 1)
+    def replicate(w: np.ndarray) -> np.ndarray:
+        ws = w[:, order]
+        support = np.add.reduceat(ws, starts, axis=1)  # (b, classes in the data)
+        present = support > 0
+        out = np.empty((w.shape[0], m))
+        for j in range(m):
+            hits = np.add.reduceat(ws * hit[j], starts, axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                recall = np.where(present, hits / np.where(present, support, 1.0), 0.0)
+            out[:, j] = recall.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+        return out
 
-    return Recipe(np.vstack([hits, onehot]), finish, False)
+    return Recipe(replicate, n, False)
 
 
 def recipe(ps: PredictionSet, metric: str, cols: np.ndarray | None = None) -> Recipe | None:
@@ -110,7 +130,30 @@ def recipe(ps: PredictionSet, metric: str, cols: np.ndarray | None = None) -> Re
     x = per_example(ps, metric)
     if x is None:
         return None
-    return Recipe(x if cols is None else x[:, cols], _identity, True)
+    rows = np.ascontiguousarray(x if cols is None else x[:, cols])
+    xt = np.ascontiguousarray(rows.T)
+    n = rows.shape[1]
+    return Recipe(lambda w: (w @ xt) / n, n, True, rows)
+
+
+def replicate_values(
+    recipes: list[Recipe], n: int, n_boot: int, rng: np.random.Generator, strata: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """``(n_boot, M)`` member values of each recipe on the same example resamples.
+
+    The resamples are those of :func:`uspec_audit.stats.bootstrap.member_mean_replicates`
+    with the same generator (identical draws), so replicates can be recomputed later.
+    """
+    out = [np.empty((n_boot, 0)) for _ in recipes]
+    if n == 0 or not recipes:
+        return out
+    step = max(1, min(500, _MAX_ELEMENTS // n))
+    parts: list[list[np.ndarray]] = [[] for _ in recipes]
+    for idx in example_index_chunks(n, n_boot, rng, strata, step):
+        w = _counts(idx, n)
+        for k, r in enumerate(recipes):
+            parts[k].append(r.replicate(w))
+    return [np.vstack(p) for p in parts]
 
 
 def generic_replicates(

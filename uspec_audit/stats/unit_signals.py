@@ -40,6 +40,7 @@ from uspec_audit.stats.resample import (
     auc_replicates,
     generic_replicates,
     recipe,
+    replicate_values,
 )
 from uspec_audit.stats.seeding import rng_for
 from uspec_audit.stats.settings import AnalysisSettings
@@ -231,24 +232,18 @@ def unit_signals(ctx: UnitContext, stratum: str, cols: np.ndarray | None) -> dic
         r = recipe(ps, name, cols)
         if r is not None and _agrees(r.values(), ctx.values[(*key, name)]):
             recipes[name] = r
-    reps_all = None
+    reps_by_name: dict[str, np.ndarray] = {}
     if recipes and settings.bootstrap > 0 and m >= 2 and n_u > 0:
-        stack = np.vstack([r.rows for r in recipes.values()])
-        reps_all = boot.member_mean_replicates(stack, settings.bootstrap, rng_for(ctx.seed, *stream), strata)
+        reps = replicate_values(list(recipes.values()), n_u, settings.bootstrap, rng_for(ctx.seed, *stream), strata)
+        reps_by_name = dict(zip(recipes, reps, strict=True))
     out: dict[str, MetricStats] = {}
-    offset = 0
     for name in names:
         ms = MetricStats()
         out[name] = ms
         v = np.asarray(ctx.values[(*key, name)], dtype=np.float64)
         r = recipes.get(name)
-        reps = None
-        if r is not None:
-            ms.checked = True
-            width = r.rows.shape[0]
-            if reps_all is not None:
-                reps = r.finish(reps_all[:, offset : offset + width])
-            offset += width
+        reps = reps_by_name.get(name)
+        ms.checked = r is not None
         if m < 2 or n_u < 2:
             ms.notes.append("fewer than 2 members" if m < 2 else "fewer than 2 examples")
             continue
@@ -289,13 +284,9 @@ def strata_degraded(ctx: UnitContext, strata: list[tuple[str, np.ndarray]]) -> N
         recipes = [recipe(ctx.ps, n, cols) for n in names]
         if not names or any(r is None for r in recipes):
             continue
-        stack = np.vstack([r.rows for r in recipes])
-        reps_all = boot.member_mean_replicates(stack, settings.bootstrap, rng_for(ctx.seed, *ctx.stream(stratum, cols)))
-        offset = 0
-        for name, r in zip(names, recipes, strict=True):
-            width = r.rows.shape[0]
-            reps = reps_all[:, offset : offset + width]
-            offset += width
+        all_reps = replicate_values(recipes, int(cols.size), settings.bootstrap,
+                                    rng_for(ctx.seed, *ctx.stream(stratum, cols)))
+        for name, reps in zip(names, all_reps, strict=True):
             ms = us.metrics[name]
             ref = state.ref.get(name)
             if ref is None:
