@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from uspec_audit.results.prediction_set import PredictionSet
 from uspec_audit.stats.bootstrap import _counts, example_index_chunks
@@ -53,23 +54,41 @@ _MAX_ELEMENTS = 10_000_000  # example counts per chunk of replicates (as member_
 
 @dataclass(frozen=True)
 class Recipe:
-    """A metric's member values under example counts ``w`` ``(b, n)`` -> ``(b, M)``."""
+    """A metric's member values under example counts ``w`` ``(b, n)``: ``finish(w @ matrix / n)`` -> ``(b, M)``.
 
-    replicate: Callable[[np.ndarray], np.ndarray]
+    ``matrix`` ``(n, R)`` is dense for additive metrics (``finish`` the identity,
+    R = M) and a sparse matrix for ECE and balanced accuracy (one non-zero per
+    example and member), so no member x bin x example array is ever built.
+    """
+
+    matrix: np.ndarray | sparse.csr_array
+    finish: Callable[[np.ndarray], np.ndarray]
     n: int
     additive: bool
     rows: np.ndarray | None = None  # (M, n) per-example values of an additive metric
+
+    def replicate(self, w: np.ndarray) -> np.ndarray:
+        """Member values under the counts ``w`` ``(b, n)``."""
+        if sparse.issparse(self.matrix):
+            sums = np.asarray((self.matrix.T @ w.T).T)
+        else:
+            sums = w @ self.matrix
+        return self.finish(sums / self.n)
 
     def values(self) -> np.ndarray:
         """Member values on the examples as they are (every count 1)."""
         return self.replicate(np.ones((1, self.n)))[0]
 
 
-def _grouped(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Order that sorts ``keys`` and the start of each run of equal keys in that order."""
-    order = np.argsort(keys, kind="stable")
-    k = keys[order]
-    return order, np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]])) if k.size else np.zeros(0, np.int64)
+def _identity(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def _one_per_example(values: np.ndarray, column: np.ndarray, width: int) -> sparse.csr_array:
+    """Sparse ``(n, width)``: row i holds ``values[m, i]`` in column ``column[m, i]`` for every member m."""
+    m, n = values.shape
+    rows = np.tile(np.arange(n), m)
+    return sparse.csr_array((values.ravel(), (rows, column.ravel())), shape=(n, width))
 
 
 def _ece_recipe(ps: PredictionSet, cols: np.ndarray | None) -> Recipe | None:
@@ -79,20 +98,15 @@ def _ece_recipe(ps: PredictionSet, cols: np.ndarray | None) -> Recipe | None:
     target = np.asarray(ps.target if cols is None else ps.target[cols]).astype(np.int64)
     m, n, _ = probs.shape
     conf = probs.max(axis=-1)
-    gap = (probs.argmax(axis=-1) == target[None, :]) - conf  # (M, n)
+    gap = (probs.argmax(axis=-1) == target[None, :]) - conf  # (M, n): correct - confidence
     edges = np.arange(ECE_BINS + 1, dtype=np.float64) / ECE_BINS
     bins = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, ECE_BINS - 1)
-    groups = [_grouped(bins[j]) for j in range(m)]
-    del probs
+    matrix = _one_per_example(gap, np.arange(m)[:, None] * ECE_BINS + bins, m * ECE_BINS)
 
-    def replicate(w: np.ndarray) -> np.ndarray:
-        out = np.empty((w.shape[0], m))
-        for j, (order, starts) in enumerate(groups):
-            sums = np.add.reduceat(w[:, order] * gap[j, order], starts, axis=1) if n else np.zeros((w.shape[0], 0))
-            out[:, j] = np.abs(sums).sum(axis=1) / n
-        return out
+    def finish(means: np.ndarray) -> np.ndarray:  # per member: sum over bins of |mean gap in the bin|
+        return np.abs(means.reshape(means.shape[0], m, ECE_BINS)).sum(axis=-1)
 
-    return Recipe(replicate, n, False)
+    return Recipe(matrix, finish, n, False)
 
 
 def _balanced_recipe(ps: PredictionSet, cols: np.ndarray | None) -> Recipe | None:
@@ -100,25 +114,21 @@ def _balanced_recipe(ps: PredictionSet, cols: np.ndarray | None) -> Recipe | Non
     if probs.ndim != 3 or not np.isfinite(probs).all():
         return None
     target = np.asarray(ps.target if cols is None else ps.target[cols]).astype(np.int64)
-    m, n, _ = probs.shape
+    m, n, k = probs.shape
     correct = (probs.argmax(axis=-1) == target[None, :]).astype(np.float64)
-    order, starts = _grouped(target)
-    hit = correct[:, order]
-    del probs
+    hits = _one_per_example(correct, np.arange(m)[:, None] * k + target[None, :], m * k)
+    support = sparse.csr_array((np.ones(n), (np.arange(n), target)), shape=(n, k))
+    matrix = sparse.hstack([hits, support], format="csr")
 
-    def replicate(w: np.ndarray) -> np.ndarray:
-        ws = w[:, order]
-        support = np.add.reduceat(ws, starts, axis=1)  # (b, classes in the data)
-        present = support > 0
-        out = np.empty((w.shape[0], m))
-        for j in range(m):
-            hits = np.add.reduceat(ws * hit[j], starts, axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                recall = np.where(present, hits / np.where(present, support, 1.0), 0.0)
-            out[:, j] = recall.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
-        return out
+    def finish(means: np.ndarray) -> np.ndarray:  # mean recall over the classes present in the resample
+        h = means[:, : m * k].reshape(means.shape[0], m, k)
+        s = means[:, m * k :][:, None, :]
+        present = s > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            recall = np.where(present, h / np.where(present, s, 1.0), 0.0)
+        return recall.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
 
-    return Recipe(replicate, n, False)
+    return Recipe(matrix, finish, n, False)
 
 
 def recipe(ps: PredictionSet, metric: str, cols: np.ndarray | None = None) -> Recipe | None:
@@ -131,9 +141,7 @@ def recipe(ps: PredictionSet, metric: str, cols: np.ndarray | None = None) -> Re
     if x is None:
         return None
     rows = np.ascontiguousarray(x if cols is None else x[:, cols])
-    xt = np.ascontiguousarray(rows.T)
-    n = rows.shape[1]
-    return Recipe(lambda w: (w @ xt) / n, n, True, rows)
+    return Recipe(np.ascontiguousarray(rows.T), _identity, rows.shape[1], True, rows)
 
 
 def replicate_values(
@@ -142,17 +150,25 @@ def replicate_values(
     """``(n_boot, M)`` member values of each recipe on the same example resamples.
 
     The resamples are those of :func:`uspec_audit.stats.bootstrap.member_mean_replicates`
-    with the same generator (identical draws), so replicates can be recomputed later.
+    with the same generator (identical draws), so replicates can be recomputed
+    later. The dense (additive) recipes share one matrix product per chunk.
     """
-    out = [np.empty((n_boot, 0)) for _ in recipes]
     if n == 0 or not recipes:
-        return out
+        return [np.empty((n_boot, 0)) for _ in recipes]
+    dense = [k for k, r in enumerate(recipes) if not sparse.issparse(r.matrix)]
+    stacked = np.hstack([recipes[k].matrix for k in dense]) if dense else None
+    widths = np.cumsum([0] + [recipes[k].matrix.shape[1] for k in dense])
     step = max(1, min(500, _MAX_ELEMENTS // n))
     parts: list[list[np.ndarray]] = [[] for _ in recipes]
     for idx in example_index_chunks(n, n_boot, rng, strata, step):
         w = _counts(idx, n)
+        if stacked is not None:
+            sums = (w @ stacked) / n
+            for j, k in enumerate(dense):
+                parts[k].append(recipes[k].finish(sums[:, widths[j] : widths[j + 1]]))
         for k, r in enumerate(recipes):
-            parts[k].append(r.replicate(w))
+            if k not in dense:
+                parts[k].append(r.replicate(w))
     return [np.vstack(p) for p in parts]
 
 
