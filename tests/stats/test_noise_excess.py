@@ -85,6 +85,23 @@ def test_statistic_is_a_non_negative_least_squares_fit():
         uc, vc = u - u.mean(), v - v.mean()
         sol, resid = optimize.nnls(uc[:, None], vc)
         assert beta[0] == pytest.approx(sol[0], abs=1e-10) and t[0] == pytest.approx(resid**2, abs=1e-10)
+        bounded = optimize.lsq_linear(uc[:, None], vc, bounds=(0.0, 1.5))
+        beta, t = fit_slope(u[None], v[None], 1.5)
+        assert beta[0] == pytest.approx(bounded.x[0], abs=1e-8)
+        assert t[0] == pytest.approx(((vc - bounded.x[0] * uc) ** 2).sum(), rel=1e-8)
+
+
+def test_iid_members_that_tie_do_not_hide_large_excess():
+    """Members indistinguishable on iid, far apart on the test: a chance alignment of the iid noise
+    with the test's differences must not let a huge slope explain them away."""
+    rng = np.random.default_rng(12)
+    hits = 0
+    for _ in range(60):
+        x, y = _bernoulli_world(rng, np.zeros(10), rng.normal(0, 0.5, 10), n_test=2000)
+        res = excess_test(x.mean(1), y.mean(1), noise.mean_noise_cov(x), noise.mean_noise_cov(y), None, 400, rng)
+        hits += res.p_value < 0.01
+        assert res.slope <= 3.0
+    assert hits == 60
 
 
 def _bernoulli_world(rng, offsets_iid, offsets_test, n_iid=2000, n_test=1000, test_beta=(1.7, 0.3)):

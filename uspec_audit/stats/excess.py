@@ -4,19 +4,25 @@ Question: do the members differ on this test *more than their iid
 differences predict*? With û (iid) and v̂ (test) the members' values of one
 metric, centered over members, the null hypothesis is
 
-    H0: v = β u for some β >= 0     (population values, centered),
+    H0: v = β u for some 0 <= β <= β_max     (population values, centered),
 
 i.e. the test's member differences are a non-negative multiple of the iid
 ones. It contains the pure null (u = v = 0) and *carry-over*: members that are
 better everywhere by the same logit offset keep their iid order, and a harder
 or easier test only rescales how much the offset moves the metric (β > 1 on a
-harder test for accuracy; to first order in the offsets). Under the
-alternative the test has member differences of its own (a new order, or
-differences absent on iid).
+harder test for accuracy; to first order in the offsets). The amplification
+is bounded (``max_carry_over_slope``, default 3): without a bound, a test's
+member differences could always be "explained" as a huge multiple of iid
+differences too small to see, and the test would have no power exactly where
+underspecification is classic -- members that tie on iid. (For accuracy a
+logit offset moves the metric by E[p(1 - p)] <= 1/4, three times its value on
+an iid test at about 90% accuracy.) Under the alternative the test has member
+differences of its own (a new order, or differences absent on iid).
 
-Statistic: ``T = min_{β >= 0} ||v̂_c - β û_c||²``, the residual sum of squares of
-the test values regressed through the origin on the iid values (β̂ its
-minimizer, 0 when the slope is negative: reversed order counts in full).
+Statistic: ``T = min_{0 <= β <= β_max} ||v̂_c - β û_c||²``, the residual sum of
+squares of the test values regressed through the origin on the iid values
+(β̂ its minimizer, 0 when the slope is negative: reversed order counts in
+full).
 
 Null distribution: a parametric bootstrap of the fitted null. The sampling
 errors (d, e) of (û, v̂) are Gaussian with the joint covariance Σ of the
@@ -26,7 +32,7 @@ without the noise the observed values carry: ``ũ = k û_c`` with
 ``k = sqrt(max(0, 1 - tr(C Σ_uu C) / ||û_c||²))`` (the iid member differences
 shrunk to their systematic size) and the errors-in-variables slope
 ``β̃ = (<v̂_c, û_c> - tr(C Σ_uv C)) / (||û_c||² - tr(C Σ_uu C))``, clipped to
-``[0, sqrt(systematic_var(v) / systematic_var(u))]``. Each draw builds null
+``[0, min(β_max, sqrt(systematic_var(v) / systematic_var(u)))]``. Each draw builds null
 data ``u° = ũ + d``, ``v° = β̃ ũ + e`` and recomputes ``T°`` *including the
 slope fit*, exactly as for the observed data. One-sided Monte Carlo
 ``p = (1 + #{T° >= T}) / (1 + D)``, never 0.
@@ -64,24 +70,24 @@ def _nan_result(m: int, n_draws: int) -> ExcessResult:
     return ExcessResult(nan, nan, nan, nan, nan, m, n_draws)
 
 
-def fit_slope(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise ``β = max(0, <v_c, u_c> / <u_c, u_c>)`` and the residual sum of squares; arrays ``(D, M)``.
+def fit_slope(u: np.ndarray, v: np.ndarray, beta_max: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise ``β = clip(<v_c, u_c> / <u_c, u_c>, 0, beta_max)`` and the residual sum of squares.
 
-    ``u`` and ``v`` are centered over members (the last axis) here. A row with
-    ``u_c = 0`` has slope 0.
+    ``u`` and ``v`` ``(D, M)`` are centered over members (the last axis) here.
+    A row with ``u_c = 0`` has slope 0.
     """
     uc = u - u.mean(axis=-1, keepdims=True)
     vc = v - v.mean(axis=-1, keepdims=True)
     uu = (uc * uc).sum(axis=-1)
     uv = (uc * vc).sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        beta = np.where(uu > 0, np.maximum(uv, 0.0) / np.where(uu > 0, uu, 1.0), 0.0)
+        beta = np.where(uu > 0, np.clip(uv / np.where(uu > 0, uu, 1.0), 0.0, beta_max), 0.0)
     resid = vc - beta[..., None] * uc
     return beta, (resid * resid).sum(axis=-1)
 
 
 def _null_truth(
-    u: np.ndarray, v: np.ndarray, s_uu: np.ndarray, s_vv: np.ndarray, s_uv: np.ndarray
+    u: np.ndarray, v: np.ndarray, s_uu: np.ndarray, s_vv: np.ndarray, s_uv: np.ndarray, beta_max: float
 ) -> tuple[np.ndarray, float]:
     """The null model's noise-free iid values ``ũ`` (centered) and slope ``β̃`` (module docstring)."""
     m = u.size
@@ -94,7 +100,7 @@ def _null_truth(
     k = np.sqrt(sys_u / ss_u)
     cross = float(np.trace(s_uv) - s_uv.sum() / m)
     beta = max(0.0, (float(uc @ vc) - cross) / sys_u)
-    return k * uc, min(beta, float(np.sqrt(sys_v / sys_u)))
+    return k * uc, min(beta, float(np.sqrt(sys_v / sys_u)), beta_max)
 
 
 def _sqrt_psd(cov: np.ndarray) -> np.ndarray:
@@ -112,13 +118,15 @@ def excess_test(
     n_draws: int,
     rng: np.random.Generator,
     chunk: int = 20_000,
+    beta_max: float = 3.0,
 ) -> ExcessResult:
     """The excess-variation test of the module docstring.
 
     ``u``, ``v``: ``(M,)`` member values on iid and on the test (same member
     order); ``cov_uu``, ``cov_vv``: ``(M, M)`` covariances of their sampling
     errors; ``cov_uv``: ``(M, M)`` cross-covariance ``Cov(û_m, v̂_m')`` (None or
-    zeros for tests with disjoint examples). Members with a NaN value on
+    zeros for tests with disjoint examples); ``beta_max``: the largest
+    carry-over amplification allowed. Members with a NaN value on
     either side are dropped; NaN results with fewer than 3 members, a
     non-finite covariance or ``n_draws = 0``.
     """
@@ -136,9 +144,9 @@ def excess_test(
     if not np.isfinite(joint).all():
         return _nan_result(m, n_draws)
     u, v = u[idx], v[idx]
-    beta, t_obs = fit_slope(u[None, :], v[None, :])
+    beta, t_obs = fit_slope(u[None, :], v[None, :], beta_max)
     beta_hat, t_obs = float(beta[0]), float(t_obs[0])
-    u_true, beta_true = _null_truth(u, v, s_uu, s_vv, s_uv)
+    u_true, beta_true = _null_truth(u, v, s_uu, s_vv, s_uv, beta_max)
     factor = _sqrt_psd(joint)
     center = np.eye(m) - 1.0 / m
     fac_u = center @ factor[:m]  # centered errors of u and v as linear maps of standard normals
@@ -154,7 +162,8 @@ def excess_test(
         uv = np.einsum("ij,ij->j", uc, vc)
         vv = np.einsum("ij,ij->j", vc, vc)
         with np.errstate(divide="ignore", invalid="ignore"):
-            t_null = vv - np.where(uu > 0, np.maximum(uv, 0.0) ** 2 / np.where(uu > 0, uu, 1.0), 0.0)
+            b_null = np.where(uu > 0, np.clip(uv / np.where(uu > 0, uu, 1.0), 0.0, beta_max), 0.0)
+        t_null = vv - 2.0 * b_null * uv + b_null * b_null * uu
         count += int(np.count_nonzero(t_null >= thr))
         total += float(t_null.sum())
     null_mean = total / n_draws

@@ -49,6 +49,16 @@ class AnalysisSettings(BaseModel):
             "(or of the iid noise sd when that is larger) (docs/methods.md §14)."
         ),
     )
+    max_carry_over_slope: float = Field(
+        3.0,
+        ge=1,
+        le=1000,
+        description=(
+            "Largest amplification of the iid member differences that the excess test accepts as carry-over "
+            "(a harder test moving the same members apart by more); beyond it the differences count as excess "
+            "(docs/methods.md §14.1)."
+        ),
+    )
     sd_ratio_threshold: float = Field(
         2.0,
         gt=0,

@@ -136,6 +136,7 @@ def excess_against_ref(
     ref: RefMetric,
     n_draws: int,
     rng: np.random.Generator,
+    beta_max: float,
 ) -> ExcessResult:
     """The excess test of a row's member values against the reference's (cross-covariance ``cross``)."""
-    return excess_test(ref.values, values, ref.cov, cov, cross, n_draws, rng)
+    return excess_test(ref.values, values, ref.cov, cov, cross, n_draws, rng, beta_max=beta_max)

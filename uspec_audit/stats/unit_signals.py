@@ -204,7 +204,7 @@ def _fill(ctx: UnitContext, ms: MetricStats, name: str, key: tuple[str, str, str
     ens = state.plan.name
     cross = _cross_cov(ctx, r, cols, ref, n_u) if additive else None
     ms.excess = excess_against_ref(v, cov, cross, ref, settings.permutations,
-                                   rng_for(ctx.seed, "excess", ens, *key, name))
+                                   rng_for(ctx.seed, "excess", ens, *key, name), settings.max_carry_over_slope)
     if ctx.same_as_ref and cols is not None and additive:
         if rp is not None:  # the reference is the sum of its strata: paired test after all strata (pass 2)
             ctx.whole[name] = ctx.whole.get(name, 0.0) + (n_u / ctx.ps.outputs.shape[1]) * rp.mean
