@@ -76,7 +76,10 @@ def section_methods(results: Results) -> str:
         permutations=pick("permutations", "n_permutations", default="10,000"),
         bootstrap=pick("bootstrap", "n_bootstrap", "bootstrap_replicates", default="2,000"),
         alpha=pick("alpha", "fdr_alpha", default="0.05"),
-        sd_ratio_threshold=pick("sd_ratio_threshold", "underspecified_sd_ratio", default="2"))
+        sd_ratio_threshold=pick("sd_ratio_threshold", "underspecified_sd_ratio", default="2"),
+        max_carry_over_slope=pick("max_carry_over_slope", default="3"),
+        min_excess_ratio=pick("min_excess_ratio", default="0.5"),
+        min_members=pick("min_members", default="5"))
     settings = ""
     if a:
         rows = [[e(k), f'<span class="mono">{e(v)}</span>'] for k, v in a.items()]
