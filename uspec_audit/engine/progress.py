@@ -26,11 +26,12 @@ class RichProgress(Progress):
     @contextmanager
     def step(self, description: str, total: float | None = None):
         from rich.markup import escape
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as Bars
 
-        bars = Bars(TextColumn("{task.description:<44}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=self.console)
+        # A step without a known total shows a spinner and its elapsed time, never a count out of "?".
+        counter = (BarColumn(), MofNCompleteColumn()) if total is not None else (SpinnerColumn(),)
+        bars = Bars(TextColumn("{task.description:<44}"), *counter, TimeElapsedColumn(), console=self.console)
         with bars:
             task = bars.add_task(escape(description), total=total)
             advance: Callable = lambda n=1: bars.advance(task, n)  # noqa: E731
