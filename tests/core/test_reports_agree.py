@@ -34,3 +34,17 @@ def test_terminal_and_html_agree_on_headline_numbers(digits_world, tmp_path):
         assert re.search(rf"\b{re.escape(ratio)}\b", terminal) and f">{ratio}<" in html, (row["test"], ratio)
         assert f"{mean} ± " in terminal and f">{mean}<" in html, (row["test"], mean)
         assert row["verdict"] in terminal and row["verdict"] in html and row["verdict"] in markdown
+
+
+def test_reports_cite_the_manifest_they_were_rendered_from(digits_world, tmp_path):
+    """The final manifest.json is written after the reports; it names the hash the reports cite."""
+    import json
+
+    audit = basic_audit(digits_world, tmp_path)
+    result = CliRunner().invoke(app, ["run", str(audit)])
+    assert result.exit_code == 0, result.output
+    results = tmp_path / "results"
+    cited = json.loads((results / "manifest.json").read_text())["report_source_sha256"]
+    html, markdown = (results / "report.html").read_text(), (results / "report.md").read_text()
+    assert f"rendered from manifest sha256</dt><dd>{cited}<" in html
+    assert f"rendered from manifest sha256 `{cited[:16]}…`" in markdown

@@ -165,6 +165,6 @@ def build_markdown(results: Results, max_flagged: int = 20) -> str:
     if summary is not None:
         lines += ["### Verdicts", ""] + _verdicts(results, summary) + _headline(summary, max_flagged)
     command = clean(m.get("command")).replace("`", "'")
-    lines += [f"_Command: `{command}` · manifest sha256 `{results.manifest_sha256[:16]}…` · finished "
+    lines += [f"_Command: `{command}` · rendered from manifest sha256 `{results.manifest_sha256[:16]}…` · finished "
               f"{_cell(m.get('finished_at'))}_", ""]
     return "\n".join(lines)

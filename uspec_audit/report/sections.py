@@ -291,11 +291,13 @@ def section_repro(results: Results) -> str:
             ["audit file", f'<span class="mono">{e(audit.get("path"))}</span>'],
             ["audit sha256", f'<span class="hash">{e(audit.get("sha256"))}</span>'],
             ["seed", e(audit.get("seed"))],
-            ["manifest sha256", f'<span class="hash">{e(results.manifest_sha256)}</span>'],
+            ["rendered from manifest sha256", f'<span class="hash">{e(results.manifest_sha256)}</span>'],
             ["results folder", f'<span class="mono">{e(folder)}</span>']]
     out = ['<h2 id="repro">7. Reproducibility</h2>',
            "<p>Re-running the command below on the same files gives the same numbers: every random draw derives "
-           "from the seed. This report can be rebuilt from the results folder alone with "
+           "from the seed. A run renders its reports before it writes its final manifest.json, which records the "
+           'hash above as <span class="mono">report_source_sha256</span> next to the report files\' own hashes. '
+           "This report can be rebuilt from the results folder alone with "
            f'<span class="mono">uspec-audit report {e(folder)} --html report.html</span>.</p>',
            table(["item", "value"], rows, sortable=False)]
     if audit.get("text"):
