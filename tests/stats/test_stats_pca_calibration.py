@@ -5,7 +5,7 @@ from sklearn.decomposition import PCA
 from sklearn.metrics import brier_score_loss
 
 from uspec_audit.stats.calibration import ece_spread, reliability
-from uspec_audit.stats.pca import attribute_spearman, deviation_pca, extreme_examples
+from uspec_audit.stats.pca import attribute_eta, attribute_spearman, deviation_pca, extreme_examples
 
 
 def test_pca_matches_scikit_learn():
@@ -36,6 +36,32 @@ def test_attribute_spearman_and_extremes():
     assert got[0] == pytest.approx(sps.spearmanr(scores[keep, 0], attr[keep]).statistic)
     ex = extreme_examples(scores, np.arange(50) + 100, k=3)
     assert ex["high"][0] == 100 + np.argmax(scores[:, 0]) and ex["low"][0] == 100 + np.argmin(scores[:, 0])
+
+
+def test_attribute_eta_matches_one_way_anova():
+    """eta^2 = F (k-1) / (F (k-1) + n - k), with F from scipy's one-way ANOVA (an independent computation)."""
+    rng = np.random.default_rng(2)
+    levels = np.array(["I", "II", "III", "IV", "V", "VI"], dtype=object)
+    labels = levels[rng.integers(0, 6, size=240)]
+    shift = {"I": 0.0, "II": 0.1, "III": 0.3, "IV": 0.2, "V": 0.9, "VI": 1.4}
+    scores = np.stack([np.array([shift[v] for v in labels]) + rng.normal(size=240), rng.normal(size=240)], axis=1)
+    labels[[5, 17]] = None  # missing values are dropped
+    got = attribute_eta(scores, labels)
+    keep = np.array([v is not None for v in labels])
+    for j in range(2):
+        groups = [scores[keep, j][labels[keep] == v] for v in levels]
+        f = sps.f_oneway(*groups).statistic
+        n, k = int(keep.sum()), 6
+        assert got[j] ** 2 == pytest.approx(f * (k - 1) / (f * (k - 1) + n - k))
+    assert got[0] > 0.4 > got[1]  # the shifted component lines up with the levels, the noise one does not
+
+
+def test_attribute_eta_refuses_identifier_like_columns():
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(100, 1))
+    ids = np.array([f"lesion-{i}" for i in range(100)], dtype=object)
+    assert np.isnan(attribute_eta(scores, ids)).all()  # one level per example: eta would be 1 by construction
+    assert np.isnan(attribute_eta(scores, np.array(["a"] * 100, dtype=object))).all()  # one level
 
 
 def test_reliability_hand_worked():

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from conftest import SyntheticAudit
 from scipy import stats as sps
+from synthetic_audit import SyntheticAudit
 
 from uspec_audit.results.prediction_set import PredictionSet
 from uspec_audit.stats.analyze import analyze
