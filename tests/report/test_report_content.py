@@ -172,7 +172,9 @@ def test_identifiers_are_never_attributes(rendered, results_dir):
     assert alts and all("lesion_id" not in a for a in alts)
     assert any("strongest attribute correlation is fitzpatrick" in a for a in alts)
     for src in re.findall(r'<figure id="fig-pca-[^"]*"><img src="data:image/svg\+xml;base64,([^"]+)"', html):
-        assert b"lesion_id" not in base64.b64decode(src)
+        svg = base64.b64decode(src)
+        assert b"lesion_id" not in svg
+        assert b"camera (\xce\xb7)" in svg and b"fitzpatrick (\xcf\x81)" in svg  # categorical eta, numeric rho
 
 
 def test_figure_text_matches_its_colours(rendered):

@@ -211,10 +211,14 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | Note |
     identifiers = identifier_columns(results, test)
     ex = p[p["kind"] == "explained"].sort_values("component")
     ld = p[(p["kind"] == "loading") & (p["component"] == 1)] if "member" in p else p.iloc[0:0]
-    ac = p[(p["kind"] == "attribute_corr") & (p["component"] == 1)] if "attribute" in p else p.iloc[0:0]
+    attribute_kinds = p["kind"].isin(["attribute_corr", "attribute_eta"])
+    ac = p[attribute_kinds & (p["component"] == 1)] if "attribute" in p else p.iloc[0:0]
     if len(ac):
         ac = ac[~ac["attribute"].map(lambda a: is_identifier(a, identifiers))].dropna(subset=["value"])
-        identifiers |= {str(a) for a in p.loc[p["kind"] == "attribute_corr", "attribute"] if is_identifier(a, set())}
+        # numeric attributes show Spearman's rho, categorical ones (a camera, a skin type) the correlation ratio
+        ac = ac.assign(label=[f"{a} (η)" if k == "attribute_eta" else f"{a} (ρ)"
+                              for a, k in zip(ac["attribute"].astype(str), ac["kind"], strict=True)])
+        identifiers |= {str(a) for a in p.loc[attribute_kinds, "attribute"] if is_identifier(a, set())}
     sc = p[(p["kind"] == "score") & (p["component"] == 1)]
     scatter = None
     if "attribute" in sc.columns:
@@ -240,10 +244,10 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | Note |
                 ax.set_title("members on PC1")
                 ax.tick_params(axis="y", labelsize=5 if len(d) > 20 else 7)
             elif kind == "attr":
-                ax.barh(d["attribute"].astype(str), d["value"], color=OKABE_ITO[1])
+                ax.barh(d["label"], d["value"], color=OKABE_ITO[1])
                 ax.axvline(0, color="#555555", lw=0.6)
                 ax.set_xlim(-1, 1)
-                ax.set_xlabel("Spearman ρ with PC1 score")
+                ax.set_xlabel("ρ (numeric) or η (categorical) with PC1")
                 ax.set_title("PC1 vs example attributes")
             elif kind == "hist":
                 ax.hist(d["value"].dropna().to_numpy(float), bins=30, color=OKABE_ITO[4])
@@ -262,7 +266,8 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | Note |
         top = ac.iloc[ac["value"].abs().argmax()] if len(ac) else None
         alt = (f"PCA of member disagreement for {ensemble} on {cell_label(test, variant, None)}: "
                + (f"PC1 explains {100 * pc1:.0f}% of the variance" if isnum(pc1) else "explained variance")
-               + (f"; its strongest attribute correlation is {top['attribute']} (ρ = {top['value']:.2f})."
+               + (f"; its strongest attribute correlation is {top['attribute']} "
+                  f"({'η' if top['kind'] == 'attribute_eta' else 'ρ'} = {top['value']:.2f})."
                   if top is not None else "."))
         guide = ("A large first component means members disagree along one main direction; a strong correlation "
                  "of that direction with an attribute says which kind of example the members split on"

@@ -17,7 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["PCAResult", "deviation_pca", "attribute_spearman", "extreme_examples"]
+__all__ = ["PCAResult", "deviation_pca", "attribute_spearman", "attribute_eta", "extreme_examples", "MAX_CATEGORIES"]
+
+# A categorical attribute with more levels than this is an identifier or near one (a lesion id, a file name):
+# its correlation ratio would approach 1 from the level count alone, so it gets none.
+MAX_CATEGORIES = 20
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,36 @@ def attribute_spearman(scores: np.ndarray, attribute: np.ndarray) -> np.ndarray:
         x = sc[keep, j]
         if np.ptp(x) > 0:
             out[j] = sps.spearmanr(x, a[keep]).statistic
+    return out
+
+
+def attribute_eta(scores: np.ndarray, attribute: np.ndarray) -> np.ndarray:
+    """Correlation ratio eta of each component's scores ``(n, c)`` with a categorical attribute ``(n,)``.
+
+    ``eta**2`` is the share of a component's score variance that lies between the attribute's
+    levels (one-way ANOVA's between-group sum of squares over the total); eta is in [0, 1] and
+    needs no order of the levels (a camera, a skin type written as text). Missing values (None,
+    NaN, empty text) are dropped. NaN when fewer than two levels remain, when there are more
+    than ``MAX_CATEGORIES`` levels, when a level count leaves fewer than five examples per
+    level on average (eta then mostly measures the level count), or when a score is constant.
+    """
+    sc = np.asarray(scores, dtype=np.float64)
+    labels = np.asarray(attribute, dtype=object)
+    keep = np.array([v is not None and v == v and str(v) != "" for v in labels], dtype=bool)
+    out = np.full(sc.shape[1], np.nan)
+    levels, codes = np.unique(labels[keep].astype(str), return_inverse=True)
+    k, n = levels.size, int(keep.sum())
+    if k < 2 or k > MAX_CATEGORIES or n < 5 * k:
+        return out
+    counts = np.bincount(codes, minlength=k).astype(np.float64)
+    for j in range(sc.shape[1]):
+        x = sc[keep, j]
+        total = float(((x - x.mean()) ** 2).sum())
+        if total <= 0:
+            continue
+        group_means = np.bincount(codes, weights=x, minlength=k) / counts
+        between = float((counts * (group_means - x.mean()) ** 2).sum())
+        out[j] = np.sqrt(min(1.0, between / total))
     return out
 
 

@@ -241,14 +241,15 @@ TABLES: dict[str, list[Column]] = {
         _c("ensemble", "string", False, "Ensemble name."),
         _c("test", "string", False, "Test name."),
         _c("variant", "string", False, "Variant."),
-        _c("kind", "string", False, "explained | loading | score | attribute_corr."),
+        _c("kind", "string", False, "explained | loading | score | attribute_corr | attribute_eta."),
         _c("component", "int64", False, "Principal component, 1-based."),
         _c("member", "string", True, "Member (loading rows)."),
         _c("example_id", "string", True, "Example id as text (score rows)."),
         _c(
-            "value", _F, True, "Explained variance ratio, loading, score, or Spearman rho with the attribute."
+            "value", _F, True, "Explained variance ratio, loading, score, Spearman rho with a numeric attribute (attribute_corr) or "
+            "correlation ratio eta with a categorical one (attribute_eta)."
         ),
-        _c("attribute", "string", True, "Numeric attribute (attribute_corr rows)."),
+        _c("attribute", "string", True, "Attribute (attribute_corr and attribute_eta rows)."),
     ],
     "marginalization": [
         _c("ensemble", "string", False, "Ensemble name."),

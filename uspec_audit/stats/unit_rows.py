@@ -81,13 +81,14 @@ def pca_rows(ps: PredictionSet, members: list[str], settings: AnalysisSettings, 
             )
     for attr, arr in sorted(ps.attributes.items()):
         a = np.asarray(arr)
-        if a.dtype.kind not in "biuf":
-            continue
-        rhos = pca_mod.attribute_spearman(res_p.scores, a.astype(np.float64))
-        for c, rho in enumerate(rhos):
-            rows["pca"].append(
-                {**base, "kind": "attribute_corr", "component": c + 1, "value": rho, "attribute": attr}
-            )
+        if a.dtype.kind in "biuf":  # numeric: a rank correlation
+            kind, values = "attribute_corr", pca_mod.attribute_spearman(res_p.scores, a.astype(np.float64))
+        else:  # categorical (a camera, a skin type as text): the correlation ratio, which needs no order
+            kind, values = "attribute_eta", pca_mod.attribute_eta(res_p.scores, a)
+            if np.isnan(values).all():  # an identifier-like or one-level column says nothing
+                continue
+        for c, value in enumerate(values):
+            rows["pca"].append({**base, "kind": kind, "component": c + 1, "value": value, "attribute": attr})
 
 
 def marginalization_rows(
