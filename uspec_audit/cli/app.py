@@ -64,6 +64,11 @@ stdout = Console(highlight=False, soft_wrap=False, width=None)
 stderr = Console(stderr=True, highlight=False)
 
 
+class Executor(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 class Device(StrEnum):
     auto = "auto"
     cpu = "cpu"
@@ -101,6 +106,10 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", help="Results folder (default: the audit's output).")] = None,
     device: Annotated[Device, typer.Option("--device", help="Where models run.")] = Device.auto,
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore cached predictions; recompute everything.")] = False,
+    executor: Annotated[Executor | None, typer.Option("--executor", help="Where members run: local (this process) or "
+                                                      "ray (a Ray cluster; default: the audit's [execution]).")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="--executor ray: join the cluster at this address "
+                                                "(host:port, ray://host:10001, auto); default a local one.")] = None,
     only: Annotated[list[str] | None, typer.Option("--only", help="Run only this test (repeatable); the iid "
                                                                    "reference always runs.")] = None,
     reports: Annotated[bool, typer.Option("--reports/--no-reports", help="Write the reports the audit asks for "
@@ -129,6 +138,7 @@ def run(
         if not as_json:
             stderr.print(f"[yellow]warning:[/] {escape(printable(warning))}")
     options = RunOptions(output=out, device=device.value, fresh=fresh, only=list(only or []),
+                         executor=executor.value if executor else None, address=address,
                          command=" ".join(["uspec-audit", *map(shlex.quote, sys.argv[1:])]) if sys.argv else "",
                          reports=None if reports else set(), pdf=pdf, wait=wait, allow_code=list(allow_code or []))
     outcome = execute_audit(loaded, registry, options, progress)  # renders the reports before the manifest

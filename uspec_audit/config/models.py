@@ -198,6 +198,37 @@ class StressTest(Strict):
         return list(self.by or [])
 
 
+class Execution(Strict):
+    """The ``[execution]`` table: where the members run (``--executor``/``--address`` override it)."""
+
+    executor: Literal["local", "ray"] = Field(
+        "local", description="local: in this process. ray: actors on a Ray cluster (pip install 'uspec-audit[ray]').")
+    address: str | None = Field(
+        None, description="ray: an existing cluster (host:port, ray://host:10001 or auto); default: start a local one.")
+    actors: int | None = Field(
+        None, ge=1, description="ray: member actors (default: one per GPU, else one per CPU; at most one per member).")
+    num_cpus: float = Field(1.0, gt=0, description="ray: CPUs each member actor reserves (its onnxruntime threads).")
+    num_gpus: float | None = Field(
+        None, ge=0, description="ray: GPUs each member actor reserves (default: 1 when the cluster has GPUs, else 0).")
+    data: Literal["driver-node", "shared"] = Field(
+        "driver-node", description="ray: where batches are read and perturbed: on the driver's node (its files), or "
+                                   "on any node (the datasets at the same path everywhere; verified by hash).")
+    groups_in_flight: int | None = Field(
+        None, ge=1, description="ray: (dataset, variant) streams produced at once (default: half the driver node's CPUs, "
+                                "at least 2).")
+    producer_cpus: float = Field(
+        0.0, ge=0, description="ray: CPUs each stream's producer task reserves (0: it shares the cores, like the "
+                               "local executor's prefetch thread; 1 on GPU clusters keeps decoding off the actors' cores).")
+    object_store_mb: int | None = Field(
+        None, ge=64, description="ray: object store size of a local cluster this run starts (default: Ray's).")
+    connect_timeout_s: float = Field(60.0, gt=0, description="ray: give up connecting to the cluster after this long.")
+    resource_timeout_s: float = Field(
+        120.0, gt=0, description="ray: give up when the cluster cannot place the actors within this long.")
+    batch_timeout_s: float = Field(
+        900.0, gt=0, description="ray: give up when no batch result arrives within this long (a stuck cluster).")
+    max_retries: int = Field(3, ge=0, description="ray: restarts of a killed actor and retries of its work.")
+
+
 class Audit(Strict):
     """An audit file."""
 
@@ -209,6 +240,7 @@ class Audit(Strict):
     datasets: dict[str, Dataset] = Field(min_length=1)
     tests: list[StressTest] = Field(min_length=1)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    execution: Execution = Field(default_factory=Execution)
 
     @field_validator("ensembles", "datasets")
     @classmethod

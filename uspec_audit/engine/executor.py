@@ -1,4 +1,9 @@
-"""The local executor: stream each work group once through every member that needs it."""
+"""The local executor: stream each work group once through every member that needs it.
+
+The pieces here (unit keys, perturbed and prepared batches, running the
+members of an ensemble on one batch, turning raw outputs into a unit) are
+shared with the Ray executor, so both compute the same numbers the same way.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from uspec_audit.engine.seeds import example_seeds
 from uspec_audit.errors import PluginError, RunError
 from uspec_audit.fingerprint import spec_sha256
 from uspec_audit.metrics.outputs import to_probabilities
+from uspec_audit.models.onnx import SharedBatch
 from uspec_audit.models.preprocess import preprocess
 
 
@@ -133,29 +139,60 @@ def perturbed_batches(reader, group: WorkGroup, registry, audit_seed: int, batch
     return batches
 
 
-def _preparation_key(ensemble: LoadedEnsemble) -> str:
+def preparation_key(ensemble: LoadedEnsemble) -> str:
+    """Ensembles with equal keys take the same model inputs: each batch is prepared once per key."""
     config = ensemble.config
     return (config.preprocess.model_dump_json() + repr(ensemble.input_dims)
             + (config.tokenizer.model_dump_json() if config.tokenizer else ""))
 
 
+def prepare_batch(batch: Batch, ensembles: list[LoadedEnsemble], dataset: str) -> dict[str, object]:
+    """The model inputs of one raw batch, one preparation per distinct preprocessing."""
+    prepared: dict[str, object] = {}
+    for ensemble in ensembles:
+        key = preparation_key(ensemble)
+        if key not in prepared:
+            try:
+                prepared[key] = ensemble.prepare(batch.inputs)
+            except (ValueError, TypeError) as error:
+                raise RunError(f"ensemble '{ensemble.name}' on dataset '{dataset}': cannot preprocess "
+                               f"the inputs: {error}.") from error
+    return prepared
+
+
 def _prepared_batches(make_batches, ensembles: list[LoadedEnsemble], dataset: str):
-    """Batches with their model inputs, one preparation per distinct preprocessing: runs on the prefetch
-    thread, so decoding, perturbing and preprocessing overlap inference."""
+    """Batches with their model inputs: runs on the prefetch thread, so decoding, perturbing and preprocessing
+    overlap inference."""
     def produce():
         for batch in make_batches():
-            prepared: dict[str, object] = {}
-            for ensemble in ensembles:
-                key = _preparation_key(ensemble)
-                if key not in prepared:
-                    try:
-                        prepared[key] = ensemble.prepare(batch.inputs)
-                    except (ValueError, TypeError) as error:
-                        raise RunError(f"ensemble '{ensemble.name}' on dataset '{dataset}': cannot preprocess "
-                                       f"the inputs: {error}.") from error
-            yield batch, prepared
+            yield batch, prepare_batch(batch, ensembles, dataset)
 
     return produce
+
+
+def run_members(ensemble: LoadedEnsemble, members: list[tuple[int, object]], x, group: WorkGroup, check: bool,
+                pad_to: int | None = None) -> tuple[list[np.ndarray], float]:
+    """Run ``members`` (index, member) of ``ensemble`` on one model-ready batch; return outputs and seconds.
+
+    The batch is wrapped once in a :class:`SharedBatch`, so members that take it (ONNX) share one padded copy
+    and one copy per device; inputs are checked against every member on the first batch (``check``).
+    """
+    shared = None if isinstance(x, dict) else SharedBatch(x, pad_to)
+    outputs: list[np.ndarray] = []
+    started = time.perf_counter()
+    for _, member in members:
+        if check and hasattr(member, "check_input"):
+            member.check_input(x)
+        try:
+            if shared is not None and hasattr(member, "predict_shared"):
+                outputs.append(np.asarray(member.predict_shared(shared)))
+            else:
+                outputs.append(np.asarray(member.predict(x)))
+        except Exception as error:
+            raise RunError(f"member '{member.name}' of ensemble '{ensemble.name}' failed on dataset "
+                           f"'{group.dataset}' ({group.variant.label}): {type(error).__name__}: "
+                           f"{str(error).splitlines()[0][:300] if str(error) else ''}") from error
+    return outputs, time.perf_counter() - started
 
 
 def run_group(group: WorkGroup, ensembles: list[LoadedEnsemble], reader, batch_size: int, make_batches,
@@ -170,21 +207,20 @@ def run_group(group: WorkGroup, ensembles: list[LoadedEnsemble], reader, batch_s
         ids.append(np.asarray(batch.ids))
         targets.append(np.asarray(batch.targets))
         for ensemble in ensembles:
-            x = prepared[_preparation_key(ensemble)]
-            started = time.perf_counter()
-            for index, member in enumerate(ensemble.members):
-                if not checked and hasattr(member, "check_input"):
-                    member.check_input(x)
-                try:
-                    raw[ensemble.name][index].append(np.asarray(member.predict(x)))
-                except Exception as error:
-                    raise RunError(f"member '{member.name}' of ensemble '{ensemble.name}' failed on dataset "
-                                   f"'{group.dataset}' ({group.variant.label}): {type(error).__name__}: "
-                                   f"{str(error).splitlines()[0][:300] if str(error) else ''}") from error
-            seconds[ensemble.name] += time.perf_counter() - started
+            outputs, spent = run_members(ensemble, list(enumerate(ensemble.members)),
+                                         prepared[preparation_key(ensemble)], group, not checked, batch_size)
+            for index, output in enumerate(outputs):
+                raw[ensemble.name][index].append(output)
+            seconds[ensemble.name] += spent
         checked = True
         if on_batch is not None:
             on_batch(len(batch))
+    return finish_group(group, ensembles, raw, ids, targets, seconds)
+
+
+def finish_group(group: WorkGroup, ensembles: list[LoadedEnsemble], raw: dict[str, list[list[np.ndarray]]],
+                 ids: list[np.ndarray], targets: list[np.ndarray], seconds: dict[str, float]) -> dict[str, UnitPredictions]:
+    """The units of a streamed group: raw per-batch outputs of every member, concatenated and converted."""
     all_ids = np.concatenate(ids) if ids else np.zeros(0, np.int64)
     all_targets = np.concatenate(targets) if targets else np.zeros(0)
     return {e.name: _finish(e, raw[e.name], all_ids, all_targets, group, seconds[e.name]) for e in ensembles}

@@ -27,7 +27,7 @@ from uspec_audit.contracts import check_contracts
 from uspec_audit.engine.cache import PredictionCache, UnitPredictions
 from uspec_audit.engine.contrastive import contrastive_flips
 from uspec_audit.engine.executor import LoadedEnsemble
-from uspec_audit.engine.inference import run_inference
+from uspec_audit.engine.inference import resolve_execution, run_inference
 from uspec_audit.engine.loading import load_ensembles, open_readers
 from uspec_audit.engine.manifest import build_manifest, file_records, unit_records
 from uspec_audit.engine.member_metrics import metric_rows, metrics_for, metrics_frame
@@ -67,6 +67,8 @@ class RunOptions:
     pdf: bool = False
     wait: bool = False
     allow_code: list[str] = field(default_factory=list)
+    executor: str | None = None  # local | ray; None: the audit file's [execution] table
+    address: str | None = None  # ray: an existing cluster
 
 
 @dataclass
@@ -138,12 +140,14 @@ class _Computed:
     unit_keys: dict
     timings: dict
     warnings: list[str]
+    execution: dict = field(default_factory=dict)  # where inference ran (the manifest's "execution")
 
 
 def _compute(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, progress: Progress,
              folder: ResultsFolder, staging: Path, notes: list[str]) -> _Computed:
     """Inference, per-member metrics (predictions written to ``staging`` on the way) and statistics."""
     audit = loaded.model
+    execution = resolve_execution(audit.execution, options.executor, options.address)
     cache = PredictionCache(folder.cache_dir, enabled=not options.fresh)
     cache.remove_partial_writes()
     warnings = list(loaded.checked.warnings) + notes
@@ -161,7 +165,8 @@ def _compute(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, pro
     inference_started = time.perf_counter()
     with collecting() as component_notices:
         inferred = run_inference(plan, readers, fingerprints, ensembles, cache, registry, audit.audit.seed,
-                                 audit.audit.batch_size, options.device, progress)
+                                 audit.audit.batch_size, options.device, progress, execution, loaded.base_dir,
+                                 options.allow_code)
     warnings += [w for w in component_notices if w not in warnings]
     unit_keys = inferred.unit_keys
     inference_seconds = time.perf_counter() - inference_started
@@ -223,7 +228,8 @@ def _compute(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, pro
                "analysis_s": time.perf_counter() - analysis_started, "units_computed": inferred.computed,
                "units_reused": inferred.reused}
     warnings += [w for w in cache.warnings if w not in warnings]
-    return _Computed(tables, ensembles, readers, metadata, fingerprints, unit_keys, timings, warnings)
+    return _Computed(tables, ensembles, readers, metadata, fingerprints, unit_keys, timings, warnings,
+                     inferred.execution)
 
 
 def _write(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, progress: Progress, computed: _Computed,
@@ -236,9 +242,11 @@ def _write(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, progr
 
     def manifest(extra_warnings: list[str]) -> dict:
         timings["total_s"] = time.perf_counter() - started_wall
-        return build_manifest(loaded, plan, computed.ensembles, computed.readers, computed.metadata,
-                              computed.fingerprints, output, options.command, computed.warnings + extra_warnings,
-                              started_at, timings, unit_records(plan, computed.unit_keys), registry)
+        record = build_manifest(loaded, plan, computed.ensembles, computed.readers, computed.metadata,
+                                computed.fingerprints, output, options.command, computed.warnings + extra_warnings,
+                                started_at, timings, unit_records(plan, computed.unit_keys), registry)
+        record["execution"] = computed.execution
+        return record
 
     formats = set(loaded.model.audit.reports) if options.reports is None else set(options.reports)
     reports_started = time.perf_counter()

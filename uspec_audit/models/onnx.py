@@ -8,6 +8,12 @@ one global thread pool when the ``uspec-audit`` command runs (the process is
 then ours alone), so many members do not oversubscribe the cores. Used as a
 library, sessions keep their own pools (an onnxruntime global pool would force
 every other session in the host process to opt in) with spin-waiting off.
+
+On a GPU a batch is fed through IO binding: :class:`SharedBatch` pads it to the
+fixed batch shape once and copies it to each device once, and every member on
+that device binds the same device buffer (``OrtValue``); outputs stay on the
+device until the run ends. ``options.fp16 = true`` converts a float32 model to
+float16 weights and arithmetic at load (inputs and outputs stay float32).
 """
 
 from __future__ import annotations
@@ -72,6 +78,56 @@ def providers_for(device: str, available: list[str]) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+class SharedBatch:
+    """One model-ready batch shared by every member that reads it.
+
+    Padded to the fixed batch shape at most once (``pad_to``), and copied to
+    each device at most once: members on the same device bind the same
+    ``OrtValue`` instead of copying the batch each.
+    """
+
+    def __init__(self, array: np.ndarray, pad_to: int | None = None):
+        self.array = array
+        self.n = len(array)
+        self.pad_to = pad_to
+        self._padded: dict[int, np.ndarray] = {}
+        self._on_device: dict[tuple[str, int, int], Any] = {}
+        self.device_copies = 0  # how many host-to-device copies were made (tests check it is one per device)
+
+    def padded(self, size: int) -> np.ndarray:
+        """The batch with zero rows appended up to ``size`` (the batch itself when it is that long)."""
+        if size <= self.n:
+            return self.array
+        if size not in self._padded:
+            padding = np.zeros((size - self.n, *self.array.shape[1:]), dtype=self.array.dtype)
+            self._padded[size] = np.ascontiguousarray(np.concatenate([self.array, padding]))
+        return self._padded[size]
+
+    def ortvalue(self, device_type: str, device_id: int, size: int):
+        """The (padded) batch as an ``OrtValue`` on ``device_type:device_id``, made once per device."""
+        key = (device_type, device_id, size)
+        if key not in self._on_device:
+            ort = _ort()
+            self._on_device[key] = ort.OrtValue.ortvalue_from_numpy(
+                np.ascontiguousarray(self.padded(size)), device_type, device_id)
+            self.device_copies += 1
+        return self._on_device[key]
+
+
+def _fp16_model_bytes(path: Path) -> bytes:
+    """The model at ``path`` with float16 weights and arithmetic, float32 inputs and outputs kept."""
+    try:
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as error:
+        raise RunError(f"{path}: options.fp16 needs the onnx package (pip install 'uspec-audit[gpu]').") from error
+    try:
+        model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
+    except Exception as error:
+        raise RunError(f"{path}: cannot convert this model to float16 ({type(error).__name__}: {error}).") from error
+    return model.SerializeToString()
+
+
 class OnnxMember:
     """A member backed by an onnxruntime ``InferenceSession``."""
 
@@ -91,8 +147,10 @@ class OnnxMember:
         else:  # members run one after the other: idle pools must not spin and steal the active one's cores
             session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         session_options.log_severity_level = 3
+        self.fp16 = bool(options.get("fp16", False))
+        source = _fp16_model_bytes(path) if self.fp16 else str(path)
         try:
-            self.session = ort.InferenceSession(str(path), session_options, providers=wanted)
+            self.session = ort.InferenceSession(source, session_options, providers=wanted)
         except Exception as error:  # onnxruntime raises its own exception types for corrupt files
             raise RunError(f"{path}: onnxruntime cannot load this model ({type(error).__name__}: "
                            f"{str(error).strip().splitlines()[0][:300]}).") from error
@@ -117,10 +175,13 @@ class OnnxMember:
         self.output_name = outputs[self.output_index].name
         self.output_shape = outputs[self.output_index].shape
         on_gpu = self.providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
-        # On a GPU: IO binding (inputs copied once, outputs fetched once) and a fixed batch shape, since every
-        # new shape re-tunes cuDNN kernels. Both can be forced on the CPU (tests, or to compare).
+        # On a GPU: IO binding (inputs copied once per device and shared, outputs fetched once) and a fixed batch
+        # shape, since every new shape re-tunes cuDNN kernels (TensorRT rebuilds engines). Both can be forced on
+        # the CPU (tests, or to compare).
         self.use_io_binding = bool(options.get("io_binding", on_gpu))
         self.pad_batches = bool(options.get("pad_batches", on_gpu))
+        self.device_type = "cuda" if on_gpu else "cpu"
+        self.device_id = int(options.get("device_id", 0))
         self._batch_size: int | None = None
 
     @property
@@ -163,25 +224,31 @@ class OnnxMember:
             raise RunError(f"{self.path}: input '{self.input.name}' expects dtype {self.input_dtype}, the data is "
                            f"{example.dtype}; set preprocess.dtype = \"{self.input_dtype}\".")
 
+    def _fixed_size(self, n: int, pad_to: int | None) -> int:
+        """The batch shape this member runs: the stream's batch size (or the largest seen) when padding."""
+        if not self.pad_batches:
+            return n
+        self._batch_size = max(self._batch_size or 0, n, pad_to or 0)
+        return self._batch_size
+
     def predict(self, x) -> np.ndarray:
         if isinstance(x, dict):  # several named inputs (a tokenizer's input_ids, attention_mask, ...)
             feeds = {spec.name: x[spec.name] for spec in self.session.get_inputs()}
             return self.session.run([self.output_name], feeds)[0]
-        n = len(x)
-        if self.pad_batches:
-            if self._batch_size is None or n > self._batch_size:
-                self._batch_size = n
-            if n < self._batch_size:
-                padding = np.zeros((self._batch_size - n, *x.shape[1:]), dtype=x.dtype)
-                x = np.concatenate([x, padding])
+        return self.predict_shared(SharedBatch(x))
+
+    def predict_shared(self, batch: SharedBatch) -> np.ndarray:
+        """Outputs for a batch that other members may share (padded and copied to the device once)."""
+        n = batch.n
+        size = self._fixed_size(n, batch.pad_to)
         if self.use_io_binding:
             binding = self.session.io_binding()
-            binding.bind_cpu_input(self.input.name, np.ascontiguousarray(x))
-            binding.bind_output(self.output_name)
+            binding.bind_ortvalue_input(self.input.name, batch.ortvalue(self.device_type, self.device_id, size))
+            binding.bind_output(self.output_name, self.device_type, self.device_id)
             self.session.run_with_iobinding(binding)
             output = binding.copy_outputs_to_cpu()[0]
         else:
-            output = self.session.run([self.output_name], {self.input.name: x})[0]
+            output = self.session.run([self.output_name], {self.input.name: batch.padded(size)})[0]
         return output[:n]
 
 

@@ -1,0 +1,301 @@
+"""The Ray executor on real Ray clusters: a local one the run starts, and a ``ray start --head`` joined by address.
+
+Every table a Ray run writes must equal the local executor's, byte for byte
+(timings live only in the manifest). Faults are real: an actor process is
+killed with SIGKILL mid-run; bad addresses and impossible resource requests
+must fail with exit code 3 within bounded time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from builders import basic_audit, write_audit
+from conftest import command_line, descendants, ray_or_skip
+
+ROOT = Path(__file__).resolve().parents[2]
+TABLES = ("metrics", "summary", "contracts", "correlations", "calibration", "pca", "marginalization", "rex",
+          "disagreement", "differences", "corruptions", "flips")
+NOISE = """
+        [[tests]]
+        name = "noise"
+        kind = "perturbed"
+        dataset = "test"
+        metrics = ["accuracy"]
+        perturbations = [{ name = "gaussian_noise", severities = [1, 3, 5] }, { name = "pixelate", severities = [2, 4] }]
+"""
+SMALL_RAY = """
+        [execution]
+        object_store_mb = 128
+        resource_timeout_s = 60
+        batch_timeout_s = 120
+"""
+
+
+@pytest.fixture(autouse=True)
+def _ray_installed():
+    ray_or_skip()
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real command in a fresh process (a Ray driver owns its process: signals, atexit, the cluster)."""
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    return subprocess.run([sys.executable, "-m", "uspec_audit", "run", *args, "--no-reports", "--json"],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def assert_same_tables(left: Path, right: Path) -> None:
+    """Every result table and every prediction file of two runs are identical files."""
+    compared = 0
+    for name in TABLES:
+        a, b = left / f"{name}.parquet", right / f"{name}.parquet"
+        assert a.exists() == b.exists(), name
+        if a.exists():
+            pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), check_exact=True)
+            assert a.read_bytes() == b.read_bytes(), f"{name}.parquet differs"
+            compared += 1
+    predictions = sorted(p.relative_to(left) for p in (left / "predictions").rglob("*.parquet"))
+    assert predictions == sorted(p.relative_to(right) for p in (right / "predictions").rglob("*.parquet"))
+    for relative in predictions:
+        assert (left / relative).read_bytes() == (right / relative).read_bytes(), relative
+    assert compared >= 8 and predictions
+
+
+def manifest(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())
+
+
+def derm_like_audit(folder: Path) -> Path:
+    """A small version of audits/derm.toml: ONNX and TorchScript ensembles, strata, corruptions, contrastive."""
+    derm = ROOT / "examples" / "derm"
+    return write_audit(folder / "derm.toml", f"""
+        [audit]
+        name = "derm-small"
+        seed = 20201106
+        output = "{folder / 'results'}"
+        batch_size = 50
+
+        [ensembles.cnn]
+        members = ["{derm}/models/seed-0.onnx", "{derm}/models/seed-1.onnx", "{derm}/models/seed-2.onnx"]
+        task = "multiclass"
+        preprocess = {{ layout = "NCHW", scale = 255.0, mean = [0.5, 0.5, 0.5], std = [0.25, 0.25, 0.25] }}
+
+        [ensembles.cnn-torchscript]
+        loader = "torch"
+        members = ["{derm}/models/seed-0.pt", "{derm}/models/seed-1.pt"]
+        task = "multiclass"
+        preprocess = {{ layout = "NCHW", scale = 255.0, mean = [0.5, 0.5, 0.5], std = [0.25, 0.25, 0.25] }}
+
+        [datasets.test]
+        source = "parquet"
+        path = "{derm}/data/test.parquet"
+        id = "id"
+        attributes = ["fitzpatrick", "camera"]
+        limit = 240
+        synthetic = true
+
+        [datasets.counterfactual]
+        source = "parquet"
+        path = "{derm}/data/counterfactual.parquet"
+        id = "id"
+        attributes = ["fitzpatrick", "lesion_id"]
+        limit = 120
+        synthetic = true
+
+        [[tests]]
+        name = "iid"
+        kind = "iid"
+        dataset = "test"
+        metrics = ["accuracy", "nll"]
+
+        [[tests]]
+        name = "skin-type"
+        kind = "stratified"
+        dataset = "test"
+        by = "fitzpatrick"
+        metrics = ["accuracy"]
+
+        [[tests]]
+        name = "corruptions"
+        kind = "perturbed"
+        dataset = "test"
+        ensembles = ["cnn"]
+        metrics = ["accuracy"]
+        perturbations = [{{ name = "gaussian_noise", severities = [2] }}, {{ name = "defocus_blur", severities = [3] }}]
+
+        [[tests]]
+        name = "counterfactual-skin"
+        kind = "contrastive"
+        dataset = "counterfactual"
+        ensembles = ["cnn"]
+        link = "lesion_id"
+        metrics = ["accuracy"]
+
+        [analysis]
+        permutations = 100
+        bootstrap = 50
+        member_bootstrap = 50
+        {SMALL_RAY}
+        """)
+
+
+def test_digits_on_a_local_ray_cluster_gives_the_local_tables(digits_world, tmp_path):
+    """`--executor ray` with no address starts a local cluster (all cores), runs, and stops it."""
+    audit = basic_audit(digits_world, tmp_path, extra=NOISE, analysis=SMALL_RAY)
+    local = run_cli(str(audit), "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    on_ray = run_cli(str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray")
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert_same_tables(tmp_path / "local", tmp_path / "ray")
+    execution = manifest(tmp_path / "ray")["execution"]
+    assert execution["executor"] == "ray" and execution["address"] is None
+    assert execution["actors"] == 2 and execution["nodes"] == 1 and execution["actor_restarts"] == 0
+    assert manifest(tmp_path / "local")["execution"] == {"executor": "local"}
+    assert manifest(tmp_path / "ray")["timings"]["units_computed"] == 7  # 2 unperturbed streams + 5 variants
+    # the run's own cluster is gone: no daemon of a default-located (ray.init) cluster outlives the command
+    leftovers = [p for p in descendants(1) if "/tmp/ray/session" in command_line(p)
+                 and ("raylet" in command_line(p) or "gcs_server" in command_line(p))]
+    assert not leftovers, [command_line(p)[:200] for p in leftovers]
+
+
+def test_derm_like_audit_on_a_joined_cluster_matches_and_a_cached_rerun_needs_no_cluster(ray_head, tmp_path):
+    audit = derm_like_audit(tmp_path)
+    local = run_cli(str(audit), "--out", str(tmp_path / "local"))
+    assert local.returncode == 0, local.stderr
+    on_ray = run_cli(str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_head.address)
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert_same_tables(tmp_path / "local", tmp_path / "ray")
+    execution = manifest(tmp_path / "ray")["execution"]
+    assert execution["address"] == ray_head.address and execution["actors"] == 2
+    members = [m for e in manifest(tmp_path / "ray")["ensembles"] for m in e["members"]]
+    assert {tuple(m["providers"]) for m in members} == {("CPUExecutionProvider",), ("torch:cpu",)}
+    again = run_cli(str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", "127.0.0.1:9")
+    assert again.returncode == 0, again.stderr  # everything cached: the (unreachable) cluster is never contacted
+    assert json.loads(again.stdout)["timings"]["units_computed"] == 0
+
+
+def _member_hosts(head) -> list[int]:
+    return [p for p in descendants(head.process.pid) if command_line(p).startswith("ray::MemberHost")]
+
+
+def test_an_actor_killed_mid_run_is_restarted_and_the_tables_are_unchanged(digits_world, ray_head, tmp_path):
+    audit = basic_audit(digits_world, tmp_path, extra=NOISE.replace("[1, 3, 5]", "[1, 2, 3, 4, 5]"),
+                        analysis=SMALL_RAY)
+    audit.write_text(audit.read_text().replace("batch_size = 128", "batch_size = 16"))
+    reference = run_cli(str(audit), "--out", str(tmp_path / "local"))
+    assert reference.returncode == 0, reference.stderr
+    cache = tmp_path / "ray" / ".cache" / "predictions"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    process = subprocess.Popen([sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-reports", "--json",
+                                "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_head.address],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    killed = None
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None and killed is None:
+        hosts = _member_hosts(ray_head)
+        if hosts and len(list(cache.glob("[0-9a-f]*.npz"))) >= 1:  # mid-run: some units done, more to come
+            killed = hosts[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.02)
+    stdout, stderr = process.communicate(timeout=300)
+    assert killed is not None, "the run finished before an actor could be killed; make the audit longer"
+    assert process.returncode == 0, stderr
+    assert killed not in _member_hosts(ray_head)
+    execution = manifest(tmp_path / "ray")["execution"]
+    assert execution["actor_restarts"] >= 1
+    assert json.loads(stdout)["timings"]["units_computed"] >= 1
+    assert_same_tables(tmp_path / "local", tmp_path / "ray")
+
+
+def test_a_killed_driver_leaves_no_actors_and_the_rerun_resumes(digits_world, ray_head, tmp_path):
+    audit = basic_audit(digits_world, tmp_path, extra=NOISE.replace("[1, 3, 5]", "[1, 2, 3, 4, 5]"),
+                        analysis=SMALL_RAY)
+    audit.write_text(audit.read_text().replace("batch_size = 128", "batch_size = 16"))
+    command = [str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_head.address]
+    cache = tmp_path / "ray" / ".cache" / "predictions"
+    process = subprocess.Popen([sys.executable, "-m", "uspec_audit", "run", *command, "--no-reports", "--json"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None and len(list(cache.glob("[0-9a-f]*.npz"))) < 2:
+        time.sleep(0.02)
+    interrupted = process.poll() is None
+    process.kill()
+    process.wait()
+    finished_before = len(list(cache.glob("[0-9a-f]*.npz")))
+    assert interrupted, "the run finished before it could be killed; make the audit longer"
+    assert not (tmp_path / "ray" / "manifest.json").exists()
+    deadline = time.time() + 60  # the cluster reaps the actors of a driver that died
+    while _member_hosts(ray_head) and time.time() < deadline:
+        time.sleep(0.5)
+    assert not _member_hosts(ray_head)
+    resumed = run_cli(*command)
+    assert resumed.returncode == 0, resumed.stderr
+    timings = json.loads(resumed.stdout)["timings"]
+    assert timings["units_reused"] >= finished_before >= 2 and timings["units_computed"] >= 1
+    reference = run_cli(str(audit), "--out", str(tmp_path / "local"))
+    assert reference.returncode == 0, reference.stderr
+    assert_same_tables(tmp_path / "local", tmp_path / "ray")
+
+
+def test_bad_addresses_fail_fast_with_exit_code_3(digits_world, tmp_path):
+    audit = basic_audit(digits_world, tmp_path)
+    started = time.monotonic()
+    refused = run_cli(str(audit), "--executor", "ray", "--address", "127.0.0.1:9", timeout=60)
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "cannot reach the Ray cluster at 127.0.0.1:9" in json.loads(refused.stdout)["message"]
+    malformed = run_cli(str(audit), "--executor", "ray", "--address", "no-port-here", timeout=60)
+    assert malformed.returncode == 3 and "is not host:port" in json.loads(malformed.stdout)["message"]
+    assert time.monotonic() - started < 30
+    assert not (tmp_path / "results" / "manifest.json").exists()
+
+
+def test_a_port_that_answers_but_is_no_cluster_times_out_with_exit_code_3(digits_world, tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted = []
+    threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+    try:
+        audit = basic_audit(digits_world, tmp_path, analysis="[execution]\nconnect_timeout_s = 4")
+        started = time.monotonic()
+        result = run_cli(str(audit), "--executor", "ray", "--address", f"127.0.0.1:{server.getsockname()[1]}",
+                         timeout=90)
+        assert result.returncode == 3, result.stdout + result.stderr
+        message = json.loads(result.stdout)["message"]
+        assert "did not finish within 4 s" in message or "cannot join the Ray cluster" in message
+        assert time.monotonic() - started < 60
+    finally:
+        server.close()
+
+
+def test_resources_the_cluster_lacks_are_an_error_not_a_hang(digits_world, ray_head, tmp_path):
+    audit = basic_audit(digits_world, tmp_path, analysis="[execution]\nnum_gpus = 1\nresource_timeout_s = 3")
+    started = time.monotonic()
+    result = run_cli(str(audit), "--executor", "ray", "--address", ray_head.address, timeout=120)
+    assert result.returncode == 3, result.stdout + result.stderr
+    message = json.loads(result.stdout)["message"]
+    assert "has 2 CPUs and 0 GPUs" in message and "1 GPU" in message, message
+    assert time.monotonic() - started < 60
+    # actors that fit in total but not on any node: placement times out instead of hanging
+    audit = basic_audit(digits_world, tmp_path, analysis="[execution]\nactors = 1\nnum_cpus = 2\n"
+                                                         "producer_cpus = 1\nbatch_timeout_s = 5")
+    result = run_cli(str(audit), "--executor", "ray", "--address", ray_head.address, timeout=120)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "within 5 s" in json.loads(result.stdout)["message"]
+
+
+def test_address_without_the_ray_executor_is_an_argument_error(digits_world, tmp_path):
+    audit = basic_audit(digits_world, tmp_path)
+    result = run_cli(str(audit), "--address", "127.0.0.1:6379", timeout=60)
+    assert result.returncode == 2 and "--executor ray" in json.loads(result.stdout)["message"]
