@@ -9,7 +9,7 @@ import torch
 
 from uspec_audit.config.models import Preprocess
 from uspec_audit.errors import RunError
-from uspec_audit.models.onnx import OnnxMember, providers_for
+from uspec_audit.models.onnx import OnnxMember, SharedBatch, providers_for
 from uspec_audit.models.preprocess import preprocess
 from uspec_audit.models.torch import TorchMember
 
@@ -36,6 +36,37 @@ def test_gpu_feeding_path_gives_the_same_outputs_on_cpu(digits_world):
     last = bound.predict(x[:5])  # padded to 16 internally, cut back to 5
     assert last.shape == (5, 10)
     np.testing.assert_allclose(last, plain.predict(x[:5]), rtol=1e-6)
+
+
+def test_a_shared_batch_is_padded_and_copied_once_for_every_member_on_a_device(digits_world):
+    """The GPU feeding path on the CPU: three members bind one OrtValue of one padded copy of the batch."""
+    options = {"io_binding": True, "pad_batches": True}
+    members = [OnnxMember(path, options, "cpu") for path in digits_world.onnx_members[:3]]
+    bare = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in digits_world.onnx_members[:3]]
+    x = _x(digits_world, 11)
+    batch = SharedBatch(x, pad_to=16)  # the last, short batch of a stream of 16s
+    outputs = [member.predict_shared(batch) for member in members]
+    assert batch.device_copies == 1 and list(batch._padded) == [16]
+    assert all(m._batch_size == 16 for m in members)  # one fixed shape: no re-tuning for the short batch
+    for output, session in zip(outputs, bare, strict=True):
+        assert output.shape == (11, 10)
+        np.testing.assert_allclose(output, session.run(None, {"image": x})[0], rtol=1e-6)
+    full = SharedBatch(_x(digits_world, 16), pad_to=16)
+    members[0].predict_shared(full)
+    assert full.device_copies == 1 and not full._padded  # a full batch is bound as it is, never copied to pad
+
+
+def test_fp16_members_convert_at_load_and_keep_float32_inputs(digits_world):
+    """options.fp16: float16 weights and arithmetic (GPU tensor cores), float32 in and out; close to float32."""
+    plain = OnnxMember(digits_world.onnx_members[0], {}, "cpu")
+    half = OnnxMember(digits_world.onnx_members[0], {"fp16": True}, "cpu")
+    x = _x(digits_world, 32)
+    assert half.input_dtype == "float32" and half.fp16
+    a, b = plain.predict(x), half.predict(x)
+    assert b.dtype == np.float32
+    assert not np.array_equal(a, b)  # really computed in half precision
+    np.testing.assert_allclose(b, a, atol=0.05)
+    assert (a.argmax(1) == b.argmax(1)).mean() >= 0.95
 
 
 def test_onnx_input_checks(digits_world):

@@ -100,14 +100,16 @@ def ray_head():
          "--object-store-memory=134217728", "--include-dashboard=false", "--disable-usage-stats",
          f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1"],
         stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    pidfile = os.environ.get("USPEC_AUDIT_RAY_PIDFILE")  # CI's trap stops the group even if pytest dies
+    if pidfile:
+        Path(pidfile).write_text(str(process.pid))
     try:
         address = f"127.0.0.1:{port}"
         deadline = time.time() + 90
         while time.time() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"ray start exited: {(Path(temp_dir) / 'start.log').read_text()[-2000:]}")
-            if "blocks" in (Path(temp_dir) / "start.log").read_text() or "block forever" in (
-                    Path(temp_dir) / "start.log").read_text():
+            if "block forever" in (Path(temp_dir) / "start.log").read_text():
                 break
             time.sleep(0.5)
         else:
@@ -128,3 +130,5 @@ def ray_head():
                 pass
         log.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
+        if pidfile:
+            Path(pidfile).write_text("")

@@ -69,6 +69,7 @@ class RayExecutor:
             already = ray.is_initialized()
         except ImportError:
             pass
+        self._started = time.perf_counter()
         self.ray, _ = connect(self.settings)
         self.owns_connection = not already
         self.info["ray_version"] = self.ray.__version__
@@ -180,7 +181,8 @@ class RayExecutor:
                     loaded.providers = list(member["providers"])
         self.info.update({
             "actors": count, "num_cpus": num_cpus, "num_gpus": num_gpus, "data": settings.data,
-            "nodes": len({d["node"] for d in described}), "hosts": sorted({d["host"] for d in described}),
+            "nodes": len({d["node"] for d in described}),  # no host names: the manifest carries no machine identities
+            "startup_s": round(time.perf_counter() - self._started, 3),  # connect, ship models, start actors
         })
 
     # ------------------------------------------------------------------ waiting, bounded
