@@ -16,6 +16,7 @@ import numpy as np
 from uspec_audit.batch import Batch
 from uspec_audit.components import FeatureStats, PerturbContext
 from uspec_audit.config.models import Ensemble
+from uspec_audit.engine import warmup
 from uspec_audit.engine.cache import UnitPredictions
 from uspec_audit.engine.perturb_checks import first_batch_notices
 from uspec_audit.engine.plan import WorkGroup
@@ -23,7 +24,6 @@ from uspec_audit.engine.prefetch import prefetch
 from uspec_audit.engine.seeds import example_seeds
 from uspec_audit.errors import PluginError, RunError
 from uspec_audit.fingerprint import spec_sha256
-from uspec_audit.metrics.outputs import to_probabilities
 from uspec_audit.models.onnx import SharedBatch
 from uspec_audit.models.preprocess import preprocess
 
@@ -229,6 +229,9 @@ def finish_group(group: WorkGroup, ensembles: list[LoadedEnsemble], raw: dict[st
 def _finish(ensemble: LoadedEnsemble, outputs: list[list[np.ndarray]], ids: np.ndarray, targets: np.ndarray,
             group: WorkGroup, seconds: float) -> UnitPredictions:
     """Convert raw outputs to probabilities (classification) or predictions (regression), member by member."""
+    warmup.wait()  # metrics.outputs (scipy.special) is being imported on the warm-up thread
+    from uspec_audit.metrics.outputs import to_probabilities
+
     config = ensemble.config
     converted = []
     for member, chunks in zip(ensemble.members, outputs, strict=True):

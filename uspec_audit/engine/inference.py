@@ -17,6 +17,7 @@ from pathlib import Path
 
 from uspec_audit.components import FeatureStats
 from uspec_audit.config.models import Execution
+from uspec_audit.engine import warmup
 from uspec_audit.engine.cache import PredictionCache
 from uspec_audit.engine.executor import (
     LoadedEnsemble,
@@ -127,6 +128,7 @@ def run_inference(plan: Plan, readers: dict, fingerprints: dict[str, str], ensem
         if pending:  # a fully cached re-run needs no cluster
             from uspec_audit.engine.ray_executor import RayExecutor
 
+            warmup.start()
             with RayExecutor(execution, registry, seed, batch_size, device, base_dir or Path.cwd(),
                              list(allow_code or [])) as executor:
                 for item, units in executor.run(pending, plan, ensembles, readers, fingerprints, progress):
@@ -135,6 +137,8 @@ def run_inference(plan: Plan, readers: dict, fingerprints: dict[str, str], ensem
                         result.computed += 1
                 result.execution = executor.describe()
         return result
+    if pending:
+        warmup.start()
     for item in pending:
         group, reader = item.group, readers[item.group.dataset]
         where = perturbation_device(device) if group.variant.perturbation else "cpu"

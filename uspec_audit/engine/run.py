@@ -45,7 +45,6 @@ from uspec_audit.results.staging import Staging, recover
 from uspec_audit.results.writer import write_json, write_table
 from uspec_audit.signals import interrupted
 from uspec_audit.stats.corruption import corruption_summary
-from uspec_audit.stats.differences import differences
 from uspec_audit.stats.plan import AnalysisPlan, EnsemblePlan, TestPlan
 
 
@@ -211,7 +210,9 @@ def _compute(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, pro
         test_run, variant_spec = lookup[(test, variant)]
         return load_unit(ensemble, test_run, variant_spec)
 
+    # scipy.stats and these are imported on a thread while the members run (engine/warmup.py)
     from uspec_audit.stats.analyze import analyze
+    from uspec_audit.stats.differences import differences
 
     with progress.step("Ensemble statistics", None):
         tables = analyze(metrics, load_predictions, analysis_plan, audit.analysis, audit.audit.seed, notes=warnings)
