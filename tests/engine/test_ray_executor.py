@@ -299,3 +299,36 @@ def test_address_without_the_ray_executor_is_an_argument_error(digits_world, tmp
     audit = basic_audit(digits_world, tmp_path)
     result = run_cli(str(audit), "--address", "127.0.0.1:6379", timeout=60)
     assert result.returncode == 2 and "--executor ray" in json.loads(result.stdout)["message"]
+
+
+def test_workers_refuse_models_and_data_that_differ_from_the_drivers(digits_world, tmp_path):
+    """What runs on a worker, called here directly: corrupt model bytes and other data are errors, not results."""
+    from uspec_audit.config.models import Dataset
+    from uspec_audit.engine.plan import WorkGroup
+    from uspec_audit.engine.ray_workers import StreamRequest, materialize, produce_stream
+    from uspec_audit.engine.variants import Variant
+    from uspec_audit.errors import RunError
+
+    data = digits_world.onnx_members[0].read_bytes()
+    good = __import__("hashlib").sha256(data).hexdigest()
+    assert materialize(data, good, ".onnx", "seed-0.onnx").read_bytes() == data
+    with pytest.raises(RunError, match="the transfer is corrupt"):
+        materialize(data[:-1], good, ".onnx", "seed-0.onnx")
+    dataset = Dataset(source="parquet", path=str(digits_world.parquet), id="id")
+    request = StreamRequest(group=WorkGroup("test", Variant()), dataset=dataset, base_dir=tmp_path,
+                            fingerprint="0" * 64, verify=True, seed=1, batch_size=64, feature_stats=None)
+    with pytest.raises(RunError, match="differs from the driver's"):
+        next(produce_stream(request))
+
+
+def test_the_command_line_overrides_the_execution_table():
+    from uspec_audit.config.models import Execution
+    from uspec_audit.engine.inference import resolve_execution
+    from uspec_audit.errors import AuditFileError
+
+    in_file = Execution(executor="ray", address="10.0.0.1:6379")
+    assert resolve_execution(in_file, None, None) == in_file
+    assert resolve_execution(in_file, "local", None).address is None  # --executor local: no cluster
+    assert resolve_execution(Execution(), "ray", "h:1").address == "h:1"
+    with pytest.raises(AuditFileError, match="--executor ray"):
+        resolve_execution(Execution(), None, "h:1")

@@ -39,6 +39,7 @@ class LoadedEnsemble:
     tokenizer: object | None = None
     tokenizer_fingerprint: str = ""
     code_identity: str = ""  # the loader's and tokenizer's code identity (uspec_audit.identity): in every unit key
+    declared_input: list | None = None  # the members' input shape where they live elsewhere (Ray producers)
 
     def prepare(self, inputs):
         """Model inputs for a raw batch: the tokenizer's named arrays for text, else the preprocessing."""
@@ -50,7 +51,9 @@ class LoadedEnsemble:
     @property
     def input_dims(self) -> list | None:
         """The first member's declared input shape (what preprocess.layout = "auto" resolves against)."""
-        return getattr(self.members[0], "input_shape", None) if self.members else None
+        if not self.members:
+            return self.declared_input
+        return getattr(self.members[0], "input_shape", None)
 
     @property
     def member_names(self) -> list[str]:

@@ -224,8 +224,9 @@ class RayExecutor:
     def _stream(self, item, readers: dict, fingerprints: dict, advance) -> dict:
         group = item.group
         what = f"dataset '{group.dataset}' [{group.variant.label}]"
-        preparations = {preparation_key(e): LoadedEnsemble(e.name, e.config, [], [], e.tokenizer, e.tokenizer_fingerprint)
-                        for e in item.ensembles}
+        preparations = {preparation_key(e): LoadedEnsemble(e.name, e.config, [], [], e.tokenizer, e.tokenizer_fingerprint,
+                                                           e.input_dims)
+                        for e in item.ensembles}  # what a producer needs to prepare batches, without the members
         request = StreamRequest(group=group, dataset=readers[group.dataset].config, base_dir=self.base_dir,
                                 fingerprint=fingerprints[group.dataset], verify=self.settings.data == "shared",
                                 seed=self.seed, batch_size=self.batch_size, feature_stats=item.feature_stats,
