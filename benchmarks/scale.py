@@ -47,7 +47,7 @@ from overhead import build  # noqa: E402 - the same members and data as the over
 RESNET50_PER_GPU = {"fp32": 1589.0, "fp16": 6018.0}
 GPUS_PER_NODE = 8
 NIC_BYTES_PER_S = 25e9 / 8  # a 25 Gbit/s network link per node
-IMAGENET = {"members": 50, "images": 50_000, "variants": 1 + 19 * 5, "side": 224, "batch": 128}
+IMAGENET = {"members": 50, "images": 50_000, "variants": 1 + 19 * 5, "side": 224, "batch": 128, "classes": 1000}
 
 
 def write_audit(folder: Path, variants: int, batch: int, execution: str) -> Path:
@@ -193,7 +193,8 @@ def main() -> None:
     batch_bytes = args.batch * 3 * args.size * args.size * 4
     print(f"\nmeasured: {per_member_inference * 1e6:.1f} us per member-inference (one thread, {args.size}x{args.size} "
           f"CNN, slope); Ray executor overhead {per_call * 1e3:.2f} ms per actor call (1 actor vs local, slope over "
-          f"{extra_calls} calls: {ray_slope:.2f} s vs {local_slope:.2f} s)")
+          f"{extra_calls} calls: {ray_slope:.2f} s vs {local_slope:.2f} s; CPU of the driver, raylet, producer and "
+          f"actor, which here compete for the same 2 cores)")
     print(f"data movement (this design): each prepared batch ({batch_bytes / 1e6:.2f} MB float32) goes once into the "
           f"object store and is read by every actor (zero-copy on a node): "
           f"{batch_bytes / (args.batch * args.members):,.0f} bytes per member-inference on one node")
@@ -214,30 +215,39 @@ def project(per_call: float, decode: float, corrupt: float) -> None:
     print(f"ASSUMED (not measured here): ResNet-50 {RESNET50_PER_GPU['fp32']:,.0f} images/s per GPU in fp32 and "
           f"{RESNET50_PER_GPU['fp16']:,.0f} in fp16 (V100, TensorRT, batch 128; "
           "https://gist.github.com/1duo/efd3be1dc8eb2c45863b75f20a76f8b2); "
-          f"{GPUS_PER_NODE} GPUs per node; the Ray overhead per actor call measured above")
+          f"{GPUS_PER_NODE} GPUs per node")
     print(f"ASSUMED: a {NIC_BYTES_PER_S * 8 / 1e9:.0f} Gbit/s link per node; every node holding a member receives "
           f"every batch ({image_bytes / 1e3:.0f} kB per image as float32)")
     print(f"{'GPUs':>5s} {'nodes':>5s} {'busy GPUs':>9s} {'fp32 wall':>10s} {'fp16 wall':>10s} {'network floor':>13s} "
-          f"{'producer cores':>14s} {'inbound/node':>12s}")
+          f"{'producer cores':>14s} {'Ray cores/node':>14s} {'inbound/node':>12s}")
     for gpus in (1, 8, 64):
         nodes = -(-gpus // GPUS_PER_NODE)
         busy = min(gpus, m)  # members are placed one actor per GPU slot: more GPUs than members stay idle
         members_per_actor = -(-m // busy)
         floor = streams * image_bytes / NIC_BYTES_PER_S if nodes > 1 else 0.0  # one node: shared memory
-        walls = []
-        for precision in ("fp32", "fp16"):
-            call = members_per_actor * batch / RESNET50_PER_GPU[precision] + per_call
-            walls.append(max(streams / batch * call, floor))  # every batch visits every actor once
+        walls = [max(streams * members_per_actor / RESNET50_PER_GPU[precision], floor)
+                 for precision in ("fp32", "fp16")]  # every image visits every actor once; calls are pipelined
         images_per_s = streams / walls[1]  # the faster (fp16) case sizes the producers and the network
         cores = images_per_s * cpu_per_image
+        calls_per_node_s = images_per_s / batch * min(busy, GPUS_PER_NODE)
+        ray_cores = calls_per_node_s * per_call  # the driver's, raylet's and actors' CPU per call, on spare cores
         inbound = images_per_s * image_bytes if nodes > 1 else 0.0
         print(f"{gpus:5d} {nodes:5d} {busy:9d} {_hours(walls[0]):>10s} {_hours(walls[1]):>10s} {_hours(floor):>13s} "
-              f"{cores:14.0f} {inbound / 1e9:8.2f} GB/s")
-    print("wall = max(GPU-bound time, network floor): each batch goes to every actor, the slowest actor holds "
-          "ceil(members/GPUs) members; at 64 GPUs only 50 hold a member (no member replication yet). 'producer cores' "
-          "= CPU cores the producers need to decode and corrupt fast enough for the fp16 case (decode + corruption "
-          "measured above; real ImageNet JPEGs are about twice the pixels). 'inbound/node' = object-store traffic "
-          "each node receives over the network (none on one node: shared memory).")
+              f"{cores:14.0f} {ray_cores:14.1f} {inbound / 1e9:8.2f} GB/s")
+    print("wall = max(GPU time, network floor): every image visits every actor, the busiest actor holds "
+          "ceil(members/GPUs) members, and actor calls are pipelined (several batches in flight), so the "
+          "executor's per-call cost is CPU work on the node's spare cores ('Ray cores/node', from the overhead "
+          "per call measured above -- an upper bound: on this 2-core machine the Ray processes compete with the "
+          "actor) rather than GPU idle time. At 64 GPUs only 50 hold a member (no member replication yet). "
+          "'producer cores' = CPU cores that decode and corrupt fast enough for the fp16 case (real ImageNet JPEGs "
+          "are about twice the pixels measured here). 'inbound/node' = object-store traffic each node receives "
+          "over the network (none on one node: shared memory).")
+    output_bytes = IMAGENET["classes"] * 4  # float32 class probabilities per member-inference
+    print(f"results: {output_bytes:,} bytes of class probabilities per member-inference flow back to the driver and "
+          f"into the cache: {work * output_bytes / 1e12:.2f} TB in all, and one unit ({m} members x {n:,} images) is "
+          f"{m * n * output_bytes / 1e9:.0f} GB in the driver's memory while its stream runs -- at this scale the cache "
+          f"must keep less than full probabilities (true-class probability, top-k), which this projection does not "
+          f"assume.")
 
 
 def _hours(seconds: float) -> str:

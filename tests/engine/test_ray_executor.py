@@ -189,8 +189,9 @@ def _member_hosts(head) -> list[int]:
 
 
 def test_an_actor_killed_mid_run_is_restarted_and_the_tables_are_unchanged(digits_world, ray_head, tmp_path):
+    """Also runs the producers anywhere in the cluster (data = "shared"), each checking the data's fingerprint."""
     audit = basic_audit(digits_world, tmp_path, extra=NOISE.replace("[1, 3, 5]", "[1, 2, 3, 4, 5]"),
-                        analysis=SMALL_RAY)
+                        analysis=SMALL_RAY + '        data = "shared"\n')
     audit.write_text(audit.read_text().replace("batch_size = 128", "batch_size = 16"))
     reference = run_cli(str(audit), "--out", str(tmp_path / "local"))
     assert reference.returncode == 0, reference.stderr
@@ -212,7 +213,7 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_tables_are_unchanged(digit
     assert process.returncode == 0, stderr
     assert killed not in _member_hosts(ray_head)
     execution = manifest(tmp_path / "ray")["execution"]
-    assert execution["actor_restarts"] >= 1
+    assert execution["actor_restarts"] >= 1 and execution["data"] == "shared"
     assert json.loads(stdout)["timings"]["units_computed"] >= 1
     assert_same_tables(tmp_path / "local", tmp_path / "ray")
 
