@@ -333,3 +333,28 @@ def test_the_command_line_overrides_the_execution_table():
     assert resolve_execution(Execution(), "ray", "h:1").address == "h:1"
     with pytest.raises(AuditFileError, match="--executor ray"):
         resolve_execution(Execution(), None, "h:1")
+
+
+ACTOR_THAT_CANNOT_LOAD = """
+import logging, sys, ray
+from uspec_audit.engine.ray_executor import _translate
+from uspec_audit.engine.ray_workers import MemberHost, MemberJob, ModelShelf
+ray.init(address=sys.argv[1], logging_level=logging.ERROR, log_to_driver=False, configure_logging=False)
+shelf = ray.remote(ModelShelf).options(name="shelf-test", num_cpus=0).remote()
+ray.get(shelf.keep.remote("ab" * 32, [ray.put(b"other bytes")]))
+job = MemberJob("cnn", 0, "seed-0", "onnx", {}, ".onnx", "ab" * 32, "ab" * 32, "/models/seed-0.onnx")
+host = ray.remote(MemberHost).options(num_cpus=1, max_restarts=2, max_task_retries=2).remote(
+    [job], "shelf-test", ray.get_runtime_context().namespace, "cpu", 1, {})
+try:
+    ray.get(host.describe.remote(), timeout=60)
+except Exception as error:
+    print(str(_translate(error, "starting the member actors")))
+"""
+
+
+def test_an_actor_that_cannot_load_its_model_is_a_clear_error(ray_head):
+    """The actor itself refuses bytes whose hash is not the driver's; the error reaches the user as ours."""
+    out = subprocess.run([sys.executable, "-c", ACTOR_THAT_CANNOT_LOAD, ray_head.address], capture_output=True,
+                         text=True, timeout=120, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""  # Ray's own notices come first
+    assert last.startswith("/models/seed-0.onnx: the model bytes that reached the worker"), out.stdout + out.stderr

@@ -322,6 +322,9 @@ def _translate(error: Exception, what: str) -> UspecError:
     name = type(error).__name__
     text = str(cause if cause is not None else error).strip().splitlines()
     summary = text[-1] if text else name
+    for prefix in ("uspec_audit.errors.RunError: ", "uspec_audit.errors.PluginError: "):
+        if prefix in summary:  # our own error, raised where Ray could not hand it over as an object
+            return RunError(summary.split(prefix, 1)[1])
     if "ActorDied" in name or "RayActorError" in name:
         return RunError(f"a member actor died while {what} and could not be restarted: {summary[:400]}")
     return RunError(f"Ray failed while {what}: {name}: {summary[:400]}")
