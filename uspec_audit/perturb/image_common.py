@@ -15,8 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import scipy.fft as sfft
-from scipy import ndimage
+import scipy  # scipy.fft and scipy.ndimage load on first use: the registry imports this module at start-up
 
 #: Force the torch implementation even on ``device="cpu"`` (tests compare it with numpy).
 _FORCE_TORCH = False
@@ -89,7 +88,7 @@ def gaussian(x: np.ndarray, sigma: float | tuple[float, float], mode: str = "nea
     """skimage.filters.gaussian over the spatial axes of (B, H, W[, C])."""
     sy, sx = (sigma, sigma) if np.isscalar(sigma) else sigma
     sig = (0.0, sy, sx) + ((0.0,) if x.ndim == 4 else ())
-    return ndimage.gaussian_filter(x, sigma=sig, mode=mode, truncate=truncate)
+    return scipy.ndimage.gaussian_filter(x, sigma=sig, mode=mode, truncate=truncate)
 
 
 def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
@@ -110,13 +109,13 @@ def fft_correlate(x: np.ndarray, kernel: np.ndarray, pad_mode: str) -> np.ndarra
     r = ksize // 2
     h, w = x.shape[1:3]
     xp = np.pad(x, ((0, 0), (r, r), (r, r), (0, 0)), mode=pad_mode)
-    fh = sfft.next_fast_len(xp.shape[1], real=True)
-    fw = sfft.next_fast_len(xp.shape[2], real=True)
-    big = sfft.rfft2(xp, s=(fh, fw), axes=(1, 2), workers=-1)
+    fh = scipy.fft.next_fast_len(xp.shape[1], real=True)
+    fw = scipy.fft.next_fast_len(xp.shape[2], real=True)
+    big = scipy.fft.rfft2(xp, s=(fh, fw), axes=(1, 2), workers=-1)
     kf = np.ascontiguousarray(kernel[..., ::-1, ::-1]).astype(x.dtype)
-    kk = sfft.rfft2(kf, s=(fh, fw), axes=(-2, -1), workers=-1)
+    kk = scipy.fft.rfft2(kf, s=(fh, fw), axes=(-2, -1), workers=-1)
     big *= kk[..., None]
-    y = sfft.irfft2(big, s=(fh, fw), axes=(1, 2), workers=-1)
+    y = scipy.fft.irfft2(big, s=(fh, fw), axes=(1, 2), workers=-1)
     return y[:, ksize - 1 : ksize - 1 + h, ksize - 1 : ksize - 1 + w, :]
 
 
@@ -141,8 +140,8 @@ def disk(radius: int, alias_blur: float) -> np.ndarray:
     g = cv2_gaussian_kernel(ksize, alias_blur)
     r = ksize // 2
     d = np.pad(d, r, mode="reflect")
-    d = ndimage.correlate1d(d, g, axis=0, mode="constant")[r:-r]
-    d = ndimage.correlate1d(d, g, axis=1, mode="constant")[:, r:-r]
+    d = scipy.ndimage.correlate1d(d, g, axis=0, mode="constant")[r:-r]
+    d = scipy.ndimage.correlate1d(d, g, axis=1, mode="constant")[:, r:-r]
     return d.astype(np.float32)
 
 

@@ -17,9 +17,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-import scipy.fft as sfft
+import scipy  # scipy.fft and scipy.ndimage load on first use: the registry imports this module at start-up
 from PIL import Image
-from scipy import ndimage
 
 # (height, width, per-channel RGB mean, per-channel RGB sd) of frost1..5 of imagecorruptions
 # (frost2 and frost3 are the same photograph there).
@@ -54,7 +53,7 @@ def _needles(rng: np.random.Generator, shape: tuple[int, int], density: float, l
         r = line.shape[0] // 2
         kernel[: line.shape[0], : line.shape[1]] = line
         kernel = np.roll(kernel, (-r, -r), axis=(0, 1))
-        streak = sfft.irfft2(sfft.rfft2(seeds) * sfft.rfft2(kernel), s=shape).astype(np.float32)
+        streak = scipy.fft.irfft2(scipy.fft.rfft2(seeds) * scipy.fft.rfft2(kernel), s=shape).astype(np.float32)
         out = np.maximum(out, streak)
     return out / max(float(out.max()), 1e-6)
 
@@ -63,9 +62,9 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float
     """Low-frequency noise: Gaussian-filtered noise on a 1/16 grid, upsampled bilinearly."""
     small = (shape[0] // 16 + 2, shape[1] // 16 + 2) + tuple(shape[2:])
     noise = rng.standard_normal(small).astype(np.float32)
-    noise = ndimage.gaussian_filter(noise, (sigma / 16, sigma / 16) + (0,) * (len(shape) - 2), mode="wrap")
+    noise = scipy.ndimage.gaussian_filter(noise, (sigma / 16, sigma / 16) + (0,) * (len(shape) - 2), mode="wrap")
     zoom = (shape[0] / small[0], shape[1] / small[1]) + (1,) * (len(shape) - 2)
-    up = ndimage.zoom(noise, zoom, order=1, grid_mode=True, mode="grid-wrap")
+    up = scipy.ndimage.zoom(noise, zoom, order=1, grid_mode=True, mode="grid-wrap")
     return up[: shape[0], : shape[1]]
 
 
@@ -80,9 +79,9 @@ def frost_texture(index: int) -> np.ndarray:
     rng = np.random.default_rng([_TEXTURE_SEED, index])
     long_needles = _needles(rng, (h, w), 0.0015, 31, 7)
     short_needles = _needles(rng, (h, w), 0.01, 9, 5)
-    band = ndimage.gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), 1.5, mode="wrap")
-    band -= ndimage.gaussian_filter(band, 4.0, mode="wrap")
-    grad = np.hypot(ndimage.sobel(band, 0, mode="wrap"), ndimage.sobel(band, 1, mode="wrap"))
+    band = scipy.ndimage.gaussian_filter(rng.standard_normal((h, w)).astype(np.float32), 1.5, mode="wrap")
+    band -= scipy.ndimage.gaussian_filter(band, 4.0, mode="wrap")
+    grad = np.hypot(scipy.ndimage.sobel(band, 0, mode="wrap"), scipy.ndimage.sobel(band, 1, mode="wrap"))
     dendrites = np.clip(grad / (np.quantile(grad, 0.98) + 1e-6), 0, 1) ** 2
     cloud = _smooth_noise(rng, (h, w), 30.0)
     z = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
+import scipy  # scipy.fft and scipy.ndimage load on first use: the registry imports this module at start-up
 
 from uspec_audit.perturb.image_common import (
     check_images,
@@ -139,8 +139,8 @@ def _canny(img: np.ndarray, low: float, high: float) -> np.ndarray:
     """OpenCV-style Canny on uint8 (B, H, W): 3x3 Sobel, L1 magnitude, non-maximum suppression, hysteresis."""
     f = img.astype(np.float32)
     diff, smooth = [-1.0, 0.0, 1.0], [1.0, 2.0, 1.0]  # Sobel along H, W only (never across the batch)
-    gx = ndimage.correlate1d(ndimage.correlate1d(f, diff, axis=2, mode="mirror"), smooth, axis=1, mode="mirror")
-    gy = ndimage.correlate1d(ndimage.correlate1d(f, diff, axis=1, mode="mirror"), smooth, axis=2, mode="mirror")
+    gx = scipy.ndimage.correlate1d(scipy.ndimage.correlate1d(f, diff, axis=2, mode="mirror"), smooth, axis=1, mode="mirror")
+    gy = scipy.ndimage.correlate1d(scipy.ndimage.correlate1d(f, diff, axis=1, mode="mirror"), smooth, axis=2, mode="mirror")
     mag = np.abs(gx) + np.abs(gy)
     pad = np.pad(mag, ((0, 0), (1, 1), (1, 1)))
     h, w = mag.shape[1:]
@@ -170,7 +170,7 @@ def _canny(img: np.ndarray, low: float, high: float) -> np.ndarray:
     strong = keep & (mag > high)
     structure = np.zeros((3, 3, 3), dtype=bool)
     structure[1] = True
-    labels, count = ndimage.label(weak, structure=structure)
+    labels, count = scipy.ndimage.label(weak, structure=structure)
     if count == 0:
         return np.zeros_like(img)
     hit = np.zeros(count + 1, dtype=bool)
@@ -181,7 +181,7 @@ def _canny(img: np.ndarray, low: float, high: float) -> np.ndarray:
 
 def _box3(x: np.ndarray) -> np.ndarray:
     """cv2.blur(x, (3, 3)) on (B, H, W) (reflect-101 border)."""
-    return ndimage.uniform_filter(x.astype(np.float32), size=(1, 3, 3), mode="mirror")
+    return scipy.ndimage.uniform_filter(x.astype(np.float32), size=(1, 3, 3), mode="mirror")
 
 
 def _equalize(x: np.ndarray) -> np.ndarray:
@@ -205,12 +205,12 @@ def _water(liquid: np.ndarray) -> np.ndarray:
     not_edge = edges == 0
     dist = np.empty(liquid.shape, dtype=np.float32)
     for i in range(len(dist)):  # distance to the nearest edge, per image
-        dist[i] = ndimage.distance_transform_edt(not_edge[i]) if not not_edge[i].all() else 20.0
+        dist[i] = scipy.ndimage.distance_transform_edt(not_edge[i]) if not not_edge[i].all() else 20.0
     dist = np.minimum(dist, 20.0)
     dist = _box3(dist).astype(np.uint8)
     dist = _equalize(dist)
     emboss = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]], dtype=np.float32)
-    dist = ndimage.correlate(dist.astype(np.float32), emboss[None], mode="mirror")
+    dist = scipy.ndimage.correlate(dist.astype(np.float32), emboss[None], mode="mirror")
     dist = np.clip(np.round(dist), 0, 255)
     dist = _box3(dist)
     m = liquid8.astype(np.float32) * dist
