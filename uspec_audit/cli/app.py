@@ -284,12 +284,12 @@ app.add_typer(cache_app, name="cache", cls=_Group)
 
 def main() -> None:
     """Console-script entry point: the process is ours, so Ctrl-C is handled our way (exit 130, no traceback,
-    see :mod:`uspec_audit.signals`) and onnxruntime sessions share one thread pool."""
+    see :mod:`uspec_audit.signals`) and onnxruntime's pools are sized for it."""
     install()
     try:
-        from uspec_audit.models.onnx import enable_global_thread_pool
+        from uspec_audit.models.onnx import configure_threads
 
-        enable_global_thread_pool()
+        configure_threads()
         app()
     except KeyboardInterrupt:  # outside a command (while starting): the same message and code
         report_interrupt(as_json=False)

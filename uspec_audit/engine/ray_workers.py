@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -81,14 +82,12 @@ def materialize(blob: bytes, sha256: str, suffix: str, source: str) -> Path:
 
 
 def configure_worker(threads: int, env: dict[str, str]) -> None:
-    """A worker process is ours alone: one onnxruntime pool (and torch pool) sized to the reserved CPUs."""
+    """A worker process is ours alone: onnxruntime pools sized to the CPUs the actor reserved."""
     os.environ.update(env)
     os.environ["USPEC_AUDIT_THREADS"] = str(threads)
-    from uspec_audit.models.onnx import enable_global_thread_pool
+    from uspec_audit.models.onnx import configure_threads
 
-    enable_global_thread_pool()
-    if "torch" in __import__("sys").modules:
-        __import__("torch").set_num_threads(threads)
+    configure_threads()
 
 
 class ModelShelf:
@@ -135,6 +134,8 @@ class MemberHost:
                 raise RunError(f"{job.source}: the model loaded on the worker has fingerprint {found[:12]}..., the "
                                f"driver's has {job.fingerprint[:12]}...")
             self.members[(job.ensemble, job.index)] = member
+        if "torch" in sys.modules:  # torch members: their intra-op pool too
+            sys.modules["torch"].set_num_threads(threads)
         self.plugins = registry.plugins
 
     def describe(self) -> dict:

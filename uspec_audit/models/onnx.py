@@ -3,11 +3,13 @@
 Providers are chosen automatically (TensorRT/CUDA when the installed
 onnxruntime offers them, else CPU) or by ``--device``; the providers a session
 really uses are recorded, and a device that was asked for but is not in use
-is an error rather than a silent CPU fallback. On the CPU every session shares
-one global thread pool when the ``uspec-audit`` command runs (the process is
-then ours alone), so many members do not oversubscribe the cores. Used as a
-library, sessions keep their own pools (an onnxruntime global pool would force
-every other session in the host process to opt in) with spin-waiting off.
+is an error rather than a silent CPU fallback. On the CPU each session has its
+own thread pool whose threads sleep instead of spin-waiting between operators:
+members run one after the other, so idle pools cost nothing, and on a shared
+machine the active pool does not burn the cores other processes need (spinning
+pools slowed the 8-member overhead benchmark by 12-35 % under load). When the
+process is ours (the ``uspec-audit`` command, a Ray worker),
+:func:`configure_threads` sizes the pools (``USPEC_AUDIT_THREADS``).
 
 On a GPU a batch is fed through IO binding: :class:`SharedBatch` pads it to the
 fixed batch shape once and copies it to each device once, and every member on
@@ -38,20 +40,14 @@ _ORT_TYPES = {
     "tensor(int32)": "int32",
     "tensor(uint8)": "uint8",
 }
-_global_pool = False
+_threads = 0  # intra-op threads per session; 0: onnxruntime's default (one per core)
 
 
-def enable_global_thread_pool() -> None:
-    """Share one onnxruntime thread pool between all sessions of this process (the CLI calls this first).
-
-    ``USPEC_AUDIT_THREADS`` sets its size (default: one thread per core).
-    """
-    global _global_pool
-    import onnxruntime
-
-    if not _global_pool:
-        onnxruntime.set_global_thread_pool_sizes(int(os.environ.get("USPEC_AUDIT_THREADS", "0")), 1)
-        _global_pool = True
+def configure_threads() -> None:
+    """The process is ours (the CLI calls this first, a Ray worker too): every session's pool gets
+    ``USPEC_AUDIT_THREADS`` threads (default: one per core)."""
+    global _threads
+    _threads = max(0, int(os.environ.get("USPEC_AUDIT_THREADS", "0") or 0))
 
 
 def _ort():
@@ -142,10 +138,11 @@ class OnnxMember:
             raise RunError(f"--device {device} was asked for, but this onnxruntime offers only {available}. Install "
                            f"the GPU build (pip install 'uspec-audit[gpu]', without the CPU 'onnxruntime' beside it).")
         session_options = ort.SessionOptions()
-        if _global_pool:
-            session_options.use_per_session_threads = False
-        else:  # members run one after the other: idle pools must not spin and steal the active one's cores
-            session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # members run one after the other: idle pools must not spin, nor the active one on a busy machine
+        session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        session_options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        if _threads:
+            session_options.intra_op_num_threads = _threads
         session_options.log_severity_level = 3
         self.fp16 = bool(options.get("fp16", False))
         source = _fp16_model_bytes(path) if self.fp16 else str(path)
