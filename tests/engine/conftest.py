@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+TESTS = str(Path(__file__).resolve().parents[1])  # tests/builders.py holds the factories the tests allow
 RAY_REQUIRED = os.environ.get("USPEC_AUDIT_REQUIRE_RAY") == "1"  # CI: a missing Ray is a failure, not a skip
 
 
@@ -93,7 +94,8 @@ def ray_head():
     ray_bin = Path(sys.executable).parent / "ray"
     temp_dir = tempfile.mkdtemp(prefix="uray-", dir="/tmp")  # short: Ray's socket paths have a length limit
     port = _free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+           "PYTHONPATH": os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")]))}  # builders: factories
     log = open(Path(temp_dir) / "start.log", "w")  # noqa: SIM115 - closed at teardown
     process = subprocess.Popen(
         [str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--num-gpus=0",

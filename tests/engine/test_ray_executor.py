@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from builders import basic_audit, write_audit
-from conftest import command_line, descendants, ray_or_skip
+from conftest import TESTS, command_line, descendants, ray_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLES = ("metrics", "summary", "contracts", "correlations", "calibration", "pca", "marginalization", "rex",
@@ -49,7 +49,8 @@ def _ray_installed():
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """The real command in a fresh process (a Ray driver owns its process: signals, atexit, the cluster)."""
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
+           "PYTHONPATH": os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")]))}
     return subprocess.run([sys.executable, "-m", "uspec_audit", "run", *args, "--no-reports", "--json"],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -204,7 +205,7 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_tables_are_unchanged(digit
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None and killed is None:
         hosts = _member_hosts(ray_head)
-        if hosts and len(list(cache.glob("[0-9a-f]*.npz"))) >= 1:  # mid-run: some units done, more to come
+        if hosts and len(list(cache.glob("[0-9a-f]*.unit"))) >= 1:  # mid-run: some units done, more to come
             killed = hosts[0]
             os.kill(killed, signal.SIGKILL)
         time.sleep(0.02)
@@ -228,12 +229,12 @@ def test_a_killed_driver_leaves_no_actors_and_the_rerun_resumes(digits_world, ra
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
     deadline = time.time() + 120
-    while time.time() < deadline and process.poll() is None and len(list(cache.glob("[0-9a-f]*.npz"))) < 2:
+    while time.time() < deadline and process.poll() is None and len(list(cache.glob("[0-9a-f]*.unit"))) < 2:
         time.sleep(0.02)
     interrupted = process.poll() is None
     process.kill()
     process.wait()
-    finished_before = len(list(cache.glob("[0-9a-f]*.npz")))
+    finished_before = len(list(cache.glob("[0-9a-f]*.unit")))
     assert interrupted, "the run finished before it could be killed; make the audit longer"
     assert not (tmp_path / "ray" / "manifest.json").exists()
     deadline = time.time() + 60  # the cluster reaps the actors of a driver that died
@@ -342,9 +343,10 @@ from uspec_audit.engine.ray_workers import MemberHost, MemberJob, ModelShelf
 ray.init(address=sys.argv[1], logging_level=logging.ERROR, log_to_driver=False, configure_logging=False)
 shelf = ray.remote(ModelShelf).options(name="shelf-test", num_cpus=0).remote()
 ray.get(shelf.keep.remote("ab" * 32, [ray.put(b"other bytes")]))
-job = MemberJob("cnn", 0, "seed-0", "onnx", {}, ".onnx", "ab" * 32, "ab" * 32, "/models/seed-0.onnx")
+job = MemberJob(ensemble="cnn", index=0, name="seed-0", loader="onnx", options={}, output_index=0, input_name=None,
+                task="multiclass", suffix=".onnx", sha256="ab" * 32, fingerprint="ab" * 32, source="/models/seed-0.onnx")
 host = ray.remote(MemberHost).options(num_cpus=1, max_restarts=2, max_task_retries=2).remote(
-    [job], "shelf-test", ray.get_runtime_context().namespace, "cpu", 1, {})
+    [job], "shelf-test", ray.get_runtime_context().namespace, "cpu", 1, {}, [], "/")
 try:
     ray.get(host.describe.remote(), timeout=60)
 except Exception as error:
@@ -358,3 +360,79 @@ def test_an_actor_that_cannot_load_its_model_is_a_clear_error(ray_head):
                          text=True, timeout=120, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
     last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""  # Ray's own notices come first
     assert last.startswith("/models/seed-0.onnx: the model bytes that reached the worker"), out.stdout + out.stderr
+
+
+FACTORY_ON_A_WORKER = """
+import hashlib, logging, sys, ray
+from uspec_audit.engine.ray_executor import _translate
+from uspec_audit.engine.ray_workers import MemberHost, MemberJob, ModelShelf
+ray.init(address=sys.argv[1], logging_level=logging.ERROR, log_to_driver=False, configure_logging=False)
+data = open(sys.argv[2], "rb").read()
+sha = hashlib.sha256(data).hexdigest()
+shelf = ray.remote(ModelShelf).options(name="shelf-factory", num_cpus=0).remote()
+ray.get(shelf.keep.remote(sha, [ray.put(data)]))
+job = MemberJob(ensemble="net", index=0, name="seed-0", loader="torch", options={"factory": "builders:tiny_net"},
+                output_index=0, input_name=None, task="multiclass", suffix=".pt", sha256=sha, fingerprint=sha,
+                source=sys.argv[2])
+for allowed in ([], ["builders"]):
+    host = ray.remote(MemberHost).options(num_cpus=1, max_restarts=0).remote(
+        [job], "shelf-factory", ray.get_runtime_context().namespace, "cpu", 1, {}, allowed, "/")
+    try:
+        print("loaded:", ray.get(host.describe.remote(), timeout=120)["members"]["net/0"]["name"])
+    except Exception as error:
+        print("refused:", str(_translate(error, "starting the member actors")))
+    ray.kill(host)
+"""
+
+
+def test_factories_run_on_workers_only_with_the_drivers_opt_in(digits_world, ray_head, tmp_path):
+    """--allow-code reaches the actors: a worker refuses a factory the command did not enable, and an enabled one
+    gives the local executor's tables."""
+    audit = write_audit(tmp_path / "factory.toml", f"""
+        [audit]
+        name = "factory"
+        output = "{tmp_path / 'results'}"
+        batch_size = 32
+
+        [ensembles.net]
+        loader = "torch"
+        members = ["{digits_world.state_dict}"]
+        task = "multiclass"
+        preprocess = {{ layout = "NCHW", scale = 255.0 }}
+        options = {{ factory = "builders:tiny_net" }}
+
+        [datasets.test]
+        source = "parquet"
+        path = "{digits_world.parquet}"
+        id = "id"
+        attributes = ["parity"]
+        limit = 200
+
+        [[tests]]
+        name = "iid"
+        kind = "iid"
+        dataset = "test"
+        metrics = ["accuracy"]
+
+        [[tests]]
+        name = "parity"
+        kind = "stratified"
+        dataset = "test"
+        by = "parity"
+        metrics = ["accuracy"]
+        {SMALL_RAY}
+        """)
+    out = subprocess.run([sys.executable, "-c", FACTORY_ON_A_WORKER, ray_head.address, str(digits_world.state_dict)],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    lines = [line for line in out.stdout.splitlines() if line.startswith(("refused:", "loaded:"))]
+    assert len(lines) == 2, out.stdout + out.stderr
+    assert lines[0].startswith("refused:") and "--allow-code builders" in lines[0], lines[0]
+    assert lines[1] == "loaded: seed-0", lines[1]
+    local = run_cli(str(audit), "--out", str(tmp_path / "local"), "--allow-code", "builders")
+    assert local.returncode == 0, local.stderr
+    refused = run_cli(str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_head.address)
+    assert refused.returncode == 2 and "--allow-code builders" in json.loads(refused.stdout)["message"]
+    on_ray = run_cli(str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_head.address,
+                     "--allow-code", "builders")
+    assert on_ray.returncode == 0, on_ray.stderr
+    assert_same_tables(tmp_path / "local", tmp_path / "ray")

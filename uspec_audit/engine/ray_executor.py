@@ -31,6 +31,8 @@ from pathlib import Path
 from uspec_audit import __version__
 from uspec_audit.config.models import Execution
 from uspec_audit.engine.executor import LoadedEnsemble, finish_group, preparation_key
+from uspec_audit.engine.loading import NamedMember
+from uspec_audit.engine.notices import notice
 from uspec_audit.engine.ray_cluster import connect, worker_env
 from uspec_audit.engine.ray_workers import MemberHost, MemberJob, ModelShelf, StreamRequest, produce_stream
 from uspec_audit.errors import RunError, UspecError
@@ -41,6 +43,19 @@ DEPTH = 4
 
 class _Stopped(Exception):
     """Another stream failed or the run was interrupted: stop quietly."""
+
+
+class RanOnCluster(NamedMember):
+    """A member loaded on the driver whose predictions an actor computed: the manifest records the actor's
+    providers (a GPU on the cluster), not the driver's. Nothing is written to the loader's object."""
+
+    def __init__(self, named: NamedMember, providers: list[str]):
+        super().__init__(named.name, named.member, named.blame, named.ensemble)
+        self._providers = list(providers)
+
+    @property
+    def providers(self) -> list[str]:
+        return list(self._providers)
 
 
 class RayExecutor:
@@ -125,10 +140,6 @@ class RayExecutor:
         for name in needed:
             ensemble = ensembles[name]
             config = ensemble.config
-            options = dict(config.options)  # as the driver's loader got them (engine/run.py _load_ensembles)
-            if config.input_name:
-                options["input_name"] = config.input_name
-            options.setdefault("output_index", config.output_index)
             for index, (ref, member) in enumerate(zip(plan.members[name], ensemble.members, strict=True)):
                 path = Path(ref.path)
                 if not path.is_file():
@@ -139,8 +150,10 @@ class RayExecutor:
                 if sha not in blobs:
                     blobs[sha] = self.ray.put(data)
                     self.ray.get(self.shelf.keep.remote(sha, [blobs[sha]]))
-                jobs.append(MemberJob(name, index, member.name, config.loader, options, path.suffix, sha,
-                                      getattr(member, "fingerprint", sha), str(path)))
+                jobs.append(MemberJob(ensemble=name, index=index, name=member.name, loader=config.loader,
+                                      options=dict(config.options), output_index=config.output_index,
+                                      input_name=config.input_name, task=config.task, suffix=path.suffix,
+                                      sha256=sha, fingerprint=member.fingerprint, source=str(path)))
         self._blobs = blobs  # the driver owns the bytes for the whole run
         return jobs
 
@@ -153,7 +166,8 @@ class RayExecutor:
             max_task_retries=settings.max_retries)
         threads = max(1, int(round(num_cpus)))
         namespace = self.ray.get_runtime_context().namespace
-        self.actors = [host.remote(share, self.shelf_name, namespace, self.device, threads, worker_env())
+        self.actors = [host.remote(share, self.shelf_name, namespace, self.device, threads, worker_env(),
+                                   self.allow_code, str(self.base_dir))
                        for share in shares]
         self.holdings = [{job.ensemble for job in share} for share in shares]
         self.actor_pids = [set() for _ in shares]
@@ -176,9 +190,8 @@ class RayExecutor:
             self.actor_pids[actor_index].add(description["pid"])
             for key, member in description["members"].items():
                 name, index = key.rsplit("/", 1)
-                loaded = ensembles[name].members[int(index)]
-                if hasattr(loaded, "providers"):  # the manifest records where predictions were computed
-                    loaded.providers = list(member["providers"])
+                members = ensembles[name].members  # the manifest records where predictions were computed
+                members[int(index)] = RanOnCluster(members[int(index)], member["providers"])
         self.info.update({
             "actors": count, "num_cpus": num_cpus, "num_gpus": num_gpus, "data": settings.data,
             "nodes": len({d["node"] for d in described}),  # no host names: the manifest carries no machine identities
@@ -224,13 +237,14 @@ class RayExecutor:
     def _stream(self, item, readers: dict, fingerprints: dict, advance) -> dict:
         group = item.group
         what = f"dataset '{group.dataset}' [{group.variant.label}]"
-        preparations = {preparation_key(e): LoadedEnsemble(e.name, e.config, [], [], e.tokenizer, e.tokenizer_fingerprint,
-                                                           e.input_dims)
+        preparations = {preparation_key(e): LoadedEnsemble(e.name, e.config, [], [], tokenizer=e.tokenizer,
+                                                           tokenizer_fingerprint=e.tokenizer_fingerprint,
+                                                           code_identity=e.code_identity, declared_input=e.input_dims)
                         for e in item.ensembles}  # what a producer needs to prepare batches, without the members
         request = StreamRequest(group=group, dataset=readers[group.dataset].config, base_dir=self.base_dir,
                                 fingerprint=fingerprints[group.dataset], verify=self.settings.data == "shared",
                                 seed=self.seed, batch_size=self.batch_size, feature_stats=item.feature_stats,
-                                preparations=preparations)
+                                preparations=preparations, allow_code=tuple(self.allow_code))
         names = {e.name for e in item.ensembles}
         consumers = [(k, a) for k, (a, held) in enumerate(zip(self.actors, self.holdings, strict=True)) if held & names]
         wanted = [(e.name, preparation_key(e)) for e in item.ensembles]
@@ -257,6 +271,8 @@ class RayExecutor:
         first = True
         while (meta_ref := self._next(stream, what)) is not None:
             meta = self._get(meta_ref, what)
+            for message in meta.get("notices", ()):  # what the producer's checks of the first batch found
+                notice(message)
             payload = self._next(stream, what)
             refs = [actor.predict.remote(payload, wanted, group, first, self.batch_size) for _, actor in consumers]
             first = False

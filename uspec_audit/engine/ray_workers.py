@@ -27,18 +27,22 @@ from typing import Any
 
 import numpy as np
 
-from uspec_audit.errors import RunError
+from uspec_audit.errors import RunError, UspecError
 
 
 @dataclass(frozen=True)
 class MemberJob:
-    """One member as an actor loads it: which loader, which bytes (an object-store reference), which hash."""
+    """One member as an actor loads it: the loader and what its request holds (as on the driver), which bytes
+    (by hash; the object-store reference is on the shelf), which fingerprint the driver's member has."""
 
     ensemble: str
     index: int
     name: str
     loader: str
-    options: dict
+    options: dict  # the ensemble's options as written; validated by the loader's own model, as on the driver
+    output_index: int
+    input_name: str | None
+    task: str
     suffix: str
     sha256: str
     fingerprint: str
@@ -58,6 +62,7 @@ class StreamRequest:
     batch_size: int
     feature_stats: Any
     preparations: dict = field(default_factory=dict)  # preparation key -> LoadedEnsemble without members
+    allow_code: tuple[str, ...] = ()  # the --allow-code modules (the driver's opt-in holds on workers too)
 
 
 def materialize(blob: bytes, sha256: str, suffix: str, source: str) -> Path:
@@ -107,10 +112,12 @@ class MemberHost:
     """A Ray actor holding the sessions of some members; runs them on batches from the object store."""
 
     def __init__(self, jobs: list[MemberJob], shelf: str, namespace: str, device: str, threads: int,
-                 env: dict[str, str]):
+                 env: dict[str, str], allow_code: list[str], base_dir: str):
         import ray
 
         configure_worker(threads, env)
+        from uspec_audit.config.trust import allowed_code
+        from uspec_audit.engine.loading import load_member
         from uspec_audit.plugins import get_registry
 
         registry = get_registry()
@@ -119,20 +126,19 @@ class MemberHost:
         wrapped = ray.get(ray.get_actor(shelf, namespace=namespace).lookup.remote([job.sha256 for job in jobs]))
         for job, (blob,) in zip(jobs, wrapped, strict=True):
             path = materialize(ray.get(blob), job.sha256, job.suffix, job.source)
+            # The same loader record, request and --allow-code opt-in as the driver's load (engine/loading.py):
+            # a factory runs on a worker only when the person running the command enabled its module.
             try:
-                member = registry.get("loader", job.loader).load(path, dict(job.options), device)
-            except RunError as error:
-                raise RunError(f"{job.source}: {error}") from error
-            except Exception as error:
-                raise RunError(f"loader '{job.loader}' failed on {job.source} on a Ray worker: "
-                               f"{type(error).__name__}: {error}") from error
-            member.name = job.name
-            if hasattr(member, "path"):
-                member.path = Path(job.source)  # messages name the user's file, not the worker's copy
-            found = getattr(member, "fingerprint", job.fingerprint)
-            if found != job.fingerprint:
-                raise RunError(f"{job.source}: the model loaded on the worker has fingerprint {found[:12]}..., the "
-                               f"driver's has {job.fingerprint[:12]}...")
+                with allowed_code(allow_code):
+                    member = load_member(registry.record("loader", job.loader), path, name=job.name,
+                                         ensemble=job.ensemble, options=job.options, device=device,
+                                         output_index=job.output_index, input_name=job.input_name, task=job.task,
+                                         base_dir=Path(base_dir))
+            except UspecError as error:  # messages name the user's file, not the worker's copy
+                raise type(error)(str(error).replace(str(path), job.source)) from error
+            if member.fingerprint != job.fingerprint:
+                raise RunError(f"{job.source}: the model loaded on the worker has fingerprint "
+                               f"{member.fingerprint[:12]}..., the driver's has {job.fingerprint[:12]}...")
             self.members[(job.ensemble, job.index)] = member
         if "torch" in sys.modules:  # torch members: their intra-op pool too
             sys.modules["torch"].set_num_threads(threads)
@@ -185,23 +191,30 @@ def produce_stream(request: StreamRequest):
     Runs as a Ray streaming task: the metadata goes to the driver, the inputs stay in the object store for the
     actors. Perturbations are seeded per example, so a retried producer yields the same batches.
     """
-    from uspec_audit.data.sources import open_dataset
+    from uspec_audit.config.trust import allowed_code
+    from uspec_audit.data.opening import open_dataset
     from uspec_audit.engine.executor import perturbed_batches, prepare_batch
+    from uspec_audit.engine.notices import collecting
     from uspec_audit.plugins import get_registry
 
     registry = get_registry()
     config = request.dataset
     group = request.group
     try:
-        reader = open_dataset(registry.get("source", config.source), config, request.base_dir)
-    except RunError as error:
-        raise RunError(f"dataset '{group.dataset}' on a Ray worker: {error}") from error
+        with allowed_code(request.allow_code):
+            reader = open_dataset(registry.record("source", config.source), config, request.base_dir,
+                                  name=group.dataset)
+    except UspecError as error:
+        raise type(error)(f"{error} (on a Ray worker)") from error
     if request.verify and reader.fingerprint() != request.fingerprint:
         raise RunError(f"dataset '{group.dataset}': the file a Ray worker reads at {reader.path} differs from the "
                        f"driver's (fingerprints differ); with data = \"shared\" every node must see the same files.")
     ensembles = list(request.preparations.values())
     make_batches = perturbed_batches(reader, group, registry, request.seed, request.batch_size, "cpu",
                                      request.feature_stats)
-    for batch in make_batches():
-        yield {"ids": np.asarray(batch.ids), "targets": np.asarray(batch.targets), "n": len(batch)}
-        yield prepare_batch(batch, ensembles, group.dataset)
+    with collecting() as notices:  # the first batch's checks (engine/perturb_checks.py) go back to the driver
+        for batch in make_batches():
+            found, notices[:] = list(notices), []
+            yield {"ids": np.asarray(batch.ids), "targets": np.asarray(batch.targets), "n": len(batch),
+                   "notices": found}
+            yield prepare_batch(batch, ensembles, group.dataset)

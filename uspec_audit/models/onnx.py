@@ -40,6 +40,7 @@ _ORT_TYPES = {
     "tensor(int32)": "int32",
     "tensor(uint8)": "uint8",
 }
+_GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
 _threads = 0  # intra-op threads per session; 0: onnxruntime's default (one per core)
 
 
@@ -147,7 +148,9 @@ class OnnxMember:
         self.fp16 = bool(options.get("fp16", False))
         source = _fp16_model_bytes(path) if self.fp16 else str(path)
         try:
-            self.session = ort.InferenceSession(source, session_options, providers=wanted)
+            device_id = int(options.get("device_id", 0))  # the GPU providers run on the same device we bind to
+            chosen = [(name, {"device_id": device_id}) if name in _GPU_PROVIDERS else name for name in wanted]
+            self.session = ort.InferenceSession(source, session_options, providers=chosen)
         except Exception as error:  # onnxruntime raises its own exception types for corrupt files
             raise RunError(f"{path}: onnxruntime cannot load this model ({type(error).__name__}: "
                            f"{str(error).strip().splitlines()[0][:300]}).") from error
@@ -256,6 +259,9 @@ class OnnxOptions(BaseModel):
     io_binding: bool | None = Field(None, description="Feed through IO binding (default: on a GPU only).")
     pad_batches: bool | None = Field(None, description="Pad the last batch to the batch size (default: on a GPU "
                                                        "only; a new shape re-tunes GPU kernels).")
+    fp16: bool = Field(False, description="Convert the member to float16 at load (float32 inputs and outputs kept; "
+                                          "needs the onnx package: pip install 'uspec-audit[gpu]').")
+    device_id: int = Field(0, ge=0, description="The GPU this member's session runs on (CUDA device number).")
 
 
 def load_onnx(request: LoadRequest) -> OnnxMember:
