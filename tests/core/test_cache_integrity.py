@@ -94,14 +94,18 @@ def test_cache_info_and_prune(digits_world, cached_run, tmp_path):
     assert info.exit_code == 0, info.output
     data = json.loads(info.output)
     referenced = {u["key"] for u in json.loads((out / "manifest.json").read_text())["units"]}
-    assert data["groups"]["referenced"]["entries"] == len(referenced)
-    assert data["groups"]["unreferenced"]["entries"] == 1 and data["damaged"] == ["a" * 64 + ".unit"]
+    assert data["stores"]["predictions"]["referenced"] == len(referenced)
+    assert data["groups"]["referenced"]["entries"] == len(referenced) + 1  # and the run's statistics entry
+    # (the runs above recomputed a unit, hence new statistics: the earlier statistics entries are unreferenced)
+    unreferenced = [f for f in data["files"] if f["kind"] == "entry" and not f["referenced"]]
+    assert [f["name"] for f in unreferenced if f["store"] == "predictions"] == ["a" * 64 + ".unit"]
+    assert data["damaged"] == ["a" * 64 + ".unit"]
     assert data["groups"]["from uspec-audit 0.1"]["entries"] == 1 and data["groups"]["partial writes"]["entries"] == 1
     assert "README.txt" not in {f["name"] for f in data["files"]}
     before = snapshot(out)
     pruned = runner.invoke(app, ["cache", "prune", str(out), "--json"])
     assert pruned.exit_code == 0, pruned.output
-    assert sorted(json.loads(pruned.output)["removed"]) == sorted(
+    assert sorted(r for r in json.loads(pruned.output)["removed"] if not r.endswith(".stats")) == sorted(
         ["a" * 64 + ".unit", "b" * 64 + ".npz", ".tmp-killed.unit"])
     assert snapshot(out) == before  # the results themselves are untouched
     assert (cache / "README.txt").exists() and (out / ".cache" / "other-tool").exists()

@@ -1,4 +1,5 @@
-"""``uspec-audit cache info DIR`` and ``uspec-audit cache prune DIR``: the prediction cache of a results folder."""
+"""``uspec-audit cache info DIR`` and ``uspec-audit cache prune DIR``: the cache of a results folder (predictions,
+statistics and reports)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from rich.table import Table
 
 from uspec_audit.cli.errors import reports_errors
 
-cache_app = typer.Typer(help="Inspect or prune the prediction cache of a results folder (DIR/.cache/).",
+cache_app = typer.Typer(help="Inspect or prune the cache of a results folder (DIR/.cache/: predictions, statistics, "
+                             "reports).",
                         no_args_is_help=True)
 stdout = Console(highlight=False, soft_wrap=False, width=None)
 
@@ -32,8 +34,8 @@ def info(
     verify: Annotated[bool, typer.Option("--verify", help="Check every entry's checksum (reads all of them).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Size of the cache, its entries, and which of them the current results use."""
-    from uspec_audit.engine.cache_admin import inventory, referenced_keys
+    """Size of the cache, its entries by store, and which of them the current results use."""
+    from uspec_audit.engine.cache_admin import STORE_NAMES, inventory, referenced_keys
     from uspec_audit.results.folder import ResultsFolder
 
     folder = ResultsFolder.existing(results)
@@ -45,24 +47,34 @@ def info(
         "from uspec-audit 0.1": [e for e in entries if e.kind == "legacy"],
         "partial writes": [e for e in entries if e.kind == "partial"],
     }
+    stores = {name: [e for e in entries if e.store == name] for name in STORE_NAMES}
     damaged = [e for e in entries if e.damaged]
     if as_json:
         print(json.dumps({
             "cache": str(folder.cache_dir), "entries": len(entries), "bytes": sum(e.bytes for e in entries),
             "groups": {name: {"entries": len(g), "bytes": sum(e.bytes for e in g)} for name, g in groups.items()},
+            "stores": {name: {"entries": len(g), "bytes": sum(e.bytes for e in g),
+                              "referenced": sum(e.referenced for e in g)} for name, g in stores.items()},
             "referenced_known": listed is not None, "verified": verify,
             "damaged": [e.path.name for e in damaged],
-            "files": [{"name": e.path.name, "bytes": e.bytes, "kind": e.kind, "referenced": e.referenced,
-                       "damaged": e.damaged} for e in entries],
+            "files": [{"name": e.path.name, "store": e.store, "bytes": e.bytes, "kind": e.kind,
+                       "referenced": e.referenced, "damaged": e.damaged} for e in entries],
         }, indent=2))
         return
-    table = Table(title=f"Prediction cache of {folder.path}")
+    table = Table(title=f"Cache of {folder.path}")
     for header in ("", "entries", "size"):
         table.add_column(header, justify="right" if header else "left")
     for name, group in groups.items():
         table.add_row(name, f"{len(group):,}", _size(sum(e.bytes for e in group)))
     table.add_row("total", f"{len(entries):,}", _size(sum(e.bytes for e in entries)), style="bold")
     stdout.print(table)
+    by_store = Table(title="By store")
+    for header in ("store", "entries", "referenced", "size"):
+        by_store.add_column(header, justify="right" if header != "store" else "left")
+    for name, group in stores.items():
+        by_store.add_row(name, f"{len(group):,}", f"{sum(e.referenced for e in group):,}",
+                         _size(sum(e.bytes for e in group)))
+    stdout.print(by_store)
     if listed is None:
         stdout.print("The folder has no complete run that lists its cache entries: none counts as referenced.")
     if verify:
@@ -78,7 +90,8 @@ def prune_command(
     everything: Annotated[bool, typer.Option("--all", help="Remove every entry, the referenced ones too.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Remove cache entries the last complete run does not use (and damaged or partial ones); --all: all."""
+    """Remove cache entries (predictions, statistics, reports) the last complete run does not use, and damaged or
+    partial ones; --all: every entry."""
     from uspec_audit.engine.cache_admin import prune
     from uspec_audit.results.folder import ResultsFolder
     from uspec_audit.results.lock import writer_lock

@@ -34,7 +34,9 @@ from uspec_audit.engine.member_metrics import metric_rows, metrics_for, metrics_
 from uspec_audit.engine.notices import collecting
 from uspec_audit.engine.plan import Plan, build_plan
 from uspec_audit.engine.progress import Progress
-from uspec_audit.engine.reports import render_into
+from uspec_audit.engine.reports import Rendered, render_or_reuse
+from uspec_audit.engine.stats_cache import StatisticsCache, write_tables
+from uspec_audit.engine.stats_cache import statistics_key as stats_key
 from uspec_audit.engine.strata import check_strata
 from uspec_audit.errors import AuditFileError, RunError
 from uspec_audit.results.folder import MANIFEST, ResultsFolder
@@ -44,7 +46,6 @@ from uspec_audit.results.predictions import predictions_frame
 from uspec_audit.results.staging import Staging, recover
 from uspec_audit.results.writer import write_json, write_table
 from uspec_audit.signals import interrupted
-from uspec_audit.stats.corruption import corruption_summary
 from uspec_audit.stats.plan import AnalysisPlan, EnsemblePlan, TestPlan
 
 
@@ -140,6 +141,7 @@ class _Computed:
     timings: dict
     warnings: list[str]
     execution: dict = field(default_factory=dict)  # where inference ran (the manifest's "execution")
+    reuse: dict = field(default_factory=dict)  # the statistics' cache key and whether they were reused
 
 
 def _compute(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, progress: Progress,
@@ -210,34 +212,48 @@ def _compute(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, pro
         test_run, variant_spec = lookup[(test, variant)]
         return load_unit(ensemble, test_run, variant_spec)
 
-    # scipy.stats and these are imported on a thread while the members run (engine/warmup.py)
-    from uspec_audit.stats.analyze import analyze
-    from uspec_audit.stats.differences import differences
+    # Unchanged inputs, settings and code: the tables of an earlier run (engine/stats_cache.py).
+    statistics = StatisticsCache(folder.path, enabled=not options.fresh)
+    statistics_key = stats_key(plan, analysis_plan, metrics, unit_keys, cache.folder, metadata, audit, registry)
+    cached = statistics.get(statistics_key)
+    if cached is not None:
+        tables, analysis_notes = cached
+        warnings += analysis_notes
+    else:
+        # scipy.stats and these were imported on a thread while the members ran, if any did (engine/warmup.py);
+        # wait for that thread, so that no module is imported by two threads in different orders
+        from uspec_audit.engine import warmup
 
-    with progress.step("Ensemble statistics", None):
-        tables = analyze(metrics, load_predictions, analysis_plan, audit.analysis, audit.audit.seed, notes=warnings)
-    with progress.step("Multi-bootstrap differences", None):
-        tables["differences"] = differences(load_predictions, analysis_plan, audit.analysis, audit.audit.seed)
-    tables["metrics"] = metrics
-    if any(t.config.kind == "perturbed" for t in plan.tests):
-        tables["corruptions"] = corruption_summary(metrics, {t.config.name: t.config.baseline for t in plan.tests})
-    flips = contrastive_flips(plan, load_predictions, audit)
-    if flips is not None:
-        tables["flips"] = flips
-    tables["contracts"] = check_contracts([t.config for t in plan.tests], tables["summary"], flips, higher_is_better)
+        warmup.wait()
+        from uspec_audit.stats.analyze import analyze
+        from uspec_audit.stats.corruption import corruption_summary
+        from uspec_audit.stats.differences import differences
+
+        noted = len(warnings)
+        with progress.step("Ensemble statistics", None):
+            tables = analyze(metrics, load_predictions, analysis_plan, audit.analysis, audit.audit.seed, notes=warnings)
+        with progress.step("Multi-bootstrap differences", None):
+            tables["differences"] = differences(load_predictions, analysis_plan, audit.analysis, audit.audit.seed)
+        tables["metrics"] = metrics
+        if any(t.config.kind == "perturbed" for t in plan.tests):
+            tables["corruptions"] = corruption_summary(metrics, {t.config.name: t.config.baseline for t in plan.tests})
+        flips = contrastive_flips(plan, load_predictions, audit)
+        if flips is not None:
+            tables["flips"] = flips
+        tables["contracts"] = check_contracts([t.config for t in plan.tests], tables["summary"], flips, higher_is_better)
+        tables = statistics.put(statistics_key, tables, warnings[noted:])
     timings = {"load_s": load_seconds, "inference_s": inference_seconds,
                "analysis_s": time.perf_counter() - analysis_started, "units_computed": inferred.computed,
                "units_reused": inferred.reused}
-    warnings += [w for w in cache.warnings if w not in warnings]
+    warnings += [w for w in cache.warnings + statistics.warnings if w not in warnings]
     return _Computed(tables, ensembles, readers, metadata, fingerprints, unit_keys, timings, warnings,
-                     inferred.execution)
+                     inferred.execution, {"statistics_key": statistics_key, "statistics_reused": cached is not None})
 
 
 def _write(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, progress: Progress, computed: _Computed,
            staging: Path, output: Path, started: tuple[float, str]) -> RunOutcome:
     """Tables, then the reports (rendered from the tables and a first manifest), then the final manifest."""
-    for name, frame in computed.tables.items():
-        write_table(frame, staging / f"{name}.parquet")
+    write_tables(computed.tables, staging)  # a cached table: the very bytes the first run wrote
     started_wall, started_at = started
     timings = dict(computed.timings)
 
@@ -251,19 +267,22 @@ def _write(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, progr
 
     formats = set(loaded.model.audit.reports) if options.reports is None else set(options.reports)
     reports_started = time.perf_counter()
-    written, report_warnings, source = [], [], None
+    rendered = Rendered()
     if formats or options.pdf:
         # The reports read the folder they describe, so they see (and cite the sha256 of) this first
         # manifest; the final one adds the report timing, the reports' warnings and the file list, and
-        # records that sha256 as report_source_sha256.
-        write_json(manifest([]), staging / MANIFEST)
+        # records the sha256 the reports cite as report_source_sha256 (an earlier run's, when reused).
+        first = manifest([])
+        write_json(first, staging / MANIFEST)
         source = file_records(staging, [MANIFEST])[0]["sha256"]
-        written, report_warnings = render_into(staging, formats, options.pdf, progress)
+        rendered = render_or_reuse(staging, formats, options.pdf, progress, output, first, source, options.fresh)
         (staging / MANIFEST).unlink()
     timings["reports_s"] = time.perf_counter() - reports_started
+    written, report_warnings = rendered.written, rendered.warnings
     final = manifest(report_warnings)
     final["reports"] = written
-    final["report_source_sha256"] = source
+    final["report_source_sha256"] = rendered.source_sha256
+    final.update(computed.reuse | rendered.manifest_fields())
     final["files"] = file_records(staging, [f for f in _staged_files(staging) if f != MANIFEST])
     write_json(final, staging / MANIFEST)  # last: only now is the staged folder complete
     return RunOutcome(output=output, tables=computed.tables, manifest=final,

@@ -217,7 +217,8 @@ def contracts_table(contracts: pd.DataFrame) -> FitTable:
 
 
 def timing_line(manifest: dict) -> Text | None:
-    """``time: total (models, inference, statistics, reports); units computed, reused`` of the run."""
+    """``time: total (models, inference, statistics, reports); units computed, reused`` of the run, and whether
+    the statistics and reports came from the cache."""
     timings = manifest.get("timings") or {}
     if not timings:
         return None
@@ -225,9 +226,10 @@ def timing_line(manifest: dict) -> Text | None:
              f"statistics {fmt_seconds(timings.get('analysis_s'))}"]
     if isnum(timings.get("reports_s")):
         parts.append(f"reports {fmt_seconds(timings['reports_s'])}")
+    reused = [name for name in ("statistics", "reports") if manifest.get(f"{name}_reused") is True]
     return Text(f"time: {fmt_seconds(timings.get('total_s'))} ({', '.join(parts)}); work units computed "
-                f"{fmt_count(timings.get('units_computed'))}, reused from cache {fmt_count(timings.get('units_reused'))}",
-                style="dim")
+                f"{fmt_count(timings.get('units_computed'))}, reused from cache {fmt_count(timings.get('units_reused'))}"
+                + (f"; {' and '.join(reused)} reused from cache" if reused else ""), style="dim")
 
 
 def produced_line(manifest: dict) -> Text:
