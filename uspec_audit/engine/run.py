@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,7 +77,7 @@ class RunOutcome:
     """What a finished run produced."""
 
     output: Path
-    tables: dict[str, pd.DataFrame]
+    tables: MutableMapping[str, pd.DataFrame]  # engine.stats_cache.StoredTables: read when asked for
     manifest: dict
     warnings: list[str]
     reports: list[Path] = field(default_factory=list)
@@ -132,7 +133,7 @@ def _plan(loaded: LoadedAudit, registry, options: RunOptions) -> Plan:
 class _Computed:
     """Everything a run computed, before anything is written besides the predictions."""
 
-    tables: dict[str, pd.DataFrame]
+    tables: MutableMapping[str, pd.DataFrame]  # engine.stats_cache.StoredTables: read when asked for
     ensembles: dict[str, LoadedEnsemble]
     readers: dict
     metadata: dict[str, pd.DataFrame]
@@ -216,6 +217,7 @@ def _compute(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, pro
     statistics = StatisticsCache(folder.path, enabled=not options.fresh)
     statistics_key = stats_key(plan, analysis_plan, metrics, unit_keys, cache.folder, metadata, audit, registry)
     cached = statistics.get(statistics_key)
+    tables: MutableMapping[str, pd.DataFrame]
     if cached is not None:
         tables, analysis_notes = cached
         warnings += analysis_notes
