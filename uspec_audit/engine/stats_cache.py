@@ -11,7 +11,7 @@ summary, contrastive flips, contracts) are a function of
   configuration (kind, metrics, strata, contracts, baseline, variants), the
   ensembles' members, groups and iid reference;
 - the code that computes them: the uspec-audit version, the sha256 of the
-  source of the statistics, metrics, contracts and engine modules, and the
+  source of the statistics, metrics, contracts, engine and results modules (and kinds/), and the
   identity (package, version, code hash) of every metric used, a plugin's too.
 
 The key is the sha256 of all of that. An entry (:mod:`uspec_audit.engine.bundle_cache`)
@@ -39,9 +39,10 @@ from uspec_audit.results.writer import atomic_write
 
 FORMAT = 1
 PACKAGE = Path(__file__).resolve().parent.parent  # uspec_audit/
-# The code whose output is the statistics. Whole folders, so that code moved between their modules is
-# still covered; a change anywhere in them recomputes the statistics.
-CODE = ("stats", "metrics", "engine", "contracts.py", "results/prediction_set.py")
+# The code whose output is the statistics and their tables. Whole folders, so that code moved between their
+# modules is still covered (a folder that does not exist counts as empty); a change anywhere in them
+# recomputes the statistics.
+CODE = ("stats", "metrics", "engine", "kinds", "results", "contracts.py")
 
 
 @functools.cache
