@@ -128,8 +128,9 @@ class BundleCache:
             data = path.read_bytes()
         except FileNotFoundError:
             return None
-        except OSError as error:
-            self.discard(key, describe_os_error(error))
+        except OSError as error:  # unreadable, not damaged: leave it, recompute
+            self.warnings.append(f"the cached {self.store.name} {path.name} in {self.folder} could not be read "
+                                 f"({describe_os_error(error)}); they were recomputed")
             return None
         try:
             return _parse(data)
