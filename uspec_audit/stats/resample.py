@@ -198,20 +198,35 @@ def generic_replicates(
     return out
 
 
-def _weighted_auc(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """ROC AUC of one score vector ``(n,)`` under each row of example weights ``(b, n)``; ties count one half."""
-    order = np.argsort(scores, kind="stable")
-    s = scores[order]
-    y = positive[order]
-    starts = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
-    w = weights[:, order]
-    pos = np.add.reduceat(w * y, starts, axis=1)
-    neg = np.add.reduceat(w * ~y, starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    num = (pos * (below + 0.5 * neg)).sum(axis=1)
-    den = pos.sum(axis=1) * neg.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / den, np.nan)
+class _AucProblem:
+    """One (member, one-vs-rest class) AUC under example weights, with everything that does not depend on the
+    weights computed once: the negatives in score order, and for each positive how many negatives score below
+    it and how many at most as high (ties count one half)."""
+
+    def __init__(self, scores: np.ndarray, positive: np.ndarray):
+        self.pos = np.flatnonzero(positive)
+        neg = np.flatnonzero(~positive)
+        order = np.argsort(scores[neg], kind="stable")
+        self.neg = neg[order]
+        sorted_neg = scores[self.neg]
+        self.below = np.searchsorted(sorted_neg, scores[self.pos], side="left")
+        self.at_most = np.searchsorted(sorted_neg, scores[self.pos], side="right")
+
+    def under(self, weights: np.ndarray, positive_weights: np.ndarray) -> np.ndarray:
+        """AUC under each row of ``weights`` ``(b, n)``; ``positive_weights`` is ``weights[:, self.pos]``.
+
+        Weights are resample counts (int32): every sum is an exact integer (products in int64), so the result
+        does not depend on the order of summation, and integers move half the bytes of float64."""
+        b = weights.shape[0]
+        cumulative = np.zeros((b, self.neg.size + 1), dtype=weights.dtype)
+        np.cumsum(weights[:, self.neg], axis=1, out=cumulative[:, 1:])
+        # below + half the ties = (negatives below + negatives at most as high) / 2
+        credit = np.take(cumulative, self.below, axis=1)
+        credit += np.take(cumulative, self.at_most, axis=1)
+        num = 0.5 * np.einsum("ij,ij->i", positive_weights, credit, dtype=np.int64).astype(np.float64)
+        den = positive_weights.sum(axis=1, dtype=np.int64).astype(np.float64) * cumulative[:, -1].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(den > 0, num / den, np.nan)
 
 
 def auc_replicates(
@@ -226,16 +241,20 @@ def auc_replicates(
     Binary: the positive-class probability; multiclass: the one-vs-rest mean
     over the classes with positives and negatives in the resample. With
     ``rng = None`` one "replicate" with every example once (the plain AUC).
+    The sort of each (member, class) is done once, not once per chunk of resamples.
     """
     probs = np.asarray(ps.outputs if cols is None else ps.outputs[:, cols], dtype=np.float64)
     target = np.asarray(ps.target if cols is None else ps.target[cols]).astype(np.int64)
     m, n, k = probs.shape
-    problems = [(1, target == 1)] if ps.task == "binary" else [(c, target == c) for c in range(k)]
+    classes = [(1, target == 1)] if ps.task == "binary" else [(c, target == c) for c in range(k)]
+    problems = [[_AucProblem(probs[j, :, c], positive) for c, positive in classes] for j in range(m)]
     chunks = [np.ones((1, n))] if rng is None else (_counts(i, n) for i in example_index_chunks(n, n_boot, rng, strata, 100))
     out = []
-    for w in chunks:
-        per = np.stack([np.stack([_weighted_auc(probs[j, :, c], pos, w) for c, pos in problems], axis=-1)
-                        for j in range(m)], axis=1)  # (b, M, problems)
+    for counts in chunks:
+        w = counts.astype(np.int32)
+        positive_weights = [w[:, problem.pos] for problem in problems[0]] if m else []  # the same for every member
+        per = np.stack([np.stack([problem.under(w, pw) for problem, pw in zip(row, positive_weights, strict=True)],
+                                 axis=-1) for row in problems], axis=1)  # (b, M, problems)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             out.append(np.nanmean(per, axis=-1))
