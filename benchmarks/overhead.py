@@ -1,6 +1,6 @@
 """Overhead of an audit over bare inference: the same members and data, both read from Parquet.
 
-    python benchmarks/overhead.py [--members 8] [--examples 10000] [--size 32] [--encoding tensor|png]
+    python benchmarks/overhead.py [--members 8] [--examples 10000] [--size 32] [--encoding tensor|png] [--pools ...]
                                   [--repeats 5] [--background-load 1]
 
 Builds N small CNNs (random weights, exported to ONNX) and a Parquet test set
@@ -152,10 +152,10 @@ def timed(command: list[str], cwd: Path | None = None) -> tuple[float, str]:
 def measure(folder: Path, args, load: int) -> dict:
     bare_loop: dict[str, list[float]] = {pool: [] for pool in POOLS}
     bare_process: dict[str, list[float]] = {pool: [] for pool in POOLS}
-    audit, timings = [], []
+    audit, timings, loads = [], [], []
     with background_load(load):
         for _ in range(args.repeats):
-            for pool in POOLS:
+            for pool in args.pools:
                 wall, stdout = timed([sys.executable, "-c", BARE, str(folder / "models" / "seed-*.onnx"),
                                       str(folder / "test.parquet"), "256", args.encoding, pool])
                 bare_loop[pool].append(float(stdout.strip()))
@@ -164,27 +164,31 @@ def measure(folder: Path, args, load: int) -> dict:
                              "--no-reports", "--json"], cwd=folder)
             audit.append(wall)
             timings.append(json.loads((folder / "results" / "manifest.json").read_text())["timings"])
-    return {"loop": bare_loop, "process": bare_process, "audit": audit, "timings": timings}
+            loads.append(os.getloadavg()[0])  # the machine is shared: every pair is quoted with its load
+    return {"loop": bare_loop, "process": bare_process, "audit": audit, "timings": timings, "loads": loads}
 
 
 def report(result: dict, load: int, args) -> dict[str, float]:
     med = statistics.median
     audit = result["audit"]
     t = {key: med(x[key] for x in result["timings"]) for key in ("load_s", "inference_s", "analysis_s", "total_s")}
-    print(f"\n-- background load: {load} busy process(es); load average now {os.getloadavg()[0]:.1f}; "
-          f"median of {args.repeats} interleaved repeats")
+    print(f"\n-- background load: {load} busy process(es); load average after each pair "
+          f"{', '.join(f'{x:.1f}' for x in result['loads'])}; median of {args.repeats} interleaved repeats")
     for pool, label in POOLS.items():
+        if pool not in args.pools:
+            continue
         print(f"bare onnxruntime, {label:31s}: loop {med(result['loop'][pool]):7.2f} s, "
               f"whole process {med(result['process'][pool]):7.2f} s")
     print(f"uspec-audit run (whole process)                  : {med(audit):7.2f} s  (in the manifest: inference "
           f"{t['inference_s']:.2f} s, statistics {t['analysis_s']:.2f} s, run {t['total_s']:.2f} s)")
     ratios = {}
-    for pool in POOLS:
+    for pool in args.pools:
         for how in ("loop", "process"):
             ratios[f"{pool}/{how}"] = med(a / b for a, b in zip(audit, result[how][pool], strict=True))
     print("ratio audit / bare (median of pair ratios)       :   vs loop   vs whole process")
     for pool, label in POOLS.items():
-        print(f"  {label:47s}: {ratios[pool + '/loop']:8.3f}   {ratios[pool + '/process']:8.3f}")
+        if pool in args.pools:
+            print(f"  {label:47s}: {ratios[pool + '/loop']:8.3f}   {ratios[pool + '/process']:8.3f}")
     runs = ", ".join(f"{a:.2f}/{b:.2f}" for a, b in zip(audit, result["process"]["shared"], strict=True))
     print(f"  pairs (audit / bare shared pool, whole process): {runs}")
     return ratios
@@ -197,9 +201,13 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--encoding", choices=["tensor", "png"], default="tensor")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--pools", nargs="+", choices=list(POOLS), default=list(POOLS),
+                        help="bare baselines to time (the target is against 'shared')")
     parser.add_argument("--background-load", type=int, default=0,
                         help="also measure with this many competing busy processes (0: only without)")
     args = parser.parse_args()
+    if "shared" not in args.pools:
+        parser.error("--pools must include shared (the baseline of the target)")
     target = 1.05 if args.size >= 64 else 1.08
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
