@@ -191,9 +191,10 @@ def _member_hosts(head) -> list[int]:
 
 def test_an_actor_killed_mid_run_is_restarted_and_the_tables_are_unchanged(digits_world, ray_head, tmp_path):
     """Also runs the producers anywhere in the cluster (data = "shared"), each checking the data's fingerprint."""
-    audit = basic_audit(digits_world, tmp_path, extra=NOISE.replace("[1, 3, 5]", "[1, 2, 3, 4, 5]"),
-                        analysis=SMALL_RAY + '        data = "shared"\n')
+    audit = basic_audit(digits_world, tmp_path, extra=NOISE.replace("[1, 3, 5]", "[1, 2, 3, 4, 5]")
+                        .replace("[2, 4]", "[1, 2, 3, 4, 5]"), analysis=SMALL_RAY + '        data = "shared"\n')
     audit.write_text(audit.read_text().replace("batch_size = 128", "batch_size = 16"))
+    units = 12  # iid and shifted streams + 10 noise variants
     reference = run_cli(str(audit), "--out", str(tmp_path / "local"))
     assert reference.returncode == 0, reference.stderr
     cache = tmp_path / "ray" / ".cache" / "predictions"
@@ -205,12 +206,15 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_tables_are_unchanged(digit
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None and killed is None:
         hosts = _member_hosts(ray_head)
-        if hosts and len(list(cache.glob("[0-9a-f]*.unit"))) >= 1:  # mid-run: some units done, more to come
+        done = len(list(cache.glob("[0-9a-f]*.unit")))
+        # mid-run: some units done and several streams still to come (a loop starved by a busy machine can look
+        # late; killing an actor after its last batch would test nothing, so it waits for another run instead)
+        if hosts and 1 <= done <= units - 4:
             killed = hosts[0]
             os.kill(killed, signal.SIGKILL)
         time.sleep(0.02)
     stdout, stderr = process.communicate(timeout=300)
-    assert killed is not None, "the run finished before an actor could be killed; make the audit longer"
+    assert killed is not None, "inference finished before an actor could be killed; make the audit longer"
     assert process.returncode == 0, stderr
     assert killed not in _member_hosts(ray_head)
     execution = manifest(tmp_path / "ray")["execution"]
