@@ -8,6 +8,7 @@ from uspec_audit.components import (
     LoaderSpec,
     MetricSpec,
     PerturbationSpec,
+    ReportSectionSpec,
     SuiteSpec,
     TestKindSpec,
     TokenizerSpec,
@@ -52,21 +53,11 @@ def uspec_audit_register_metrics(register: Register[MetricSpec]) -> None:
     register_builtin_metrics(register)
 
 
-TEST_KINDS = (
-    TestKindSpec("iid", "The reference test set; every other test is compared with it (sd ratio, Spearman)."),
-    TestKindSpec("stratified", "The same examples split by one attribute or a combination (`by`); metrics per stratum."),
-    TestKindSpec("shifted", "A different dataset (held-out camera, another population)."),
-    TestKindSpec("perturbed", "A dataset under registered perturbations at one or more severities (`suite` or `perturbations`)."),
-    TestKindSpec(
-        "contrastive",
-        "Matched sets (rows linked by `link`, or each example with its perturbed versions): flips and decision flips.",
-    ),
-)
-
-
 @hookimpl
 def uspec_audit_register_test_kinds(register: Register[TestKindSpec]) -> None:
-    for spec in TEST_KINDS:
+    from uspec_audit.kinds import builtin_kinds
+
+    for spec in builtin_kinds():
         register(spec)
 
 
@@ -75,6 +66,14 @@ def uspec_audit_register_tokenizers(register: Register[TokenizerSpec]) -> None:
     from uspec_audit.models.tokenizers import TOKENIZERS
 
     register(TOKENIZERS)
+
+
+@hookimpl
+def uspec_audit_register_report_sections(register: Register[ReportSectionSpec]) -> None:
+    from uspec_audit.report.builtin_sections import BUILTIN_SECTIONS
+
+    for spec in BUILTIN_SECTIONS:
+        register(spec)
 
 
 @hookimpl

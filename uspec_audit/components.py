@@ -18,7 +18,7 @@ This module imports nothing heavy (numpy and pydantic appear in annotations only
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +34,10 @@ from uspec_audit.protocols import (
 
 if TYPE_CHECKING:  # pragma: no cover - types only
     import numpy as np
+    import pandas as pd
     from pydantic import BaseModel
+
+    from uspec_audit.kind_api import CheckRequest, Problem, Strata, TablesRequest, Variant, VariantRequest
 
 MODALITIES = ("image", "tabular", "sequence", "text")
 TASKS = ("multiclass", "binary", "regression")
@@ -169,10 +172,36 @@ class DatasetSourceSpec:
 
 @dataclass(frozen=True)
 class TestKindSpec:
-    """A stress-test kind (iid, stratified, shifted, perturbed, contrastive, ...).
+    """A stress-test kind: how a ``[[tests]]`` entry becomes variants, strata, statistics and tables.
 
-    In this release a kind is a name and a description; its behaviour (parameters, variants,
-    statistics, report rows) is being moved onto this spec, with new fields that have defaults.
+    The five built-in kinds (:mod:`uspec_audit.kinds`) are registered with this spec through the same
+    hook as a plugin's, and the engine treats every kind alike. The types the callables receive and
+    return are in :mod:`uspec_audit.kind_api` (exported from :mod:`uspec_audit`).
+
+    Attributes:
+        name: unique among kinds (``kind = "NAME"`` in the test table); third-party names carry a prefix.
+        doc: one line shown by ``uspec-audit plugins`` and in the schema.
+        params: a pydantic model of the test table's keys beyond the common ones (``by``,
+            ``perturbations``, ...). Unknown keys are errors; its JSON Schema joins the audit schema
+            (``if kind == NAME``). ``None``: the kind takes no keys of its own.
+        check: ``check(CheckRequest) -> list[Problem]``: problems the model cannot see (an attribute
+            the dataset lacks); each is reported at its key's file:line with every other problem.
+        variants: ``variants(VariantRequest) -> list[Variant]``: the presentations of the dataset the
+            test runs, the first usually ``Variant()`` (unperturbed). ``None``: ``[Variant()]``.
+            :func:`uspec_audit.kinds.perturbation_variants` expands perturbations and suites.
+        strata: ``strata(params) -> Strata | None``: the attributes every variant is split on (per-stratum
+            metrics, statistics and strata verdicts). ``None``: the whole test only.
+        reference: a test of this kind can be an ensemble's iid reference (the first one is, unless the
+            ensemble names its ``reference``); contracts on the sd ratio of such a test bound its strata.
+        compare_with_reference: the multi-bootstrap differences compare the test with the reference
+            (False when its whole-test rows are the reference's own examples, as for ``stratified``).
+        rex_domains: which units form a REx domain set (docs/methods.md): ``"strata"`` (each variant's
+            strata), ``"variants"`` (every variant's whole test, with the reference), ``"pooled"`` (the
+            whole test joins one set with every other test of the kind and the reference, named after it).
+        tables: ``tables(TablesRequest) -> {name: DataFrame}``: result tables of its own, written as
+            ``NAME.parquet`` (called once per run with all tests of the kind).
+        produces: the names of the tables ``tables`` returns (``("flips",)``): a contract bound on a table
+            the kind does not produce is refused when the audit is validated.
     """
 
     __test__ = False  # not a pytest test class, despite the name
@@ -180,6 +209,14 @@ class TestKindSpec:
     name: str
     doc: str
     params: type[BaseModel] | None = None
+    check: Callable[[CheckRequest], Sequence[Problem]] | None = None
+    variants: Callable[[VariantRequest], Sequence[Variant]] | None = None
+    strata: Callable[[Any], Strata | None] | None = None
+    reference: bool = False
+    compare_with_reference: bool = True
+    rex_domains: str = "strata"
+    tables: Callable[[TablesRequest], Mapping[str, pd.DataFrame]] | None = None
+    produces: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,6 +243,37 @@ class SuiteSpec:
 
     name: str
     path: Path
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class ReportSectionSpec:
+    """A section of the HTML report (and so of the PDF), optionally of the Markdown report too.
+
+    The report's own sections (executive summary, scope, methodology, results by ensemble and per test,
+    limitations, reproducibility) are registered with this spec through the same hook. Sections render from
+    the results folder alone (its tables and manifest), in ``order``; one that returns ``None`` or ``""``
+    is left out of the page and of the contents.
+
+    Attributes:
+        name: unique among sections; also the section's anchor (``#NAME``) in the page.
+        title: the entry in the table of contents.
+        html: ``html(request: SectionRequest) -> str | None``: the section's HTML, starting with
+            ``request.heading()``. Escape every value taken from the results (``request.escape``); add
+            figures with ``request.figure(...)`` and tables with ``request.table(...)``.
+        markdown: ``markdown(request) -> str | None``: the section in the Markdown report (appended after the
+            verdicts); ``None``: the section is in the HTML and PDF reports only.
+        order: where it goes: the built-in sections have 10 (summary), 20, 30, 40, 50 (results per test),
+            70 (limitations) and 80 (reproducibility); the default, 60, puts a plugin's section after the
+            results per test.
+        doc: one line shown by ``uspec-audit plugins``.
+    """
+
+    name: str
+    title: str
+    html: Callable[[Any], str | None]
+    markdown: Callable[[Any], str | None] | None = None
+    order: int = 60
     doc: str = ""
 
 

@@ -71,6 +71,17 @@ class Blame:
         return (RunError if self.builtin else PluginError)(f"{self.subject}: {what} {listed}.{hint}")
 
 
+def call_component(record: Any, noun: str, doing: str, fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, a callable of a registered component; what it raises names the component and its plugin
+    (:meth:`Blame.error`)."""
+    try:
+        return fn(*args)
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as error:
+        raise Blame.of(record, noun).error(doing, error) from error
+
+
 def _has_callable(obj: Any, name: str) -> bool:
     try:
         return callable(getattr(obj, name))

@@ -7,7 +7,7 @@ bound for a metric where higher is better, at most the bound where lower is
 better. ``strata = "each"`` checks every stratum and variant, ``"all"`` only
 the whole test.
 
-A contract can never vanish. :func:`contract_problems` checks every bound
+A contract can never vanish. :func:`uspec_audit.config.contract_check.contract_problems` checks every bound
 against the test before anything runs (a metric the test does not compute, a
 flip rate on a test without flips, an sd ratio without an iid reference);
 at run time :func:`check_contracts` writes a FAIL row, with the reason, for
@@ -17,63 +17,14 @@ summary rows, a missing flips table): an unverifiable bound is not a pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pandas as pd
 
-from uspec_audit.config.models import Ensemble, StressTest
+from uspec_audit.config.models import StressTest
+
+__all__ = ["COLUMNS", "PER_METRIC", "check_contracts"]
 
 COLUMNS = ["ensemble", "test", "variant", "stratum", "metric", "contract", "bound", "observed", "status", "message"]
 PER_METRIC = ("min_mean", "max_mean", "max_sd", "min_worst")
-
-
-def computed_metrics(test: StressTest, ensemble: Ensemble) -> list[str]:
-    """The metrics a test computes for an ensemble: the test's list, else the task's defaults."""
-    from uspec_audit.config.check import DEFAULT_METRICS
-
-    return list(test.metrics) if test.metrics else list(DEFAULT_METRICS[ensemble.task])
-
-
-def contract_problems(test: StressTest, ensembles: dict[str, Ensemble], reference: dict[str, str | None],
-                      where: Callable[..., str]) -> list[str]:
-    """Every bound of ``test.contract`` that could not be evaluated, as messages naming file:line.
-
-    ``ensembles`` are the test's ensembles, ``reference`` maps each to its iid reference test,
-    ``where(*key)`` gives ``file:line`` of a key under the test.
-    """
-    from uspec_audit.config.load import did_you_mean
-
-    contract = test.contract
-    if contract is None:
-        return []
-    label = f"test '{test.name}'"
-    problems: list[str] = []
-    for bound in PER_METRIC:
-        for metric in getattr(contract, bound):
-            for name, ensemble in ensembles.items():
-                known = computed_metrics(test, ensemble)
-                if metric not in known:
-                    source = "its `metrics`" if test.metrics else f"the {ensemble.task} defaults"
-                    problems.append(
-                        f"{where('contract', bound, metric)}: {label}: contract {bound} bounds metric '{metric}', "
-                        f"which the test does not compute for ensemble '{name}'.{did_you_mean(metric, known)} "
-                        f"It computes ({source}): {', '.join(known)}; add '{metric}' to the test's `metrics` or "
-                        f"fix the name.")
-                    break
-    if contract.max_flip_rate is not None and test.kind != "contrastive":
-        problems.append(f"{where('contract', 'max_flip_rate')}: {label}: max_flip_rate bounds the label flips of a "
-                        f"contrastive test; this test is '{test.kind}' and has no flips.")
-    if contract.max_sd_ratio is not None:
-        if test.kind == "iid":
-            problems.append(f"{where('contract', 'max_sd_ratio')}: {label}: max_sd_ratio compares a test's spread "
-                            f"with the iid reference's; on the iid test itself the ratio is 1 by definition.")
-        else:
-            missing = [name for name in ensembles if reference.get(name) is None]
-            if missing:
-                problems.append(f"{where('contract', 'max_sd_ratio')}: {label}: max_sd_ratio needs an iid "
-                                f"reference test, and ensemble(s) {missing} have none (add an iid test or set "
-                                f"`reference` in the ensemble table).")
-    return problems
 
 
 def _row(where: dict, contract: str, bound: float, observed, ok_when, metric: str | None,
@@ -112,11 +63,14 @@ def _ensembles_of(test: StressTest, summary: pd.DataFrame, ensembles_of: dict[st
 
 
 def check_contracts(tests: list[StressTest], summary: pd.DataFrame, flips: pd.DataFrame | None,
-                    higher_is_better: dict[str, bool], ensembles_of: dict[str, list[str]] | None = None) -> pd.DataFrame:
+                    higher_is_better: dict[str, bool], ensembles_of: dict[str, list[str]] | None = None,
+                    references: frozenset[str] = frozenset()) -> pd.DataFrame:
     """One row per (bound, ensemble, variant, stratum, metric) with PASS/FAIL; never fewer rows than bounds.
 
     ``ensembles_of`` maps a test to the ensembles it ran on (default: the test's ``ensembles``, else every
     ensemble in the summary), so a test that produced no rows for an ensemble still gets FAIL rows.
+    ``references``: the tests whose kind makes them references (``iid``): their ``max_sd_ratio`` bounds
+    their strata only (the whole test's ratio is 1 by definition).
     """
     rows: list[dict] = []
     for test in tests:
@@ -129,7 +83,7 @@ def check_contracts(tests: list[StressTest], summary: pd.DataFrame, flips: pd.Da
             if contract.strata == "all":
                 part = part[part["stratum"] == "all"]
             if contract.max_sd_ratio is not None:
-                ratio_rows = part if test.kind != "iid" else part[part["stratum"] != "all"]
+                ratio_rows = part if test.name not in references else part[part["stratum"] != "all"]
                 if ratio_rows.empty:
                     rows.append(_row(whole, "max_sd_ratio", contract.max_sd_ratio, None, _le, None,
                                      reason="the test produced no statistics for this ensemble"))

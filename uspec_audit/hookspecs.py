@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover - types only
         LoaderSpec,
         MetricSpec,
         PerturbationSpec,
+        ReportSectionSpec,
         SuiteSpec,
         TestKindSpec,
         TokenizerSpec,
@@ -95,8 +96,21 @@ def uspec_audit_register_metrics(register: Register[MetricSpec]) -> None:
 def uspec_audit_register_test_kinds(register: Register[TestKindSpec]) -> None:
     """Register stress-test kinds: ``register(TestKindSpec(...))``.
 
-    A kind names how a test turns a dataset into variants and strata
-    (``iid``, ``stratified``, ``shifted``, ``perturbed``, ``contrastive``).
+    A kind validates the keys of its tests (``params``), checks them against the audit (``check``), turns
+    a dataset into variants and strata (``variants``, ``strata``) and may add result tables of its own
+    (``tables``). The built-in ``iid``, ``stratified``, ``shifted``, ``perturbed`` and ``contrastive``
+    (:mod:`uspec_audit.kinds`) are registered through this hook.
+    """
+
+
+@hookspec
+def uspec_audit_register_report_sections(register: Register[ReportSectionSpec]) -> None:
+    """Register report sections: ``register(ReportSectionSpec(...))``.
+
+    ``ReportSectionSpec.html(request: SectionRequest) -> str | None`` renders a section of the HTML and PDF
+    reports from the results folder (``request.results.table(name)``), with figures
+    (``request.figure(...)``); ``markdown`` optionally adds it to the Markdown report. The report's own
+    sections are registered through this hook.
     """
 
 

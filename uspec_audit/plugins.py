@@ -46,6 +46,7 @@ from uspec_audit.components import (
     MetricSpec,
     PerturbationSpec,
     Registered,
+    ReportSectionSpec,
     SuiteSpec,
     TestKindSpec,
     TokenizerSpec,
@@ -74,6 +75,7 @@ FAMILIES: dict[str, Family] = {
     "test_kind": Family("uspec_audit_register_test_kinds", TestKindSpec, "test kind"),
     "suite": Family("uspec_audit_register_suites", SuiteSpec, "suite"),
     "tokenizer": Family("uspec_audit_register_tokenizers", TokenizerSpec, "tokenizer"),
+    "report_section": Family("uspec_audit_register_report_sections", ReportSectionSpec, "report section"),
 }
 
 
@@ -205,6 +207,30 @@ def _spec_problem(family: str, spec: Any) -> str | None:
         return f"suffixes must be strings starting with '.', e.g. ('.onnx',); got {spec.suffixes!r}"
     if family == "suite" and not spec.path.is_file():
         return f"the suite file {spec.path} does not exist"
+    if family == "test_kind":
+        return _kind_problem(spec)
+    if family == "report_section":
+        if not callable(spec.html) or (spec.markdown is not None and not callable(spec.markdown)):
+            return "html (and markdown, when given) must be callable"
+        if not isinstance(spec.order, int) or isinstance(spec.order, bool):
+            return f"order must be an integer, got {spec.order!r}"
+    return None
+
+
+REX_DOMAINS = ("strata", "variants", "pooled")
+
+
+def _kind_problem(spec: Any) -> str | None:
+    for attribute in ("check", "variants", "strata", "tables"):
+        value = getattr(spec, attribute)
+        if value is not None and not callable(value):
+            return f"{attribute} must be callable (or None), got {type(value).__name__}"
+    if spec.rex_domains not in REX_DOMAINS:
+        return f"rex_domains {spec.rex_domains!r} is not one of {', '.join(REX_DOMAINS)}"
+    if not all(isinstance(t, str) for t in spec.produces):
+        return f"produces must be table names (strings), got {spec.produces!r}"
+    if spec.produces and spec.tables is None:
+        return f"produces names tables {list(spec.produces)} but the kind has no `tables` callable"
     return None
 
 

@@ -36,7 +36,7 @@ def _world(seed=0, members=6, n=400, harm=0.3):
 
 
 def _plan():
-    tests = (TestPlan("iid", "iid", ("a", "b"), ("accuracy", "nll")), TestPlan("shift", "shifted", ("a", "b"), ("accuracy",)))
+    tests = (TestPlan("iid", "iid", ("a", "b"), ("accuracy", "nll")), TestPlan("shift", "shifted", ("a", "b"), ("accuracy",), rex_domains="pooled"))
     ensembles = tuple(EnsemblePlan(e, "binary", tuple(f"m{i}" for i in range(6)), "iid") for e in ("a", "b"))
     return AnalysisPlan(ensembles, tests, {"accuracy": True, "nll": False})
 

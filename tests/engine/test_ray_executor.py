@@ -312,8 +312,8 @@ def test_workers_refuse_models_and_data_that_differ_from_the_drivers(digits_worl
     from uspec_audit.config.models import Dataset
     from uspec_audit.engine.plan import WorkGroup
     from uspec_audit.engine.ray_workers import StreamRequest, materialize, produce_stream
-    from uspec_audit.engine.variants import Variant
     from uspec_audit.errors import RunError
+    from uspec_audit.kind_api import Variant
 
     data = digits_world.onnx_members[0].read_bytes()
     good = __import__("hashlib").sha256(data).hexdigest()

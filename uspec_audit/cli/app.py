@@ -125,23 +125,23 @@ def run(
     """Run an audit: stream every test through every member, compute the statistics, check the contracts."""
     from uspec_audit.config.load import load_audit
     from uspec_audit.engine.progress import Progress, RichProgress
-    from uspec_audit.engine.run import RunOptions, execute_audit
+    from uspec_audit.pipeline.run import RunOptions, execute_audit
     from uspec_audit.plugins import get_registry
     from uspec_audit.report.terminal import render_terminal
 
     registry = get_registry()
-    loaded = load_audit(audit, registry, allow_code=allow_code or [], output_given=out is not None)
+    checked = load_audit(audit, registry, allow_code=allow_code or [], output_given=out is not None)
     progress = Progress() if as_json else RichProgress(stderr)
     if not as_json:
         _warn_plugin_failures(registry)
-    for warning in loaded.checked.warnings:
+    for warning in checked.warnings:
         if not as_json:
             stderr.print(f"[yellow]warning:[/] {escape(printable(warning))}")
     options = RunOptions(output=out, device=device.value, fresh=fresh, only=list(only or []),
                          executor=executor.value if executor else None, address=address,
                          command=" ".join(["uspec-audit", *map(shlex.quote, sys.argv[1:])]) if sys.argv else "",
                          reports=None if reports else set(), pdf=pdf, wait=wait, allow_code=list(allow_code or []))
-    outcome = execute_audit(loaded, registry, options, progress)  # renders the reports before the manifest
+    outcome = execute_audit(checked, registry, options, progress)  # renders the reports before the manifest
     if as_json:
         summary = outcome.tables["summary"]
         contracts = outcome.tables["contracts"]
@@ -178,26 +178,26 @@ def validate(
     from uspec_audit.plugins import get_registry
 
     registry = get_registry()
-    loaded = load_audit(audit, registry, allow_code=allow_code or [])
-    plan = build_plan(loaded, registry)
+    checked = load_audit(audit, registry, allow_code=allow_code or [])
+    plan = build_plan(checked, registry)
     units = plan.unit_count
     if as_json:
-        print(json.dumps({"status": "valid", "audit": str(loaded.path), "sha256": loaded.sha256,
+        print(json.dumps({"status": "valid", "audit": str(checked.path), "sha256": checked.loaded.sha256,
                           "ensembles": {k: len(v) for k, v in plan.members.items()},
                           "tests": [t.config.name for t in plan.tests], "units": units,
-                          "warnings": loaded.checked.warnings, "notes": loaded.checked.notes,
-                          "code": loaded.trust_notes,
+                          "warnings": list(checked.warnings), "notes": list(checked.notes),
+                          "code": list(checked.trust_notes),
                           "plugin_failures": [f.error for f in registry.failures]}, indent=2))
         return
     _warn_plugin_failures(registry)
-    for warning in loaded.checked.warnings:
+    for warning in checked.warnings:
         stderr.print(f"[yellow]warning:[/] {escape(printable(warning))}")
-    for note in loaded.checked.notes:
+    for note in checked.notes:
         stderr.print(f"note: {escape(printable(note))}")
-    for note in loaded.trust_notes:
+    for note in checked.trust_notes:
         stderr.print(f"[yellow]code:[/] {escape(printable(note))}")
     members = ", ".join(f"{k} ({len(v)} members)" for k, v in plan.members.items())
-    stdout.print(f"[green]valid[/]: {escape(printable(str(loaded.path)))} — ensembles {escape(printable(members))}; "
+    stdout.print(f"[green]valid[/]: {escape(printable(str(checked.path)))} — ensembles {escape(printable(members))}; "
                  f"{len(plan.tests)} "
                  f"tests; {len(plan.groups)} dataset streams (a dataset under one variant, read once); {units} "
                  f"work units (one ensemble on one stream: what the run computes or reuses from its cache).")

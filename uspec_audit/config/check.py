@@ -6,22 +6,27 @@ user fixes the whole file in one go.
 
 from __future__ import annotations
 
+import difflib
 import glob
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from pydantic import ValidationError
+
+from uspec_audit.components import TestKindSpec
+from uspec_audit.config.contract_check import contract_problems
 from uspec_audit.config.inputs import check_datasets, check_member_inputs
-from uspec_audit.config.load import LoadedAudit, did_you_mean
+from uspec_audit.config.loaded import LoadedAudit, did_you_mean, format_path
+from uspec_audit.config.models import DEFAULT_METRICS, Audit, StressTest
 from uspec_audit.config.options import option_problems
 from uspec_audit.config.trust import refuse_special_files
-from uspec_audit.contracts import contract_problems
+from uspec_audit.conformance import call_component
 from uspec_audit.errors import AuditFileError, PluginError
+from uspec_audit.kind_api import CheckRequest, Strata, Variant, VariantRequest
 
-DEFAULT_METRICS = {
-    "multiclass": ["accuracy", "auc", "nll", "brier", "ece"],
-    "binary": ["accuracy", "auc", "norm_pr_auc", "nll", "brier", "ece"],
-    "regression": ["mse", "nmse"],
-}
+__all__ = ["DEFAULT_METRICS", "CheckedAudit", "CheckedTest", "MemberRef", "check_audit", "resolve_members"]
 
 
 @dataclass(frozen=True)
@@ -34,12 +39,65 @@ class MemberRef:
     attributes: dict = field(default_factory=dict)
 
 
-@dataclass
-class CheckResult:
-    members: dict[str, list[MemberRef]]
-    references: dict[str, str | None]
-    warnings: list[str]
-    notes: list[str] = field(default_factory=list)  # what validate could not check (plugin sources, torch members)
+@dataclass(frozen=True)
+class CheckedTest:
+    """One test after checking: its common keys, its kind's spec and validated parameters, its variants and
+    strata. Built only by :func:`check_audit`; the engine runs exactly this."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    index: int  # position in the audit file's [[tests]]
+    config: StressTest
+    kind: TestKindSpec
+    params: Any
+    variants: tuple[Variant, ...]
+    strata: Strata | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def by(self) -> tuple[str, ...]:
+        """The attributes the test splits on (empty without strata)."""
+        return self.strata.by if self.strata is not None else ()
+
+
+@dataclass(frozen=True)
+class CheckedAudit:
+    """An audit checked against the registry and the disk: immutable, and the only input the engine takes.
+
+    ``members``: each ensemble's resolved member files; ``references``: each ensemble's iid reference test
+    (``None`` when it has none); ``warnings``: what the user should know; ``notes``: what validation could
+    not check (plugin sources, TorchScript members); ``trust_notes``: code the user enabled (``--allow-code``).
+    """
+
+    loaded: LoadedAudit
+    tests: tuple[CheckedTest, ...]
+    members: Mapping[str, tuple[MemberRef, ...]]
+    references: Mapping[str, str | None]
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    trust_notes: tuple[str, ...] = ()
+
+    @property
+    def model(self) -> Audit:
+        return self.loaded.model
+
+    @property
+    def path(self) -> Path:
+        return self.loaded.path
+
+    def where(self, *path: str | int) -> str:
+        """``file:line`` of a key path, for messages."""
+        return self.loaded.where(*path)
+
+    def test(self, name: str) -> CheckedTest:
+        """The checked test named ``name`` (KeyError when absent)."""
+        for test in self.tests:
+            if test.name == name:
+                return test
+        raise KeyError(name)
 
 
 def resolve_members(loaded: LoadedAudit, ensemble_name: str) -> tuple[list[MemberRef], list[str]]:
@@ -126,15 +184,54 @@ def _few(names: list[str]) -> str:
     return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
-def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
-    """Check names against the registry and paths against the disk; raise with every problem found."""
-    from uspec_audit.engine.variants import expand_variants
+COMMON_TEST_KEYS = tuple(StressTest.model_fields)
 
+
+def _kind_params(loaded: LoadedAudit, index: int, test: StressTest, record) -> tuple[Any, list[str]]:
+    """The test's kind keys validated by its kind's ``params`` model: ``(params, problems)``, each problem at
+    the key's file:line. Unknown keys are errors whatever the model says, with a did-you-mean."""
+    spec: TestKindSpec = record.spec
+    raw = test.kind_keys
+    label = f"test '{test.name}'"
+    known = [f.alias or name for name, f in spec.params.model_fields.items()] if spec.params is not None else []
+    allowed = list(COMMON_TEST_KEYS) + known
+    problems = []
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            problems.append(f"{loaded.where('tests', index, key)}: {label}: unknown key "
+                            f"'{format_path(('tests', index, key))}' for a test of kind '{spec.name}'.{hint} "
+                            f"Allowed here: {', '.join(allowed)}.")
+    if problems or spec.params is None:
+        return None, problems
+    try:
+        return spec.params.model_validate(raw), []
+    except ValidationError as error:
+        for item in error.errors():
+            loc = tuple(item["loc"])
+            where = loaded.where("tests", index, *loc)
+            key = format_path(("tests", index, *loc))
+            if item["type"] == "missing":
+                problems.append(f"{where}: {label}: a {spec.name} test needs '{key}'.")
+            else:
+                shown = repr(item.get("input")) if not isinstance(item.get("input"), dict) else "a table"
+                problems.append(f"{where}: {label}: '{key}' = {shown[:80]}: {item['msg']}.")
+        return None, problems
+    except Exception as error:  # a plugin's validator that raises something pydantic does not wrap
+        return None, [f"{loaded.where('tests', index)}: {label}: test kind '{spec.name}' ({record.origin}) refused "
+                      f"its keys: {type(error).__name__}: {error}"]
+
+
+def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
+    """Check names against the registry and paths against the disk; raise with every problem found, else
+    return the immutable :class:`CheckedAudit` the engine runs."""
     audit = loaded.model
     problems: list[str] = []
     warnings: list[str] = []
     members: dict[str, list[MemberRef]] = {}
     unknown_component = False
+    missing: list[tuple[str, str]] = []
 
     for name, ensemble in audit.ensembles.items():
         if ensemble.loader not in registry.names("loader"):
@@ -183,13 +280,15 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
                             f"{loaded.resolve(dataset.table)} does not exist.")
 
     seen: set[str] = set()
+    checked: list[CheckedTest] = []
     for index, test in enumerate(audit.tests):
         at = lambda *key, i=index: loaded.where("tests", i, *key)  # noqa: E731
         label = f"test '{test.name}'"
         if test.name in seen:
             problems.append(f"{at('name')}: two tests are named '{test.name}'; test names must be unique.")
         seen.add(test.name)
-        if test.kind not in registry.names("test_kind"):
+        record = registry.record("test_kind", test.kind) if test.kind in registry.names("test_kind") else None
+        if record is None:
             unknown_component = True
             problems.append(f"{at('kind')}: {label}: " + _unknown("test kind", test.kind, registry, "test_kind"))
         if test.dataset not in audit.datasets:
@@ -210,47 +309,35 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
                 if ensemble is not None and ensemble.task not in spec.tasks:
                     problems.append(f"{at('metrics')}: {label}: metric '{metric}' does not apply to the "
                                     f"{ensemble.task} task of ensemble '{ensemble_name}' (it supports {list(spec.tasks)}).")
+        params, params_problems = _kind_params(loaded, index, test, record) if record is not None else (None, [])
+        problems += params_problems
+        if record is None or params_problems:
+            continue
+        kind: TestKindSpec = record.spec
         dataset = audit.datasets.get(test.dataset)
-        if test.kind == "stratified":
-            if not test.by_list:
-                problems.append(f"{at()}: {label}: a stratified test needs `by` (one attribute or a list).")
-            for attribute in test.by_list:
-                if dataset is not None and attribute not in dataset.attributes:
-                    problems.append(f"{at('by')}: {label}: '{attribute}' is not an attribute of dataset "
-                                    f"'{test.dataset}'.{did_you_mean(attribute, dataset.attributes)} "
-                                    f"Declare it in [datasets.{test.dataset}] attributes = [...].")
-        elif test.by is not None:
-            problems.append(f"{at('by')}: {label}: `by` applies to stratified tests only (kind is '{test.kind}').")
-        if test.kind == "perturbed" and not (test.suite or test.perturbations):
-            problems.append(f"{at()}: {label}: a perturbed test needs `suite` or `perturbations`.")
-        if test.kind == "contrastive":
-            if not (test.link or test.perturbations or test.suite):
-                problems.append(f"{at()}: {label}: a contrastive test needs `link` (a column linking matched rows) "
-                                f"or `perturbations` (transformations of each example).")
-            if test.link and dataset is not None and test.link not in dataset.attributes:
-                problems.append(f"{at('link')}: {label}: link '{test.link}' is not an attribute of dataset "
-                                f"'{test.dataset}'.{did_you_mean(test.link, dataset.attributes)}")
-        if test.suite is not None and test.suite not in registry.names("suite"):
-            unknown_component = True
-            problems.append(f"{at('suite')}: {label}: " + _unknown("suite", test.suite, registry, "suite"))
-        for ref in test.perturbations or []:
-            if ref.name not in registry.names("perturbation"):
-                unknown_component = True
-                problems.append(f"{at('perturbations')}: {label}: "
-                                + _unknown("perturbation", ref.name, registry, "perturbation"))
-        if test.baseline is not None:
-            if test.baseline not in audit.ensembles:
-                problems.append(f"{at('baseline')}: {label}: unknown baseline ensemble '{test.baseline}'.")
-            elif test.ensembles is not None and test.baseline not in test.ensembles:
-                problems.append(f"{at('baseline')}: {label}: the baseline ensemble '{test.baseline}' must be one of "
-                                f"the test's ensembles {test.ensembles}.")
-            if test.kind != "perturbed":
-                problems.append(f"{at('baseline')}: {label}: `baseline` applies to perturbed tests only.")
+        ensembles = {e: audit.ensembles[e] for e in (test.ensembles or audit.ensembles) if e in audit.ensembles}
+        if kind.check is not None:
+            request = CheckRequest(test=test, params=params, dataset=dataset, ensembles=ensembles, registry=registry,
+                                   audit=audit)
+            for problem in call_component(record, "test kind", f"failed checking {label}", kind.check, request) or ():
+                problems.append(f"{at(*problem.key)}: {label}: {problem.message}")
+                if problem.missing is not None:
+                    unknown_component = True
+                    missing.append(problem.missing)
         if not problems:
-            try:
-                expand_variants(test, registry, where=at())
-            except AuditFileError as error:
-                problems.append(str(error))
+            variants = [Variant()]
+            if kind.variants is not None:
+                request = VariantRequest(test=test, params=params, registry=registry, where=at())
+                try:
+                    variants = list(call_component(record, "test kind", f"failed expanding {label}", kind.variants,
+                                                   request))
+                except AuditFileError as error:
+                    problems.append(str(error))
+                    continue
+            strata = None
+            if kind.strata is not None:
+                strata = call_component(record, "test kind", f"failed splitting {label}", kind.strata, params)
+            checked.append(CheckedTest(index, test, kind, params, tuple(variants), strata))
 
     references = {}
     for name, ensemble in audit.ensembles.items():
@@ -261,7 +348,7 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
                                 f"'{ensemble.reference}' is not a test of this ensemble.")
             references[name] = ensemble.reference
         else:
-            iid = [t.name for t in tests_of if t.kind == "iid"]
+            iid = [t.name for t in tests_of if _is_reference_kind(registry, t.kind)]
             references[name] = iid[0] if iid else None
             if not iid:
                 warnings.append(f"ensemble '{name}' has no iid test: sd ratios and correlations with iid are left null.")
@@ -276,20 +363,24 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
     for index, test in enumerate(audit.tests):
         if test.contract is not None:
             names = [e for e in (test.ensembles or list(audit.ensembles)) if e in audit.ensembles]
-            problems += contract_problems(test, {e: audit.ensembles[e] for e in names}, references,
+            kind = registry.get("test_kind", test.kind) if test.kind in registry.names("test_kind") else None
+            problems += contract_problems(test, kind, {e: audit.ensembles[e] for e in names}, references,
                                           lambda *key, i=index: loaded.where("tests", i, *key))
 
     if problems:
         message = "The audit file is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
         if unknown_component and registry.failures:
-            raise PluginError(message + "\n" + _failure_hints(audit, registry))
+            raise PluginError(message + "\n" + _failure_hints(audit, registry, missing))
         raise AuditFileError(message)
-    result = CheckResult(members=members, references=references, warnings=warnings, notes=notes)
-    loaded.checked = result
-    return result
+    return CheckedAudit(loaded=loaded, tests=tuple(checked), members={k: tuple(v) for k, v in members.items()},
+                        references=references, warnings=tuple(warnings), notes=tuple(notes))
 
 
-def _failure_hints(audit, registry) -> str:
+def _is_reference_kind(registry, kind: str) -> bool:
+    return kind in registry.names("test_kind") and registry.get("test_kind", kind).reference
+
+
+def _failure_hints(audit, registry, missing: list[tuple[str, str]]) -> str:
     """Why the components the audit names but the registry lacks are missing: the failures that left them out,
     else every plugin that failed to load."""
     wanted = [("loader", e.loader) for e in audit.ensembles.values()]
@@ -297,9 +388,7 @@ def _failure_hints(audit, registry) -> str:
     wanted += [("source", d.source) for d in audit.datasets.values()]
     for test in audit.tests:
         wanted += [("test_kind", test.kind)] + [("metric", m) for m in test.metrics or []]
-        wanted += [("perturbation", p.name) for p in test.perturbations or []]
-        if test.suite is not None:
-            wanted.append(("suite", test.suite))
+    wanted += missing  # what the tests' kinds found missing (perturbations, suites)
     hints = []
     for family, name in dict.fromkeys(wanted):
         if name not in registry.names(family):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from uspec_audit.config.load import LoadedAudit, did_you_mean
+from uspec_audit.config.loaded import LoadedAudit, did_you_mean
 from uspec_audit.data.probe import BUILTIN, DatasetSchema, ProbeError, named_columns, probe_dataset
 from uspec_audit.models.preprocess import LayoutError, resolve_layout
 from uspec_audit.models.signature import SignatureError, declared_inputs
@@ -52,13 +52,6 @@ def check_datasets(loaded: LoadedAudit, known_sources: set[str]) -> tuple[dict[s
                                 f"{noun.capitalize()}s: {', '.join(schema.columns)}.")
         for key, problem in schema.problems:
             problems.append(f"{loaded.where('datasets', name, key)}: dataset '{name}': {problem}")
-    for index, test in enumerate(audit.tests):
-        dataset = audit.datasets.get(test.dataset)
-        for attribute in (test.original or {}) if dataset is not None else ():
-            if attribute not in dataset.attributes:
-                problems.append(f"{loaded.where('tests', index, 'original')}: test '{test.name}': `original` names "
-                                f"'{attribute}', which is not an attribute of dataset '{test.dataset}'."
-                                f"{did_you_mean(attribute, dataset.attributes)}")
     return schemas, problems, notes
 
 

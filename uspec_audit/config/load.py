@@ -7,68 +7,22 @@ problems found are reported together, and nothing runs.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from uspec_audit.config.check import CheckedAudit, check_audit
+from uspec_audit.config.loaded import LoadedAudit, did_you_mean, format_path
 from uspec_audit.config.locate import key_lines, line_of
 from uspec_audit.config.models import Audit
+from uspec_audit.config.trust import check_trust
 from uspec_audit.errors import AuditFileError
 from uspec_audit.files import read_bounded
-
-
-@dataclass
-class LoadedAudit:
-    """A validated audit together with where it came from."""
-
-    model: Audit
-    path: Path
-    text: str
-    sha256: str
-    lines: dict[tuple, int]
-    checked: Any = None  # the CheckResult once the audit has been checked against the registry and disk
-    trust_notes: list[str] = field(default_factory=list)  # code the user enabled (config.trust)
-
-    @property
-    def base_dir(self) -> Path:
-        return self.path.parent
-
-    def resolve(self, relative: str) -> Path:
-        """A path of the audit file, relative to the audit file's folder."""
-        path = Path(relative).expanduser()
-        return path if path.is_absolute() else (self.base_dir / path).resolve()
-
-    @property
-    def output_dir(self) -> Path:
-        return self.resolve(self.model.audit.output or f"results/{self.model.audit.name}")
-
-    def where(self, *path: str | int) -> str:
-        """``file:line`` of a key path, for messages."""
-        line = line_of(self.lines, tuple(path))
-        return f"{self.path}:{line}" if line else str(self.path)
-
-
-def format_path(path: tuple) -> str:
-    """Render a key path like ``tests[2].contract.max_sd_ratio``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-def did_you_mean(word: str, choices: list[str]) -> str:
-    """`` Did you mean 'x'?`` or an empty string."""
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 def _model_at(path: tuple) -> type[BaseModel] | None:
@@ -166,16 +120,13 @@ def parse_audit(path: Path) -> LoadedAudit:
     return LoadedAudit(model=model, path=path.resolve(), text=text, sha256=hashlib.sha256(raw).hexdigest(), lines=lines)
 
 
-def load_audit(path: Path, registry=None, *, allow_code: Sequence[str] = (), output_given: bool = False) -> LoadedAudit:
+def load_audit(path: Path, registry=None, *, allow_code: Sequence[str] = (), output_given: bool = False) -> CheckedAudit:
     """Read, validate and check an audit file against the plugin registry and the file system, then against
     what its reader allowed (:mod:`uspec_audit.config.trust`): code only from ``allow_code`` modules, and an
     ``[audit] output`` outside the audit's folder only when the command line gives the output
-    (``output_given``)."""
-    from uspec_audit.config.check import check_audit
-    from uspec_audit.config.trust import check_trust
+    (``output_given``). Returns the immutable :class:`~uspec_audit.config.check.CheckedAudit` the engine runs."""
     from uspec_audit.plugins import get_registry
 
     loaded = parse_audit(path)
-    check_audit(loaded, registry or get_registry())
-    loaded.trust_notes = check_trust(loaded, allow_code, output_given)
-    return loaded
+    checked = check_audit(loaded, registry or get_registry())
+    return replace(checked, trust_notes=tuple(check_trust(loaded, allow_code, output_given)))

@@ -13,7 +13,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from uspec_audit.stats.settings import AnalysisSettings
+from uspec_audit.config.analysis import AnalysisSettings
+
+DEFAULT_METRICS = {
+    "multiclass": ["accuracy", "auc", "nll", "brier", "ece"],
+    "binary": ["accuracy", "auc", "norm_pr_auc", "nll", "brier", "ece"],
+    "regression": ["mse", "nmse"],
+}  # a test without `metrics` computes its ensemble's task's defaults
 
 MAX_NAME = 64  # names become folder names (results, predictions partitions): short, and no control characters
 
@@ -153,49 +159,27 @@ class Contract(Strict):
     )
 
 
-class DecisionThreshold(Strict):
-    """How each member's decision threshold is calibrated on the iid test (docs/methods.md §9)."""
+class StressTest(BaseModel):
+    """One ``[[tests]]`` entry: the keys every test has.
 
-    positive_class: int = Field(1, ge=0, description="Class whose probability is the risk score.")
-    target: Literal["positive_rate", "precision", "recall"] = Field("positive_rate")
-    value: float = Field(0.2, gt=0, lt=1, description="Target positive rate, precision or recall.")
+    The keys of its kind (``by`` of a stratified test, ``perturbations`` of a perturbed one, a plugin
+    kind's own) are validated by the kind's ``params`` model when the audit is checked against the
+    registry (:mod:`uspec_audit.config.check`); until then they wait in ``model_extra``.
+    """
 
-
-class StressTest(Strict):
-    """One ``[[tests]]`` entry."""
+    model_config = ConfigDict(extra="allow")
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=MAX_NAME, description="Unique test name.")
     kind: str = Field(description="iid | stratified | shifted | perturbed | contrastive, or a plugin kind.")
     dataset: str = Field(description="A key of [datasets].")
     ensembles: list[str] | None = Field(None, description="Ensembles to run (default: all).")
     metrics: list[str] | None = Field(None, description="Metrics (default: by task).")
-    by: str | list[str] | None = Field(None, description="Stratified: attribute(s) to split on.")
-    min_stratum_size: int = Field(1, ge=1, description="Stratified: strata with fewer examples are an error.")
-    max_strata: int = Field(
-        100, ge=1, le=100_000,
-        description="Stratified: more strata than this is an error (an id-like attribute); raise it if you mean it.",
-    )
-    suite: str | None = Field(None, description="Perturbed: a registered TOML suite (e.g. imagenet-c).")
-    severities: list[int] | None = Field(None, description="Perturbed: restrict the suite to these severities.")
-    perturbations: list[PerturbationRef] | None = Field(None, description="Perturbed/contrastive: inline list.")
-    baseline: str | None = Field(None, description="Perturbed: ensemble used as baseline for relative error (mCE).")
-    link: str | None = Field(None, description="Contrastive: attribute linking rows of one matched set.")
-    original: dict[str, str | int] | None = Field(
-        None, description="Contrastive with link: attribute values marking the original row of a set."
-    )
-    threshold: DecisionThreshold | None = Field(None, description="Contrastive: decision thresholds (binary tasks).")
     contract: Contract | None = Field(None, description="Bounds checked after the run.")
 
-    @field_validator("by")
-    @classmethod
-    def _by_as_list(cls, value: str | list[str] | None) -> list[str] | None:
-        if isinstance(value, str):
-            return [value]
-        return value
-
     @property
-    def by_list(self) -> list[str]:
-        return list(self.by or [])
+    def kind_keys(self) -> dict[str, Any]:
+        """The keys of the test table beyond the common ones: its kind's parameters."""
+        return dict(self.model_extra or {})
 
 
 class Execution(Strict):

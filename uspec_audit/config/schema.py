@@ -2,14 +2,16 @@
 
 Each registered perturbation's ``params`` model constrains ``perturbations[].params``
 when ``name`` selects it, and each loader's, source's and tokenizer's ``options``
-model constrains the ``options`` of the tables that name it (``if``/``then``).
+model constrains the ``options`` of the tables that name it (``if``/``then``). Each
+test kind's ``params`` model adds its keys to a ``[[tests]]`` table whose ``kind``
+selects it; any other key is an error (``unevaluatedProperties``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from uspec_audit.config.models import Audit, Dataset, Ensemble, PerturbationRef, TokenizerRef
+from uspec_audit.config.models import Audit, Dataset, Ensemble, PerturbationRef, StressTest, TokenizerRef
 
 # family -> (model holding `options`/`params`, the key selecting the component, the key it constrains)
 _CONDITIONAL = (
@@ -48,7 +50,29 @@ def audit_schema(registry) -> dict[str, Any]:
             conditions.append({"if": selects, "then": {"properties": {key: {"$ref": f"#/$defs/{definition}"}}}})
         if conditions and holder.__name__ in definitions:
             definitions[holder.__name__]["allOf"] = conditions
+    _kind_conditions(registry, definitions)
     return schema
+
+
+def _kind_conditions(registry, definitions: dict[str, Any]) -> None:
+    """A test table takes its kind's keys (``if kind == NAME then $ref test_kind:NAME``) and no others."""
+    conditions = []
+    for name in registry.names("test_kind"):
+        spec = registry.get("test_kind", name)
+        then: dict[str, Any] = {}
+        if spec.params is not None:
+            kind_schema = spec.params.model_json_schema()
+            for definition_name, value in kind_schema.pop("$defs", {}).items():
+                definitions.setdefault(definition_name, value)
+            kind_schema.pop("additionalProperties", None)  # the test table's common keys sit beside them
+            kind_schema["description"] = spec.doc
+            definitions[f"test_kind:{name}"] = kind_schema
+            then = {"$ref": f"#/$defs/test_kind:{name}"}
+        conditions.append({"if": {"properties": {"kind": {"const": name}}, "required": ["kind"]}, "then": then})
+    stress_test = definitions[StressTest.__name__]
+    stress_test.pop("additionalProperties", None)
+    stress_test["unevaluatedProperties"] = False
+    stress_test["allOf"] = conditions
 
 
 def write_builtin_schema(path) -> None:

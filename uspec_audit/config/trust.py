@@ -39,7 +39,7 @@ from uspec_audit.errors import AuditFileError, RunError
 from uspec_audit.files import file_kind
 
 if TYPE_CHECKING:
-    from uspec_audit.config.load import LoadedAudit
+    from uspec_audit.config.loaded import LoadedAudit
 
 NEVER_ALLOWED = frozenset(sys.stdlib_module_names) | {"__main__", "builtins", "uspec_audit"}
 CODE_KEYS = ("factory",)  # option keys whose value names code to import and call

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from uspec_audit.config.load import LoadedAudit
+from uspec_audit.config.loaded import LoadedAudit
 from uspec_audit.config.options import validate_options
 from uspec_audit.conformance import Blame, member_problems, tokenizer_problems
 from uspec_audit.data.opening import open_dataset

@@ -9,22 +9,48 @@ test set) share their predictions.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from uspec_audit.config.check import MemberRef
-from uspec_audit.config.load import LoadedAudit
+from uspec_audit.components import TestKindSpec
+from uspec_audit.config.check import CheckedAudit, CheckedTest, MemberRef
 from uspec_audit.config.models import StressTest
-from uspec_audit.engine.variants import Variant, expand_variants
+from uspec_audit.kind_api import Strata, Variant
 
 
-@dataclass
+@dataclass(frozen=True)
 class TestRun:
-    """One test of the audit with its variants and the ensembles it covers."""
+    """One checked test of the audit and the ensembles it covers."""
 
-    index: int
-    config: StressTest
-    variants: list[Variant]
+    __test__ = False  # not a pytest test class, despite its name
+
+    checked: CheckedTest
     ensembles: list[str]
+
+    @property
+    def index(self) -> int:
+        return self.checked.index
+
+    @property
+    def config(self) -> StressTest:
+        return self.checked.config
+
+    @property
+    def kind(self) -> TestKindSpec:
+        return self.checked.kind
+
+    @property
+    def params(self) -> Any:
+        return self.checked.params
+
+    @property
+    def variants(self) -> tuple[Variant, ...]:
+        return self.checked.variants
+
+    @property
+    def strata(self) -> Strata | None:
+        return self.checked.strata
 
 
 @dataclass
@@ -47,8 +73,8 @@ class Plan:
 
     tests: list[TestRun]
     groups: list[WorkGroup]
-    members: dict[str, list[MemberRef]]
-    references: dict[str, str | None]
+    members: Mapping[str, tuple[MemberRef, ...]]
+    references: Mapping[str, str | None]
 
     @property
     def unit_count(self) -> int:
@@ -58,20 +84,18 @@ class Plan:
         return sum(len(group.ensembles) for group in self.groups)
 
 
-def build_plan(loaded: LoadedAudit, registry, only: list[str] | None = None) -> Plan:
-    """Expand tests into variants and group them by (dataset, variant)."""
-    audit = loaded.model
-    checked = loaded.checked
+def build_plan(audit: CheckedAudit, registry, only: list[str] | None = None) -> Plan:
+    """Group the checked tests' variants by (dataset, variant); ``only`` keeps those tests (and the references)."""
     tests: list[TestRun] = []
     groups: dict[tuple, WorkGroup] = {}
-    for index, test in enumerate(audit.tests):
-        reference_of = {e for e, ref in checked.references.items() if ref == test.name}
+    for checked in audit.tests:
+        test = checked.config
+        reference_of = {e for e, ref in audit.references.items() if ref == test.name}
         if only and test.name not in only and not reference_of:
             continue  # the reference test always runs: every other test is compared with it
-        variants = expand_variants(test, registry, where=loaded.where("tests", index))
-        ensembles = list(test.ensembles or audit.ensembles)
-        tests.append(TestRun(index, test, variants, ensembles))
-        for variant in variants:
+        ensembles = list(test.ensembles or audit.model.ensembles)
+        tests.append(TestRun(checked, ensembles))
+        for variant in checked.variants:
             key = (test.dataset, variant.label, variant.params_json)
             if key not in groups:
                 identity = registry.identity("perturbation", variant.perturbation) if variant.perturbation else ""
@@ -80,4 +104,4 @@ def build_plan(loaded: LoadedAudit, registry, only: list[str] | None = None) -> 
             for ensemble in ensembles:
                 if ensemble not in group.ensembles:
                     group.ensembles.append(ensemble)
-    return Plan(tests=tests, groups=list(groups.values()), members=checked.members, references=checked.references)
+    return Plan(tests=tests, groups=list(groups.values()), members=audit.members, references=audit.references)

@@ -113,6 +113,15 @@ def renderer_identity() -> dict:
             "chromium": find_chromium() or ""}
 
 
+def section_identities() -> list[list[str]]:
+    """Name and identity (package, version, code hash) of every registered report section, a plugin's too: a
+    changed or newly installed section renders the reports again."""
+    from uspec_audit.plugins import get_registry
+
+    registry = get_registry()
+    return [[name, registry.identity("report_section", name)] for name in sorted(registry.names("report_section"))]
+
+
 def reports_key(folder: Path, manifest: dict, formats: set[str], pdf_required: bool) -> str:
     """The content key of the reports rendered from ``folder`` (its result tables) and ``manifest``."""
     tables = {}
@@ -120,7 +129,8 @@ def reports_key(folder: Path, manifest: dict, formats: set[str], pdf_required: b
         if path.is_file() and path.name != "manifest.json":  # the report lists and reads these files
             tables[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
     material = {"tables": tables, "manifest": {k: v for k, v in manifest.items() if k not in RUN_SPECIFIC},
-                "formats": sorted(formats), "pdf_required": pdf_required, "renderer": renderer_identity()}
+                "formats": sorted(formats), "pdf_required": pdf_required, "renderer": renderer_identity(),
+                "sections": section_identities()}
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 

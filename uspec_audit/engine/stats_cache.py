@@ -97,7 +97,11 @@ def statistics_key(plan, analysis_plan, metrics: pd.DataFrame, unit_keys: dict, 
         "metric_code": {name: registry.identity("metric", name) for name in sorted(analysis_plan.higher_is_better)},
         "seed": audit.audit.seed,
         "analysis": audit.analysis.model_dump(mode="json"),
+        # a test kind computes its own tables (and says how the statistics treat its tests): its code and its
+        # validated parameters are part of the key, a plugin kind's too
+        "kind_code": {name: registry.identity("test_kind", name) for name in sorted({t.kind.name for t in plan.tests})},
         "tests": [{"config": t.config.model_dump(mode="json"), "ensembles": list(t.ensembles),
+                   "params": t.params.model_dump(mode="json") if hasattr(t.params, "model_dump") else repr(t.params),
                    "variants": [[v.label, v.perturbation, v.severity, v.params_json] for v in t.variants]}
                   for t in plan.tests],
         "plan": {

@@ -3,8 +3,9 @@
 One file: inline CSS, figures as data URIs, no external fonts, scripts or
 requests; an optional inline script sorts tables (the page is complete without
 it). Every value taken from the results is escaped (:func:`~uspec_audit.report.blocks.e`).
-The sections live in :mod:`~uspec_audit.report.summary` (executive summary)
-and :mod:`~uspec_audit.report.sections` (the rest).
+The sections are registered components (:class:`uspec_audit.ReportSectionSpec`,
+:mod:`~uspec_audit.report.section_registry`): the report's own in
+:mod:`~uspec_audit.report.builtin_sections`, and any plugin's.
 """
 
 from __future__ import annotations
@@ -16,15 +17,8 @@ from string import Template
 
 from uspec_audit.report import figures as F
 from uspec_audit.report.blocks import TEMPLATES, e, synthetic_banner
-from uspec_audit.report.sections import (
-    section_ensembles,
-    section_limitations,
-    section_methods,
-    section_repro,
-    section_scope,
-    section_tests,
-)
-from uspec_audit.report.summary import overall_status, section_summary
+from uspec_audit.report.section_registry import render_sections, section_steps
+from uspec_audit.report.summary import overall_status
 from uspec_audit.report.tables import Results
 
 
@@ -33,11 +27,6 @@ class Page:
     html: str  # the report for screens (prints well too)
     print_html: str  # the same content with a title page and page furniture, for the PDF
     figures: list[F.Figure] = field(default_factory=list)
-
-
-TOC = [("summary", "Executive summary"), ("scope", "Scope"), ("methods", "Methodology"),
-       ("ensembles", "Results by ensemble"), ("tests", "Results per test"), ("limitations", "Limitations"),
-       ("repro", "Reproducibility")]
 
 
 def _facts(results: Results) -> str:
@@ -49,26 +38,23 @@ def _facts(results: Results) -> str:
     return "<dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in facts if v) + "</dl>"
 
 
-def html_steps(results: Results) -> int:
-    """How many times :func:`build_html` advances its progress: five sections, each ensemble, each test."""
-    return 5 + len(results.ensembles) + len(results.test_names())
+def html_steps(results: Results, registry=None) -> int:
+    """How many times :func:`build_html` advances its progress: once per section, and the results sections
+    once per ensemble and per test."""
+    return section_steps(results, registry)
 
 
-def build_html(results: Results, advance: Callable[[], None] | None = None) -> Page:
-    """Render the report; returns the screen page and the print page (title page, page furniture).
-    ``advance()`` is called :func:`html_steps` times, as the sections and figures are drawn."""
+def build_html(results: Results, advance: Callable[[], None] | None = None, registry=None) -> Page:
+    """Render the report from the registered sections (``registry``: default the process's); returns the
+    screen page and the print page (title page, page furniture). ``advance()`` is called
+    :func:`html_steps` times, as the sections and figures are drawn."""
     advance = advance or (lambda: None)
     figs: list[F.Figure] = []
+    rendered = render_sections(results, figs, advance, registry)
     parts = ['<nav class="toc" aria-label="Contents"><b>Contents</b><ol>'
-             + "".join(f'<li><a href="#{a}">{e(t)}</a></li>' for a, t in TOC) + "</ol></nav>"]
-    for section in (section_summary, section_scope, section_methods):
-        parts.append(section(results))
-        advance()
-    parts.append(section_ensembles(results, figs, advance))
-    parts.append(section_tests(results, figs, advance))
-    for section in (section_limitations, section_repro):
-        parts.append(section(results))
-        advance()
+             + "".join(f'<li><a href="#{e(name)}">{e(title)}</a></li>' for name, title, _ in rendered)
+             + "</ol></nav>"]
+    parts += [html for _, _, html in rendered]
     body = "\n".join(parts)
     tool = results.manifest.get("tool") or {}
     generator = f"{tool.get('name', 'uspec-audit')} {tool.get('version', '')}".strip()

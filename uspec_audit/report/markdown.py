@@ -16,6 +16,7 @@ import pandas as pd
 
 from uspec_audit.report.blocks import formats, get
 from uspec_audit.report.numbers import clean, fmt_count, fmt_p, isnum
+from uspec_audit.report.section_registry import markdown_sections
 from uspec_audit.report.tables import (
     Results,
     cell_label,
@@ -164,6 +165,8 @@ def build_markdown(results: Results, max_flagged: int = 20) -> str:
         lines += _contracts(contracts) + [""]
     if summary is not None:
         lines += ["### Verdicts", ""] + _verdicts(results, summary) + _headline(summary, max_flagged)
+    for section in markdown_sections(results):  # plugins' sections (ReportSectionSpec.markdown)
+        lines += [section.rstrip(), ""]
     command = clean(m.get("command")).replace("`", "'")
     lines += [f"_Command: `{command}` · rendered from manifest sha256 `{results.manifest_sha256[:16]}…` · finished "
               f"{_cell(m.get('finished_at'))}_", ""]

@@ -22,9 +22,9 @@ def _template(name: str) -> Template:
     return Template((TEMPLATES / name).read_text(encoding="utf-8"))
 
 
-def section_scope(results: Results) -> str:
+def section_scope(results: Results, number: int = 2) -> str:
     m = results.manifest
-    out = ['<h2 id="scope">2. Scope</h2>']
+    out = [f'<h2 id="scope">{number}. Scope</h2>']
     tool = m.get("tool") or {}
     out.append(f"<p>Audit <b>{e((m.get('audit') or {}).get('name'))}</b>, run with "
                f"{e(tool.get('name', 'uspec-audit'))} {e(tool.get('version', ''))}. Started "
@@ -62,7 +62,7 @@ def section_scope(results: Results) -> str:
     return "\n".join(out)
 
 
-def section_methods(results: Results) -> str:
+def section_methods(results: Results, number: int = 3) -> str:
     a = results.manifest.get("analysis") or {}
 
     def pick(*keys: str, default: Any) -> str:
@@ -85,7 +85,7 @@ def section_methods(results: Results) -> str:
         rows = [[e(k), f'<span class="mono">{e(v)}</span>'] for k, v in a.items()]
         settings = table(["analysis setting", "value"], rows, sortable=False,
                          caption="Analysis settings of this run (from the manifest).")
-    return f'<h2 id="methods">3. Methodology</h2>\n{text}\n{settings}'
+    return f'<h2 id="methods">{number}. Methodology</h2>\n{text}\n{settings}'
 
 
 TIMING_LABELS = {"total_s": "total time", "load_s": "loading the models", "inference_s": "inference",
@@ -105,8 +105,8 @@ def timing_rows(manifest: dict) -> list[tuple[str, str]]:
     return rows
 
 
-def section_ensembles(results: Results, figs: list[F.Figure], advance: Advance = lambda: None) -> str:
-    out = ['<h2 id="ensembles">4. Results by ensemble</h2>',
+def section_ensembles(results: Results, figs: list[F.Figure], advance: Advance = lambda: None, number: int = 4) -> str:
+    out = [f'<h2 id="ensembles">{number}. Results by ensemble</h2>',
            "<p>How the members of each ensemble move together (or not) across all stress tests.</p>"]
     met = results.table("metrics", "ensemble", "metric")
     for ens in results.ensembles:
@@ -138,8 +138,8 @@ def section_ensembles(results: Results, figs: list[F.Figure], advance: Advance =
     return "\n".join(out)
 
 
-def section_tests(results: Results, figs: list[F.Figure], advance: Advance = lambda: None) -> str:
-    out = ['<h2 id="tests">5. Results per test</h2>']
+def section_tests(results: Results, figs: list[F.Figure], advance: Advance = lambda: None, number: int = 5) -> str:
+    out = [f'<h2 id="tests">{number}. Results per test</h2>']
     s = results.table("summary", "ensemble", "test", "metric")
     formats_all = summary_formats(s) if s is not None else None
     for test in results.test_names():
@@ -278,12 +278,12 @@ def limitations(results: Results) -> list[str]:
     return items
 
 
-def section_limitations(results: Results) -> str:
+def section_limitations(results: Results, number: int = 6) -> str:
     items = "".join(f"<li>{x}</li>" for x in limitations(results))
-    return f'<h2 id="limitations">6. Limitations</h2>\n<ul>{items}</ul>'
+    return f'<h2 id="limitations">{number}. Limitations</h2>\n<ul>{items}</ul>'
 
 
-def section_repro(results: Results) -> str:
+def section_repro(results: Results, number: int = 7) -> str:
     m = results.manifest
     audit = m.get("audit") or {}
     folder = m.get("output") or results.path  # a run renders in its staging folder; "output" is where it lands
@@ -293,7 +293,7 @@ def section_repro(results: Results) -> str:
             ["seed", e(audit.get("seed"))],
             ["rendered from manifest sha256", f'<span class="hash">{e(results.manifest_sha256)}</span>'],
             ["results folder", f'<span class="mono">{e(folder)}</span>']]
-    out = ['<h2 id="repro">7. Reproducibility</h2>',
+    out = [f'<h2 id="repro">{number}. Reproducibility</h2>',
            "<p>Re-running the command below on the same files gives the same numbers: every random draw derives "
            "from the seed. A run renders its reports before it writes its final manifest.json, which records the "
            'hash above as <span class="mono">report_source_sha256</span> next to the report files\' own hashes. '

@@ -138,8 +138,8 @@ def summary_caption(d: pd.DataFrame) -> str:
     return text + "."
 
 
-def section_summary(results: Results) -> str:
-    out = ['<h2 id="summary" class="first">1. Executive summary</h2>', synthetic_banner(results.manifest)]
+def section_summary(results: Results, number: int = 1) -> str:
+    out = [f'<h2 id="summary" class="first">{number}. Executive summary</h2>', synthetic_banner(results.manifest)]
     s = results.table("summary", "ensemble", "verdict")
     c = _contracts(results)
     n_members = sum(len(x.get("members") or []) for x in results.ensembles)

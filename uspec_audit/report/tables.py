@@ -119,7 +119,9 @@ def load_results(path: Path) -> Results:
                           "expected 'complete'); re-run the audit to finish it")
     tables: dict[str, pd.DataFrame] = {}
     problems: list[str] = []
-    for name in REQUIRED + OPTIONAL:
+    # the known tables, then any other (a test kind's own, e.g. corruptions or a plugin's) for plugin sections
+    others = sorted(f.stem for f in path.glob("*.parquet") if f.stem not in REQUIRED + OPTIONAL)
+    for name in (*REQUIRED, *OPTIONAL, *others):
         file = path / f"{name}.parquet"
         if not file.is_file():
             if name in REQUIRED:

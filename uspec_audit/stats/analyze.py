@@ -30,7 +30,6 @@ from uspec_audit.stats import rex as rex_mod
 from uspec_audit.stats.plan import AnalysisPlan, EnsemblePlan, TestPlan
 from uspec_audit.stats.settings import AnalysisSettings
 from uspec_audit.stats.summary import (
-    LOWER_IS_BETTER,
     finish_summary,
     higher_is_better,
     member_values,
@@ -39,7 +38,7 @@ from uspec_audit.stats.summary import (
 from uspec_audit.stats.tables import Block, frame
 from uspec_audit.stats.units import EnsembleState, Unit, example_level, stratum_labels
 
-__all__ = ["analyze", "stratum_labels", "LOWER_IS_BETTER"]
+__all__ = ["analyze", "stratum_labels"]
 
 
 def analyze(
@@ -106,20 +105,25 @@ def _rex_rows(
     ep = state.plan
     sets: list[tuple[str, list[Unit]]] = []
     ref_unit = (ep.reference, "none", "all")
-    for t in tests:
-        if t.by:
+    for t in tests:  # the test's kind says which of its units are domains (TestKindSpec.rex_domains)
+        if t.by and t.rex_domains == "strata":
             for v in t.variants:
                 doms = [u for u in state.units if u[0] == t.name and u[1] == v and u[2] != "all"]
                 name = t.name if v == "none" else f"{t.name}:{v}"
                 sets.append((name, doms))
-        elif t.kind == "perturbed":
+        elif t.rex_domains == "variants":
             doms = [u for u in state.units if u[0] == t.name and u[2] == "all"]
             if ref_unit in state.units:
                 doms = [ref_unit, *doms]
             sets.append((t.name, doms))
-    shifted = [u for u in state.units if u[2] == "all" and u[1] == "none" and _kind(tests, u[0]) == "shifted"]
-    if shifted and ref_unit in state.units:
-        sets.append(("shifted", [ref_unit, *shifted]))
+    pooled: dict[str, list[Unit]] = {}  # one set per pooling kind (shifted), in the order of the units
+    pooling = {t.name: t.kind for t in tests if t.rex_domains == "pooled"}
+    for u in state.units:
+        if u[2] == "all" and u[1] == "none" and u[0] in pooling:
+            pooled.setdefault(pooling[u[0]], []).append(u)
+    for name, units in pooled.items():
+        if ref_unit in state.units:
+            sets.append((name, [ref_unit, *units]))
     for name, doms in sets:
         if len(doms) < 2:
             continue
@@ -140,13 +144,6 @@ def _rex_rows(
                     "selected_by": ",".join(by) if by else None,
                 }
             )
-
-
-def _kind(tests: list[TestPlan], name: str) -> str:
-    for t in tests:
-        if t.name == name:
-            return t.kind
-    return ""
 
 
 # --------------------------------------------------------------------------- correlations

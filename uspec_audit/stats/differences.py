@@ -79,8 +79,8 @@ def differences(load_predictions: Callable[[str, str, str], PredictionSet], plan
             continue
         reference = load_predictions(ensemble.name, ensemble.reference, "none")
         for test in plan.tests:
-            if test.name == ensemble.reference or ensemble.name not in test.ensembles or test.kind == "stratified":
-                continue  # a stratified test's whole-test rows are the reference itself
+            if test.name == ensemble.reference or ensemble.name not in test.ensembles or not test.compare_with_reference:
+                continue  # e.g. a stratified test: its whole-test rows are the reference itself
             metrics = [m for m in test.metrics if m in ADDITIVE and m in tests[ensemble.reference].metrics]
             for variant in test.variants:
                 rows += _rows("test_vs_reference", load_predictions(ensemble.name, test.name, variant), reference,

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 class TestPlan:
     """One stress test as the analysis sees it.
 
-    ``kind``: iid | stratified | shifted | perturbed | contrastive (or a plugin kind).
-    ``by``: the attribute names a stratified test splits on (empty otherwise).
+    ``kind``: the name of its kind (iid, stratified, ... or a plugin kind), written into the tables.
+    ``by``: the attribute names the test splits on (empty without strata).
     ``variants``: the variant labels of this test (``"none"`` for unperturbed,
     ``"<perturbation>@<severity>"`` for perturbed ones).
+    ``compare_with_reference`` and ``rex_domains``: what the kind says
+    (:class:`uspec_audit.TestKindSpec`): whether the differences table compares the test with the
+    reference, and which of its units form REx domain sets (``strata``, ``variants``, ``pooled``).
     """
 
     __test__ = False  # not a pytest test class, despite its name
@@ -24,6 +27,8 @@ class TestPlan:
     metrics: tuple[str, ...]
     by: tuple[str, ...] = ()
     variants: tuple[str, ...] = ("none",)
+    compare_with_reference: bool = True
+    rex_domains: str = "strata"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,9 @@ class EnsemblePlan:
 @dataclass(frozen=True)
 class AnalysisPlan:
     """The ensembles and tests of an audit, with metric directions.
+
+    ``higher_is_better``: name -> the registered metric's direction (``MetricSpec.higher_is_better``);
+    every metric of the ``metrics`` table must be in it.
 
     ``metric_functions``: name -> the registered metric's ``fn(target,
     prediction, task)``. The verdict tests resample every metric from its own

@@ -28,16 +28,18 @@ from uspec_audit.stats.spread import sd as sd_of
 from uspec_audit.stats.spread import spread, worst_best
 from uspec_audit.stats.verdicts import VerdictInputs, verdict
 
-__all__ = ["LOWER_IS_BETTER", "member_values", "summary_rows", "finish_summary"]
-
-LOWER_IS_BETTER = frozenset({"nll", "brier", "ece", "mse", "nmse", "mae", "error", "rmse"})
+__all__ = ["higher_is_better", "member_values", "summary_rows", "finish_summary"]
 
 NAN = float("nan")
 
 
 def higher_is_better(plan: AnalysisPlan, metric: str) -> bool:
-    """The metric's direction (from the plan; by name for the built-in losses otherwise)."""
-    return bool(plan.higher_is_better.get(metric, metric not in LOWER_IS_BETTER))
+    """The metric's direction: its ``MetricSpec.higher_is_better``, carried by the plan."""
+    try:
+        return bool(plan.higher_is_better[metric])
+    except KeyError:
+        raise ValueError(f"metric '{metric}' has no direction in the analysis plan (AnalysisPlan.higher_is_better "
+                         f"holds each metric's MetricSpec.higher_is_better)") from None
 
 
 def member_values(mt: pd.DataFrame, members: tuple[str, ...]) -> dict[tuple[str, str, str, str], np.ndarray]:

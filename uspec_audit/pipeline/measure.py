@@ -1,15 +1,22 @@
-"""Per-member metrics for every (ensemble, test, variant, stratum)."""
+"""The measure stage: per-member metrics for every (ensemble, test, variant, stratum), and the prediction files."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
-from uspec_audit.config.check import DEFAULT_METRICS
+from uspec_audit.config.models import DEFAULT_METRICS
 from uspec_audit.conformance import Blame
-from uspec_audit.engine.strata import ALL, strata
+from uspec_audit.engine.plan import Plan
+from uspec_audit.engine.progress import Progress
 from uspec_audit.errors import RunError
+from uspec_audit.pipeline.strata import ALL, strata
 from uspec_audit.results.prediction_set import PredictionSet
+from uspec_audit.results.predictions import predictions_frame
+from uspec_audit.results.writer import write_table
 
 
 def metric_rows(predictions: PredictionSet, kind: str, metrics: list[str], by: list[str], registry,
@@ -73,3 +80,31 @@ def metrics_for(task: str, requested: list[str] | None) -> list[str]:
     return list(requested) if requested else list(DEFAULT_METRICS[task])
 
 
+
+
+def measure(plan: Plan, units, registry, progress: Progress, staging: Path) -> pd.DataFrame:
+    """The ``metrics`` table of every unit of ``plan`` (``units``: a :class:`~uspec_audit.pipeline.units.UnitReader`);
+    each unit's predictions are written under ``staging/predictions`` on the way."""
+    rows: list[dict] = []
+    n_units = sum(len(t.variants) * len(t.ensembles) for t in plan.tests)
+    with progress.step("Per-member metrics", n_units) as advance:
+        for test_run in plan.tests:
+            strata_of = test_run.strata
+            by = list(strata_of.by) if strata_of is not None else []
+            min_size = strata_of.min_size if strata_of is not None else 1
+            for variant in test_run.variants:
+                for ensemble in test_run.ensembles:
+                    predictions = units.unit(ensemble, test_run, variant)
+                    names = metrics_for(predictions.task, test_run.config.metrics)
+                    rows += metric_rows(predictions, test_run.kind.name, names, by, registry,
+                                        variant.perturbation, variant.severity, min_size)
+                    write_predictions(staging, predictions)
+                    advance()
+    return metrics_frame(rows)
+
+
+def write_predictions(output: Path, predictions: PredictionSet) -> None:
+    """``predictions/ensemble=E/test=T/variant=V/part-0.parquet`` under ``output``."""
+    folder = (output / "predictions" / f"ensemble={quote(predictions.ensemble, safe='')}"
+              / f"test={quote(predictions.test, safe='')}" / f"variant={quote(predictions.variant, safe='')}")
+    write_table(predictions_frame(predictions), folder / "part-0.parquet")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from uspec_audit import __version__
-from uspec_audit.config.load import LoadedAudit
+from uspec_audit.config.loaded import LoadedAudit
 from uspec_audit.engine.plan import Plan
 
 
@@ -78,7 +78,7 @@ def build_manifest(loaded: LoadedAudit, plan: Plan, ensembles: dict, readers: di
         ],
         "tests": [
             {"name": t.config.name, "kind": t.config.kind, "dataset": t.config.dataset, "ensembles": t.ensembles,
-             "metrics": t.config.metrics, "by": t.config.by_list, "variants": [v.label for v in t.variants]}
+             "metrics": t.config.metrics, "by": list(t.checked.by), "variants": [v.label for v in t.variants]}
             for t in plan.tests
         ],
         "analysis": audit.analysis.model_dump(),

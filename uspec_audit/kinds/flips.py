@@ -1,4 +1,4 @@
-"""Contrastive tests: flips within matched sets, and between examples and their transformed versions."""
+"""The contrastive kind's table: flips within matched sets, and between examples and their transformed versions."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from uspec_audit.errors import RunError
+from uspec_audit.kind_api import KindTest, TablesRequest
 from uspec_audit.stats.flips import (
     calibrate_thresholds,
     matched_set_flips_table,
@@ -28,12 +29,12 @@ def _original_mask(predictions, original: dict | None) -> np.ndarray | None:
     return mask
 
 
-def _thresholds(test_run, ensemble: str, reference: str | None, load_predictions: Callable):
-    config = test_run.config.threshold
+def _thresholds(test: KindTest, ensemble: str, reference: str | None, load_predictions: Callable):
+    config = test.params.threshold
     if config is None:
         return None, 1
     if reference is None:
-        raise RunError(f"test '{test_run.config.name}': decision thresholds are calibrated on the iid test, and "
+        raise RunError(f"test '{test.name}': decision thresholds are calibrated on the iid test, and "
                        f"ensemble '{ensemble}' has none.")
     ref = load_predictions(ensemble, reference, "none")
     target = (np.asarray(ref.target).astype(np.int64) == config.positive_class).astype(np.int64)
@@ -41,23 +42,21 @@ def _thresholds(test_run, ensemble: str, reference: str | None, load_predictions
     return calibrate_thresholds(scores, target, config.target, config.value), config.positive_class
 
 
-def contrastive_flips(plan, load_predictions: Callable, audit) -> pd.DataFrame | None:
-    """The ``flips.parquet`` rows of every contrastive test, or None when the audit has none."""
+def contrastive_flips(request: TablesRequest) -> pd.DataFrame | None:
+    """The ``flips.parquet`` rows of the contrastive tests, or None when they produced none."""
     frames = []
-    for test_run in plan.tests:
-        if test_run.config.kind != "contrastive":
-            continue
-        for ensemble in test_run.ensembles:
-            name = test_run.config.name
-            original = load_predictions(ensemble, name, "none")
-            if test_run.config.link:
-                set_ids = np.asarray(original.attributes[test_run.config.link])
-                frames.append(matched_set_flips_table(original, set_ids, _original_mask(original, test_run.config.original)))
-            transformed = [v for v in test_run.variants if v.perturbation is not None]
+    load_predictions = request.load_predictions
+    for test in request.tests:
+        for ensemble in test.ensembles:
+            original = load_predictions(ensemble, test.name, "none")
+            if test.params.link:
+                set_ids = np.asarray(original.attributes[test.params.link])
+                frames.append(matched_set_flips_table(original, set_ids, _original_mask(original, test.params.original)))
+            transformed = [v for v in test.variants if v.perturbation is not None]
             if transformed:
-                thresholds, positive = _thresholds(test_run, ensemble, plan.references.get(ensemble), load_predictions)
+                thresholds, positive = _thresholds(test, ensemble, request.references.get(ensemble), load_predictions)
                 for variant in transformed:
-                    counterfactual = load_predictions(ensemble, name, variant.label)
+                    counterfactual = load_predictions(ensemble, test.name, variant.label)
                     frames.append(paired_flips_table(original, counterfactual, thresholds, positive))
     if not frames:
         return None

@@ -1,4 +1,4 @@
-"""Strata of a stratified test: one attribute or a combination of attributes."""
+"""Strata of a test: one attribute or a combination of attributes (a kind's :class:`~uspec_audit.Strata`)."""
 
 from __future__ import annotations
 
@@ -47,16 +47,17 @@ def check_strata(loaded, plan, metadata: dict[str, pd.DataFrame]) -> list[str]:
 
     warnings = []
     for test_run in plan.tests:
-        test, by = test_run.config, test_run.config.by_list
+        test, split = test_run.config, test_run.strata
+        by = list(split.by) if split is not None else []
         frame = metadata.get(test.dataset)
         if not by or frame is None or any(a not in frame.columns for a in by):
             continue
         count = len(frame[by].drop_duplicates())
-        if count > test.max_strata:
+        if count > split.max_count:
             counts = ", ".join(f"'{a}' has {frame[a].nunique(dropna=True):,}" for a in by)
             raise AuditFileError(
                 f"{loaded.where('tests', test_run.index, 'by')}: test '{test.name}': stratifying by {by} gives "
-                f"{count:,} strata ({counts} distinct values), more than max_strata = {test.max_strata}. Is it an "
+                f"{count:,} strata ({counts} distinct values), more than max_strata = {split.max_count}. Is it an "
                 f"id or a continuous value? Stratify by a coarser attribute (e.g. bands), or raise max_strata "
                 f"for this test if you mean it.")
         for attribute in by:
