@@ -6,7 +6,11 @@ The public API for plugin authors (see ``docs/plugins.md``):
   ``register`` callback every hook receives;
 - the component specifications: :class:`LoaderSpec`, :class:`DatasetSourceSpec`,
   :class:`PerturbationSpec`, :class:`MetricSpec`, :class:`TestKindSpec`, :class:`TokenizerSpec`,
-  :class:`SuiteSpec`, with :class:`PerturbContext` and :class:`FeatureStats`;
+  :class:`SuiteSpec`, :class:`ReportSectionSpec`, with :class:`PerturbContext` and :class:`FeatureStats`;
+- what a test kind receives and returns (:mod:`uspec_audit.kind_api`): :class:`CheckRequest`,
+  :class:`Problem`, :class:`VariantRequest`, :class:`Variant`, :class:`Strata`, :class:`TablesRequest`,
+  :class:`KindTest` (building blocks for a kind's parameters are in :mod:`uspec_audit.kinds`), and what a
+  report section receives, :class:`SectionRequest`;
 - the protocols a plugin's objects follow and the requests its factories receive:
   :class:`Member`, :class:`DatasetReader` (and :class:`BaseDatasetReader`, which supplies the
   bookkeeping), :class:`Tokenizer`, :class:`LoadRequest`, :class:`SourceRequest`,
@@ -46,6 +50,15 @@ _EXPORTS = {
     "SuiteSpec": "uspec_audit.components",
     "TestKindSpec": "uspec_audit.components",
     "TokenizerSpec": "uspec_audit.components",
+    "ReportSectionSpec": "uspec_audit.components",
+    "CheckRequest": "uspec_audit.kind_api",
+    "KindTest": "uspec_audit.kind_api",
+    "Problem": "uspec_audit.kind_api",
+    "Strata": "uspec_audit.kind_api",
+    "TablesRequest": "uspec_audit.kind_api",
+    "Variant": "uspec_audit.kind_api",
+    "VariantRequest": "uspec_audit.kind_api",
+    "SectionRequest": "uspec_audit.report.section_api",
     "DatasetReader": "uspec_audit.protocols",
     "LoadRequest": "uspec_audit.protocols",
     "Member": "uspec_audit.protocols",
@@ -69,6 +82,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
         MetricSpec,
         PerturbationSpec,
         PerturbContext,
+        ReportSectionSpec,
         SuiteSpec,
         TestKindSpec,
         TokenizerSpec,
@@ -76,6 +90,15 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
     from uspec_audit.data.reader import BaseDatasetReader
     from uspec_audit.errors import AuditFileError, PluginError, RunError, UspecError
     from uspec_audit.fingerprint import file_sha256
+    from uspec_audit.kind_api import (
+        CheckRequest,
+        KindTest,
+        Problem,
+        Strata,
+        TablesRequest,
+        Variant,
+        VariantRequest,
+    )
     from uspec_audit.protocols import (
         DatasetReader,
         LoadRequest,
@@ -85,6 +108,7 @@ if TYPE_CHECKING:  # pragma: no cover - what type checkers and IDEs see
         Tokenizer,
         TokenizerRequest,
     )
+    from uspec_audit.report.section_api import SectionRequest
 
 
 def __getattr__(name: str) -> Any:
@@ -104,6 +128,15 @@ __all__ = [
     "AuditFileError",
     "BaseDatasetReader",
     "Batch",
+    "CheckRequest",
+    "KindTest",
+    "Problem",
+    "ReportSectionSpec",
+    "SectionRequest",
+    "Strata",
+    "TablesRequest",
+    "Variant",
+    "VariantRequest",
     "DatasetReader",
     "DatasetSourceSpec",
     "FeatureStats",

@@ -140,6 +140,7 @@ class TablesRequest:
         references: each ensemble's iid reference test (``None`` when it has none).
         seed: the audit seed; derive every random draw from it
             (``uspec_audit.stats.seeding.rng_for(seed, "my-statistic", ...)``).
+        registry: the plugin registry (a metric's direction: ``registry.get("metric", name).higher_is_better``).
     """
 
     tests: tuple[KindTest, ...]
@@ -147,3 +148,4 @@ class TablesRequest:
     load_predictions: Callable[[str, str, str], Any]
     references: Mapping[str, str | None]
     seed: int
+    registry: Any = None

@@ -42,9 +42,9 @@ def test_installed_template_components_are_listed(template_site):
     components = {(c["family"], c["name"]): c for c in json.loads(listed.stdout)["components"]}
     vignette = components[("perturbation", "template/vignette")]
     assert vignette["plugin"] == "template" and vignette["package"] == "uspec-audit-template"
-    assert vignette["version"] == "0.2.0"
-    assert {("metric", "template/error_rate"), ("loader", "template/linear"), ("source", "template/csv")} <= set(
-        components)
+    assert vignette["version"] == "0.3.0"
+    assert {("metric", "template/error_rate"), ("loader", "template/linear"), ("source", "template/csv"),
+            ("test_kind", "template/group-gap"), ("report_section", "template/group-gap")} <= set(components)
 
 
 def test_template_components_run_from_an_audit(template_site, digits_world, tmp_path):

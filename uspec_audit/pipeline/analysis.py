@@ -81,7 +81,8 @@ def kind_tables(plan: Plan, metrics: pd.DataFrame, load_predictions: Callable, s
         request = TablesRequest(
             tests=tuple(KindTest(t.config.name, t.config.dataset, t.params, tuple(t.ensembles), tuple(t.variants))
                         for t in runs),
-            metrics=metrics, load_predictions=load_predictions, references=dict(plan.references), seed=seed)
+            metrics=metrics, load_predictions=load_predictions, references=dict(plan.references), seed=seed,
+            registry=registry)
         record = registry.record("test_kind", name)
         produced = call_component(record, "test kind", "failed computing its tables", kind.tables, request) or {}
         for table, frame in produced.items():

@@ -26,7 +26,8 @@ FEATURES = [f"f{i}" for i in range(6)]
 def test_the_plugin_registers_every_component():
     names = {(c.family, c.name) for c in check_plugin("template")}
     assert names == {("perturbation", "template/vignette"), ("metric", "template/error_rate"),
-                     ("loader", "template/linear"), ("source", "template/csv")}
+                     ("loader", "template/linear"), ("source", "template/csv"), ("test_kind", "template/group-gap"),
+                     ("report_section", "template/group-gap")}
 
 
 def test_vignette_keeps_shape_dtype_seeding_and_grows_with_severity(tmp_path):
@@ -140,3 +141,47 @@ def test_vignette_in_an_audit(uspec_tiny_audit):
     assert run.json["warnings"] == []  # the engine's first-batch checks found nothing to say
     assert set(run.table("metrics").query("test == 'vignetted'")["variant"]) == {"template/vignette@1",
                                                                                   "template/vignette@5"}
+
+
+GROUP_GAP_TEST = """
+    [[tests]]
+    name = "vignette-by-site"
+    kind = "template/group-gap"
+    dataset = "test"
+    by = "site"
+    perturbations = [{ name = "template/vignette", severities = [1, 5] }]
+    metric = "accuracy"
+    metrics = ["accuracy", "nll"]
+    """
+
+
+def test_group_gap_kind_in_an_audit(uspec_tiny_audit):
+    """The kind composes the perturbation with the split by site, and its own table agrees with the per-site
+    accuracies of the metrics table, recomputed here by hand."""
+    run = uspec_tiny_audit.run(GROUP_GAP_TEST, reports=True).ok()
+    metrics = run.table("metrics").query("test == 'vignette-by-site' and metric == 'accuracy'")
+    assert set(metrics["variant"]) == {"none", "template/vignette@1", "template/vignette@5"}
+    assert set(metrics["stratum"]) == {"all"} | {f"site={s}" for s in set(uspec_tiny_audit.sites)}
+    gaps = run.table("group_gap")
+    strata = metrics[metrics["stratum"] != "all"]
+    for row in gaps.itertuples():
+        values = strata[(strata["variant"] == row.variant) & (strata["member"] == row.member)]["value"]
+        assert row.gap == pytest.approx(values.max() - values.min())
+        assert row.worst_value == pytest.approx(values.min())
+        unperturbed = gaps[(gaps["variant"] == "none") & (gaps["member"] == row.member)]["gap"].iloc[0]
+        assert row.gap_change == pytest.approx(row.gap - unperturbed)
+    assert len(gaps) == 3 * len(set(metrics["member"]))
+    report = (run.output / "report.md").read_text()
+    assert "### Gap between groups" in report and "template/vignette@5" in report
+
+
+def test_group_gap_mistakes_are_reported_with_file_and_line(uspec_tiny_audit):
+    wrong = GROUP_GAP_TEST.replace('by = "site"', 'by = "sight"').replace('metric = "accuracy"', 'metirc = "nll"')
+    result = uspec_tiny_audit.validate(wrong)
+    assert result.returncode == 2
+    stderr = " ".join(result.stderr.split())
+    assert "unknown key 'tests[1].metirc' for a test of kind 'template/group-gap'. Did you mean 'metric'?" in stderr
+    result = uspec_tiny_audit.validate(GROUP_GAP_TEST.replace('by = "site"', 'by = "sight"'))
+    stderr = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "'sight' is not an attribute of dataset 'test'. Did you mean 'site'?" in stderr
+    assert "audit.toml:" in stderr

@@ -12,9 +12,13 @@ from uspec_audit import (
     MetricSpec,
     PerturbationSpec,
     Register,
+    ReportSectionSpec,
+    TestKindSpec,
     hookimpl,
 )
 from uspec_audit_template.csv_source import CsvOptions, open_csv
+from uspec_audit_template.gap_section import GAP_SECTION
+from uspec_audit_template.group_gap import GROUP_GAP
 from uspec_audit_template.linear import LinearOptions, load_linear
 from uspec_audit_template.metrics import error_rate
 from uspec_audit_template.vignette import VignetteParams, vignette
@@ -50,3 +54,13 @@ def uspec_audit_register_sources(register: Register[DatasetSourceSpec]) -> None:
         name="template/csv", open=open_csv, options=CsvOptions,
         doc="CSV file of numeric features; options: delimiter, decimal, encoding.",
     ))
+
+
+@hookimpl
+def uspec_audit_register_test_kinds(register: Register[TestKindSpec]) -> None:
+    register(GROUP_GAP)
+
+
+@hookimpl
+def uspec_audit_register_report_sections(register: Register[ReportSectionSpec]) -> None:
+    register(GAP_SECTION)
