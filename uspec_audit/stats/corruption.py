@@ -20,9 +20,10 @@ COLUMNS = ["ensemble", "test", "perturbation", "n_severities", "mean_error", "sd
 def corruption_summary(metrics: pd.DataFrame, baselines: dict[str, str | None]) -> pd.DataFrame:
     """One row per (ensemble, perturbed test, perturbation), plus a ``mean`` row per (ensemble, test).
 
-    ``baselines`` maps a test name to its baseline ensemble (or None).
+    ``baselines`` maps each perturbed test's name to its baseline ensemble (or None); other tests are left out.
     """
-    rows = metrics[(metrics["kind"] == "perturbed") & (metrics["metric"] == "accuracy") & (metrics["stratum"] == "all")]
+    tests = metrics["test"].isin(list(baselines))
+    rows = metrics[tests & (metrics["metric"] == "accuracy") & (metrics["stratum"] == "all")]
     if rows.empty:
         return pd.DataFrame(columns=COLUMNS)
     rows = rows.assign(error=1.0 - rows["value"])
