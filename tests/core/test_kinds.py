@@ -24,7 +24,6 @@ from uspec_audit import (
     Variant,
 )
 from uspec_audit.components import Registered
-from uspec_audit.config.load import load_audit
 from uspec_audit.config.schema import audit_schema
 from uspec_audit.errors import AuditFileError
 from uspec_audit.kinds import contrastive, iid, perturbed, shifted, stratified
@@ -33,6 +32,7 @@ from uspec_audit.plugins import build_registry
 from uspec_audit.report.html import build_html
 from uspec_audit.report.tables import load_results
 from uspec_audit.testing import TinyAudit
+from uspec_audit.validation import load_audit
 
 PACKAGE = Path(__file__).resolve().parents[2] / "uspec_audit"
 

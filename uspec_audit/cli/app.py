@@ -123,11 +123,11 @@ def run(
                                                       "for it to finish instead of exiting.")] = False,
 ) -> None:
     """Run an audit: stream every test through every member, compute the statistics, check the contracts."""
-    from uspec_audit.config.load import load_audit
     from uspec_audit.engine.progress import Progress, RichProgress
     from uspec_audit.pipeline.run import RunOptions, execute_audit
     from uspec_audit.plugins import get_registry
     from uspec_audit.report.terminal import render_terminal
+    from uspec_audit.validation import load_audit
 
     registry = get_registry()
     checked = load_audit(audit, registry, allow_code=allow_code or [], output_given=out is not None)
@@ -173,9 +173,9 @@ def validate(
     """Check an audit file without running it: syntax, keys, names, paths, contracts, the datasets' columns and
     the members' inputs (read from file headers), the code it would run, and the work units a run would
     compute."""
-    from uspec_audit.config.load import load_audit
     from uspec_audit.engine.plan import build_plan
     from uspec_audit.plugins import get_registry
+    from uspec_audit.validation import load_audit
 
     registry = get_registry()
     checked = load_audit(audit, registry, allow_code=allow_code or [])

@@ -1,4 +1,5 @@
-"""Read an audit file: TOML syntax, schema validation, then names and paths.
+"""Read an audit file: TOML syntax and structural validation (:func:`parse_audit`); the checks against the
+registry and the disk are :func:`uspec_audit.validation.load_audit`'s.
 
 Every problem becomes an :class:`AuditFileError` naming the file, the line,
 the key path, what was expected and (for misspellings) a did-you-mean. All
@@ -9,18 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import tomllib
-from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from uspec_audit.config.check import CheckedAudit, check_audit
 from uspec_audit.config.loaded import LoadedAudit, did_you_mean, format_path
 from uspec_audit.config.locate import key_lines, line_of
 from uspec_audit.config.models import Audit
-from uspec_audit.config.trust import check_trust
 from uspec_audit.errors import AuditFileError
 from uspec_audit.files import read_bounded
 
@@ -118,15 +115,3 @@ def parse_audit(path: Path) -> LoadedAudit:
         messages = _validation_messages(error, path, lines)
         raise AuditFileError("The audit file is invalid:\n" + "\n".join(f"  - {m}" for m in messages)) from error
     return LoadedAudit(model=model, path=path.resolve(), text=text, sha256=hashlib.sha256(raw).hexdigest(), lines=lines)
-
-
-def load_audit(path: Path, registry=None, *, allow_code: Sequence[str] = (), output_given: bool = False) -> CheckedAudit:
-    """Read, validate and check an audit file against the plugin registry and the file system, then against
-    what its reader allowed (:mod:`uspec_audit.config.trust`): code only from ``allow_code`` modules, and an
-    ``[audit] output`` outside the audit's folder only when the command line gives the output
-    (``output_given``). Returns the immutable :class:`~uspec_audit.config.check.CheckedAudit` the engine runs."""
-    from uspec_audit.plugins import get_registry
-
-    loaded = parse_audit(path)
-    checked = check_audit(loaded, registry or get_registry())
-    return replace(checked, trust_notes=tuple(check_trust(loaded, allow_code, output_given)))

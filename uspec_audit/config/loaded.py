@@ -1,7 +1,7 @@
 """A parsed audit file together with where it came from, and the helpers every message uses.
 
 The lowest module of :mod:`uspec_audit.config`: :mod:`~uspec_audit.config.load` (reading),
-:mod:`~uspec_audit.config.check` (checking) and the rest import from here, never from each other in a circle.
+:mod:`~uspec_audit.validation` (checking) and the rest import from here, never from each other in a circle.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from uspec_audit.config.models import Audit
 class LoadedAudit:
     """A structurally validated audit file (:func:`~uspec_audit.config.load.parse_audit`), immutable.
 
-    Checking it against the registry and the disk gives a :class:`~uspec_audit.config.check.CheckedAudit`."""
+    Checking it against the registry and the disk gives a :class:`~uspec_audit.config.checked.CheckedAudit`."""
 
     model: Audit
     path: Path

@@ -4,7 +4,7 @@ Unknown keys are errors everywhere (``extra="forbid"``). The JSON Schema of
 :class:`Audit` is ``schemas/audit.schema.json`` (``uspec-audit schema``).
 Names of registered components (loaders, sources, kinds, metrics,
 perturbations, suites) are checked against the plugin registry in
-:mod:`uspec_audit.config.check`, after this structural validation.
+:mod:`uspec_audit.validation`, after this structural validation.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ class StressTest(BaseModel):
 
     The keys of its kind (``by`` of a stratified test, ``perturbations`` of a perturbed one, a plugin
     kind's own) are validated by the kind's ``params`` model when the audit is checked against the
-    registry (:mod:`uspec_audit.config.check`); until then they wait in ``model_extra``.
+    registry (:mod:`uspec_audit.validation`); until then they wait in ``model_extra``.
     """
 
     model_config = ConfigDict(extra="allow")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from uspec_audit.config.check import CheckedAudit
+from uspec_audit.config.checked import CheckedAudit
 from uspec_audit.engine.cache import PredictionCache
 from uspec_audit.engine.executor import LoadedEnsemble
 from uspec_audit.engine.inference import resolve_execution, run_inference

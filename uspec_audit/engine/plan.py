@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from uspec_audit.components import TestKindSpec
-from uspec_audit.config.check import CheckedAudit, CheckedTest, MemberRef
+from uspec_audit.config.checked import CheckedAudit, CheckedTest, MemberRef
 from uspec_audit.config.models import StressTest
 from uspec_audit.kind_api import Strata, Variant
 

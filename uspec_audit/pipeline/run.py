@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from uspec_audit.config.check import CheckedAudit
+from uspec_audit.config.checked import CheckedAudit
 from uspec_audit.config.trust import allowed_code
 from uspec_audit.contracts import check_contracts
 from uspec_audit.engine.infer import infer

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from uspec_audit.config.check import CheckedAudit
+from uspec_audit.config.checked import CheckedAudit
 from uspec_audit.engine.infer import Inferred
 from uspec_audit.engine.plan import Plan
 from uspec_audit.engine.progress import Progress

@@ -1,103 +1,37 @@
-"""Checks of an audit that need the plugin registry or the file system.
+"""Checks of an audit that need the plugin registry or the file system, giving the immutable
+:class:`~uspec_audit.config.checked.CheckedAudit`.
 
-Runs after structural validation; collects every problem before raising, so a
-user fixes the whole file in one go.
+Runs after structural validation (:func:`uspec_audit.config.load.parse_audit`); collects every problem
+before raising, so a user fixes the whole file in one go. Each test's kind checks its own keys
+(:class:`uspec_audit.TestKindSpec`).
 """
 
 from __future__ import annotations
 
 import difflib
 import glob
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from uspec_audit.components import TestKindSpec
+from uspec_audit.config.checked import CheckedAudit, CheckedTest, MemberRef
 from uspec_audit.config.contract_check import contract_problems
-from uspec_audit.config.inputs import check_datasets, check_member_inputs
+from uspec_audit.config.load import parse_audit
 from uspec_audit.config.loaded import LoadedAudit, did_you_mean, format_path
-from uspec_audit.config.models import DEFAULT_METRICS, Audit, StressTest
+from uspec_audit.config.models import DEFAULT_METRICS, StressTest
 from uspec_audit.config.options import option_problems
-from uspec_audit.config.trust import refuse_special_files
+from uspec_audit.config.trust import check_trust, refuse_special_files
 from uspec_audit.conformance import call_component
 from uspec_audit.errors import AuditFileError, PluginError
-from uspec_audit.kind_api import CheckRequest, Strata, Variant, VariantRequest
+from uspec_audit.kind_api import CheckRequest, Variant, VariantRequest
+from uspec_audit.validation.inputs import check_datasets, check_member_inputs
 
-__all__ = ["DEFAULT_METRICS", "CheckedAudit", "CheckedTest", "MemberRef", "check_audit", "resolve_members"]
-
-
-@dataclass(frozen=True)
-class MemberRef:
-    """A resolved ensemble member."""
-
-    name: str
-    path: Path
-    group: str | None = None
-    attributes: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CheckedTest:
-    """One test after checking: its common keys, its kind's spec and validated parameters, its variants and
-    strata. Built only by :func:`check_audit`; the engine runs exactly this."""
-
-    __test__ = False  # not a pytest test class, despite its name
-
-    index: int  # position in the audit file's [[tests]]
-    config: StressTest
-    kind: TestKindSpec
-    params: Any
-    variants: tuple[Variant, ...]
-    strata: Strata | None = None
-
-    @property
-    def name(self) -> str:
-        return self.config.name
-
-    @property
-    def by(self) -> tuple[str, ...]:
-        """The attributes the test splits on (empty without strata)."""
-        return self.strata.by if self.strata is not None else ()
-
-
-@dataclass(frozen=True)
-class CheckedAudit:
-    """An audit checked against the registry and the disk: immutable, and the only input the engine takes.
-
-    ``members``: each ensemble's resolved member files; ``references``: each ensemble's iid reference test
-    (``None`` when it has none); ``warnings``: what the user should know; ``notes``: what validation could
-    not check (plugin sources, TorchScript members); ``trust_notes``: code the user enabled (``--allow-code``).
-    """
-
-    loaded: LoadedAudit
-    tests: tuple[CheckedTest, ...]
-    members: Mapping[str, tuple[MemberRef, ...]]
-    references: Mapping[str, str | None]
-    warnings: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    trust_notes: tuple[str, ...] = ()
-
-    @property
-    def model(self) -> Audit:
-        return self.loaded.model
-
-    @property
-    def path(self) -> Path:
-        return self.loaded.path
-
-    def where(self, *path: str | int) -> str:
-        """``file:line`` of a key path, for messages."""
-        return self.loaded.where(*path)
-
-    def test(self, name: str) -> CheckedTest:
-        """The checked test named ``name`` (KeyError when absent)."""
-        for test in self.tests:
-            if test.name == name:
-                return test
-        raise KeyError(name)
+__all__ = ["DEFAULT_METRICS", "CheckedAudit", "CheckedTest", "MemberRef", "check_audit", "load_audit",
+           "resolve_members"]
 
 
 def resolve_members(loaded: LoadedAudit, ensemble_name: str) -> tuple[list[MemberRef], list[str]]:
@@ -396,3 +330,15 @@ def _failure_hints(audit, registry, missing: list[tuple[str, str]]) -> str:
             if hint and hint not in hints:
                 hints.append(hint)
     return "\n".join(hints)
+
+
+def load_audit(path: Path, registry=None, *, allow_code: Sequence[str] = (), output_given: bool = False) -> CheckedAudit:
+    """Read, validate and check an audit file against the plugin registry and the file system, then against
+    what its reader allowed (:mod:`uspec_audit.config.trust`): code only from ``allow_code`` modules, and an
+    ``[audit] output`` outside the audit's folder only when the command line gives the output
+    (``output_given``). Returns the immutable :class:`~uspec_audit.config.checked.CheckedAudit` the engine runs."""
+    from uspec_audit.plugins import get_registry
+
+    loaded = parse_audit(path)
+    checked = check_audit(loaded, registry or get_registry())
+    return replace(checked, trust_notes=tuple(check_trust(loaded, allow_code, output_given)))
