@@ -194,3 +194,20 @@ def test_the_schema_holds_each_kinds_keys():
         bad = {**audit, "tests": [{"name": "s", "dataset": "d", **wrong}]}
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
+
+
+def test_a_kinds_strata_bounds_reach_the_run(world, tmp_path):
+    """Strata(min_size, max_count) from the stratified kind's params: the measure stage refuses a small
+    stratum and the strata check a test with too many strata, each naming the test."""
+    from uspec_audit.errors import RunError
+
+    registry = build_registry(load_entry_points=False)
+    small = '[[tests]]\nname = "s"\nkind = "stratified"\ndataset = "test"\nby = "site"\nmin_stratum_size = 1000\n'
+    checked = load_audit(world.write_audit(small), registry)
+    assert checked.test("s").strata == Strata(("site",), 1000, 100)
+    with pytest.raises(RunError, match=r"stratum 'site=\w+' has \d+ examples, fewer than min_stratum_size = 1000"):
+        execute_audit(checked, registry, RunOptions(output=tmp_path / "small", reports=set()))
+    many = small.replace("min_stratum_size = 1000", "max_strata = 1")
+    with pytest.raises(AuditFileError, match="more than max_strata = 1"):
+        execute_audit(load_audit(world.write_audit(many), registry), registry,
+                      RunOptions(output=tmp_path / "many", reports=set()))
