@@ -211,3 +211,16 @@ def test_a_kinds_strata_bounds_reach_the_run(world, tmp_path):
     with pytest.raises(AuditFileError, match="more than max_strata = 1"):
         execute_audit(load_audit(world.write_audit(many), registry), registry,
                       RunOptions(output=tmp_path / "many", reports=set()))
+
+
+def test_what_a_kind_says_decides_the_differences(world, tmp_path):
+    """compare_with_reference: a stratified test's whole test is the reference's own examples, so the
+    differences table compares only the other tests with the reference; the kinds say so, not their names."""
+    registry = build_registry(load_entry_points=False)
+    tests = ('[[tests]]\nname = "s"\nkind = "stratified"\ndataset = "test"\nby = "site"\nmetrics = ["accuracy"]\n'
+             '[[tests]]\nname = "noisy"\nkind = "perturbed"\ndataset = "test"\nmetrics = ["accuracy"]\n'
+             'perturbations = [{ name = "gaussian_noise", severities = [1] }]\n')
+    outcome = execute_audit(load_audit(world.write_audit(tests), registry), registry,
+                            RunOptions(output=tmp_path / "out", reports=set()))
+    compared = outcome.tables["differences"].query("comparison == 'test_vs_reference'")
+    assert set(compared["test_a"]) == {"noisy"} and set(compared["test_b"]) == {"iid"}
