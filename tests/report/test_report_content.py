@@ -255,3 +255,31 @@ def test_a_pdf_failure_can_be_a_warning(build_results, tmp_path, monkeypatch):
     written = render_reports(folder, html=tmp_path / "r.html", pdf=tmp_path / "r.pdf", markdown=tmp_path / "r.md",
                              on_pdf_error=warnings.append)
     assert [p.name for p in written] == ["r.html", "r.md"] and "no chromium binary" in warnings[0]
+
+
+def test_reports_read_what_a_kind_says_not_its_name(results_dir):
+    """A plugin kind's tests are read by their flags in the manifest (reference, strata, data left): a reference
+    kind of another name is the reference, and a plugin kind with strata counts as a subgroup test."""
+    from uspec_audit.report.sections import section_limitations
+    from uspec_audit.report.tables import headline_rows
+
+    results = load_results(results_dir)
+    manifest = json.loads((results_dir / "manifest.json").read_text())
+    old_limits = section_limitations(results)
+    assert "No stratified test" not in old_limits  # an older manifest: read by the built-in kinds' names
+    tests = []
+    for t in manifest["tests"]:
+        renamed = {"iid": "site-reference", "stratified": "mypkg/groups"}.get(t["kind"], t["kind"])
+        tests.append({**t, "kind": renamed, "reference": t["kind"] == "iid", "strata": bool(t.get("by")),
+                      "produces": ["flips"] if t["kind"] == "contrastive" else []})
+    manifest["tests"] = tests
+    results.manifest = manifest
+    reference = next(t["name"] for t in tests if t["reference"])
+    assert results.reference_tests() == {reference} and results.reference("no-such-ensemble") == reference
+    limits = section_limitations(results)
+    assert "No stratified test" not in limits and "No shifted, perturbed or contrastive test" not in limits
+    summary = results.tables["summary"]
+    rows = headline_rows(summary, references=results.reference_tests())
+    assert not ((rows["test"] == reference) & (rows["stratum"] == "all")).any()
+    manifest["tests"] = [{**t, "strata": False} for t in tests]  # no test has strata any more
+    assert "No stratified test" in section_limitations(results)

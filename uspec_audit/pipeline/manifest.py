@@ -78,7 +78,9 @@ def build_manifest(loaded: LoadedAudit, plan: Plan, ensembles: dict, readers: di
         ],
         "tests": [
             {"name": t.config.name, "kind": t.config.kind, "dataset": t.config.dataset, "ensembles": t.ensembles,
-             "metrics": t.config.metrics, "by": list(t.checked.by), "variants": [v.label for v in t.variants]}
+             "metrics": t.config.metrics, "by": list(t.checked.by), "variants": [v.label for v in t.variants],
+             # what the kind says about its tests, so a report reads the results without knowing kinds by name
+             "reference": bool(t.kind.reference), "strata": t.strata is not None, "produces": list(t.kind.produces)}
             for t in plan.tests
         ],
         "analysis": audit.analysis.model_dump(),

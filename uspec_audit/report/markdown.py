@@ -103,8 +103,8 @@ def _verdicts(results: Results, summary: pd.DataFrame) -> list[str]:
             + ("the spread beyond sampling noise on the test / the same on iid._" if corrected else "sd / iid sd._"), ""]
 
 
-def _headline(summary: pd.DataFrame, max_flagged: int) -> list[str]:
-    flagged = headline_rows(summary, flagged_only=True)
+def _headline(summary: pd.DataFrame, max_flagged: int, references: frozenset[str]) -> list[str]:
+    flagged = headline_rows(summary, flagged_only=True, references=references)
     if not len(flagged):
         return []
     shown = flagged.head(max_flagged)
@@ -164,7 +164,7 @@ def build_markdown(results: Results, max_flagged: int = 20) -> str:
     else:
         lines += _contracts(contracts) + [""]
     if summary is not None:
-        lines += ["### Verdicts", ""] + _verdicts(results, summary) + _headline(summary, max_flagged)
+        lines += ["### Verdicts", ""] + _verdicts(results, summary) + _headline(summary, max_flagged, results.reference_tests())
     for section in markdown_sections(results):  # plugins' sections (ReportSectionSpec.markdown)
         lines += [section.rstrip(), ""]
     command = clean(m.get("command")).replace("`", "'")

@@ -244,10 +244,9 @@ def limitations(results: Results) -> list[str]:
         items.append("Synthetic data: " + ", ".join(f"<b>{e(d.get('name'))}</b>" for d in synth)
                      + " are marked synthetic in the manifest; numbers on them show how the tool works, not how "
                      "the models behave on real inputs.")
-    kinds = {t.get("kind") for t in results.tests}
-    if "stratified" not in kinds:
+    if not any(_examines_subgroups(t) for t in results.tests):
         items.append("No stratified test: behaviour on subgroups of the population was not examined.")
-    if not kinds & {"shifted", "perturbed", "contrastive"}:
+    if not any(_examines_shift(t, results) for t in results.tests):
         items.append("No shifted, perturbed or contrastive test: the audit says nothing about behaviour under "
                      "distribution shift.")
     s = results.table("summary", "verdict")
@@ -281,6 +280,23 @@ def limitations(results: Results) -> list[str]:
 def section_limitations(results: Results, number: int = 6) -> str:
     items = "".join(f"<li>{x}</li>" for x in limitations(results))
     return f'<h2 id="limitations">{number}. Limitations</h2>\n<ul>{items}</ul>'
+
+
+def _examines_subgroups(test: dict) -> bool:
+    """A test with strata (a stratified test, or a plugin kind's). Older manifests: by the kind's name."""
+    return bool(test.get("strata")) if "strata" in test else test.get("kind") == "stratified"
+
+
+def _examines_shift(test: dict, results: Results) -> bool:
+    """A test that is not a reference and leaves the reference's data: another dataset, perturbed variants,
+    or counterfactual pairs (a ``flips`` table). Older manifests: by the kind's name."""
+    if "reference" not in test:
+        return test.get("kind") in {"shifted", "perturbed", "contrastive"}
+    if test.get("reference"):
+        return False
+    reference_data = {t.get("dataset") for t in results.tests if t.get("reference")}
+    return (test.get("dataset") not in reference_data or any(v != "none" for v in test.get("variants") or [])
+            or "flips" in (test.get("produces") or []))
 
 
 def section_repro(results: Results, number: int = 7) -> str:

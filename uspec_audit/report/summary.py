@@ -162,7 +162,7 @@ def section_summary(results: Results, number: int = 1) -> str:
         out.append(f"<h3>Ensemble {e(ens.get('name'))}</h3>")
         out.append(verdict_matrix(results, str(ens.get("name"))))
     if s is not None:
-        head = headline_rows(s, HEADLINE_COUNT, flagged_only=True)
+        head = headline_rows(s, HEADLINE_COUNT, flagged_only=True, references=results.reference_tests())
         if len(head):
             h, rows, num, keep = summary_rows(head, with_test=True, compact=True, f=summary_formats(s))
             ranked = "the lower 95% bound of the corrected sd ratio" if has_corrected(head) else "the sd ratio"

@@ -64,10 +64,12 @@ class Results:
         for ens in self.ensembles:
             if ens.get("name") == ensemble and ens.get("reference"):
                 return str(ens["reference"])
-        for t in self.tests:
-            if t.get("kind") == "iid":
-                return str(t["name"])
-        return "iid"
+        references = self.reference_tests()
+        return sorted(references)[0] if references else "iid"
+
+    def reference_tests(self) -> frozenset[str]:
+        """The tests whose kind is a reference (:func:`reference_tests`)."""
+        return reference_tests(self.tests)
 
     def test_names(self) -> list[str]:
         """Tests in audit order, then any that appear only in the summary."""
@@ -210,7 +212,16 @@ def summary_formats(summary: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def headline_rows(summary: pd.DataFrame, count: int | None = None, flagged_only: bool = False) -> pd.DataFrame:
+def reference_tests(tests: list[dict]) -> frozenset[str]:
+    """The tests (the manifest's ``tests`` entries) whose kind is a reference (``TestKindSpec.reference``);
+    results written before the manifest said so name the built-in reference kind, ``iid``."""
+    if tests and all("reference" in t for t in tests):
+        return frozenset(str(t["name"]) for t in tests if t.get("reference"))
+    return frozenset(str(t["name"]) for t in tests if t.get("kind") == "iid")
+
+
+def headline_rows(summary: pd.DataFrame, count: int | None = None, flagged_only: bool = False,
+                  references: frozenset[str] | None = None) -> pd.DataFrame:
     """Cells where members disagree most, ranked by the lower 95% bound of the corrected sd ratio (the raw
     ratio in older results); never an ``insufficient`` cell (too few members for a verdict, so a 2-member
     ensemble never leads a report) nor the iid reference itself."""
@@ -225,8 +236,8 @@ def headline_rows(summary: pd.DataFrame, count: int | None = None, flagged_only:
         return rows.iloc[0:0]
     if not flagged_only:
         rows = rows.dropna(subset=[key])
-    if "kind" in rows.columns and "stratum" in rows.columns:
-        rows = rows[~((rows["kind"] == "iid") & (rows["stratum"] == "all"))]
+    if references is not None and "stratum" in rows.columns:  # the reference tests' own rows (Results.reference_tests)
+        rows = rows[~(rows["test"].isin(references) & (rows["stratum"] == "all"))]
     rows = rows.sort_values(key, ascending=False, kind="stable", na_position="last")
     return rows if count is None else rows.head(count)
 

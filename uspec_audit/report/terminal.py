@@ -22,7 +22,7 @@ from rich.text import Text
 from uspec_audit.errors import UspecError
 from uspec_audit.report.fit import Column, FitTable
 from uspec_audit.report.numbers import MISSING, clean, column_format, fmt_count, fmt_p, fmt_seconds, isnum
-from uspec_audit.report.tables import headline_rows, p_column, summary_formats
+from uspec_audit.report.tables import headline_rows, p_column, reference_tests, summary_formats
 
 VERDICT_STYLES = {"underspecified": "bold red", "degraded": "yellow", "stable": "green", "insufficient": "dim"}
 
@@ -139,9 +139,11 @@ def ensemble_table(manifest: dict, summary: pd.DataFrame, ensemble: str, all_met
     return table
 
 
-def largest_ratios(summary: pd.DataFrame, count: int = 8, f: dict | None = None) -> FitTable | None:
-    """The biggest sd ratios over every metric, test and stratum: where the ensemble disagrees most."""
-    top = headline_rows(summary, count)
+def largest_ratios(summary: pd.DataFrame, count: int = 8, f: dict | None = None,
+                   references: frozenset[str] = frozenset()) -> FitTable | None:
+    """The biggest sd ratios over every metric, test and stratum (but the ``references`` tests' own rows): where
+    the ensemble disagrees most."""
+    top = headline_rows(summary, count, references=references)
     if top.empty:
         return None
     corrected = "sd_ratio_corrected_ci_low" in top.columns and top["sd_ratio_corrected_ci_low"].notna().any()
@@ -268,7 +270,7 @@ def render_terminal(folder: Path, console: Console, all_metrics: bool = False, f
     for ensemble in summary["ensemble"].unique() if len(summary) else []:
         _print(console, ensemble_table(manifest, summary, ensemble, all_metrics, f))
     if len(summary):
-        _print(console, largest_ratios(summary, f=f))
+        _print(console, largest_ratios(summary, f=f, references=reference_tests(manifest.get("tests") or [])))
     flips = tables.get("flips")
     if flips is not None and len(flips):
         _print(console, flips_table(flips))
