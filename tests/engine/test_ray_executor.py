@@ -262,7 +262,9 @@ def test_bad_addresses_fail_fast_with_exit_code_3(digits_world, tmp_path):
     assert "cannot reach the Ray cluster at 127.0.0.1:9" in json.loads(refused.stdout)["message"]
     malformed = run_cli(str(audit), "--executor", "ray", "--address", "no-port-here", timeout=60)
     assert malformed.returncode == 3 and "is not host:port" in json.loads(malformed.stdout)["message"]
-    assert time.monotonic() - started < 30
+    # bounded, not timed: Ray itself keeps retrying a refused address for over 10 minutes; two CLI starts take
+    # seconds on a quiet machine and up to a minute on a loaded one
+    assert time.monotonic() - started < 120
     assert not (tmp_path / "results" / "manifest.json").exists()
 
 
