@@ -19,8 +19,8 @@ from typing import Any
 
 import pandas as pd
 
+from uspec_audit.report.errors import ReportError
 from uspec_audit.report.numbers import MISSING, column_format, fmt_p, isnum  # noqa: F401 - shared with the renderers
-from uspec_audit.report.render import ReportError
 
 REQUIRED = ("metrics", "summary")
 OPTIONAL = ("contracts", "correlations", "calibration", "pca", "marginalization", "rex", "flips", "disagreement")
