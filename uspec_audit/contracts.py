@@ -22,8 +22,9 @@ from collections.abc import Callable
 import pandas as pd
 
 from uspec_audit.config.models import Ensemble, StressTest
+from uspec_audit.results.catalog import column_names
 
-COLUMNS = ["ensemble", "test", "variant", "stratum", "metric", "contract", "bound", "observed", "status", "message"]
+COLUMNS = column_names("contracts")
 PER_METRIC = ("min_mean", "max_mean", "max_sd", "min_worst")
 
 

@@ -9,6 +9,7 @@ from uspec_audit.config.check import DEFAULT_METRICS
 from uspec_audit.conformance import Blame
 from uspec_audit.engine.strata import ALL, strata
 from uspec_audit.errors import RunError
+from uspec_audit.results.catalog import column_names
 from uspec_audit.results.prediction_set import PredictionSet
 
 
@@ -59,9 +60,7 @@ def _metric_value(record, target: np.ndarray, output: np.ndarray, task: str, n: 
 
 def metrics_frame(rows: list[dict]) -> pd.DataFrame:
     """The rows as a typed DataFrame in the documented column order."""
-    columns = ["ensemble", "member", "group", "test", "kind", "variant", "perturbation", "severity", "stratum", "n",
-               "metric", "value"]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=column_names("metrics"))
     frame["severity"] = frame["severity"].astype("Int64")
     frame["n"] = frame["n"].astype(np.int64)
     frame["value"] = frame["value"].astype(np.float64)

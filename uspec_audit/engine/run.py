@@ -45,7 +45,7 @@ from uspec_audit.results.lock import writer_lock
 from uspec_audit.results.prediction_set import PredictionSet
 from uspec_audit.results.predictions import predictions_frame
 from uspec_audit.results.staging import Staging, recover
-from uspec_audit.results.writer import write_json, write_table
+from uspec_audit.results.writer import check_result_tables, write_json, write_result_table
 from uspec_audit.signals import interrupted
 from uspec_audit.stats.plan import AnalysisPlan, EnsemblePlan, TestPlan
 
@@ -243,6 +243,7 @@ def _compute(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, pro
         if flips is not None:
             tables["flips"] = flips
         tables["contracts"] = check_contracts([t.config for t in plan.tests], tables["summary"], flips, higher_is_better)
+        check_result_tables(tables)  # as the catalog declares them, before they are stored or written
         tables = statistics.put(statistics_key, tables, warnings[noted:])
     timings = {"load_s": load_seconds, "inference_s": inference_seconds,
                "analysis_s": time.perf_counter() - analysis_started, "units_computed": inferred.computed,
@@ -318,7 +319,7 @@ def _prediction_set(unit: UnitPredictions, ensemble: LoadedEnsemble, test_run, v
 def _write_predictions(output: Path, predictions: PredictionSet) -> None:
     folder = (output / "predictions" / f"ensemble={quote(predictions.ensemble, safe='')}"
               / f"test={quote(predictions.test, safe='')}" / f"variant={quote(predictions.variant, safe='')}")
-    write_table(predictions_frame(predictions), folder / "part-0.parquet")
+    write_result_table("predictions", predictions_frame(predictions), folder / "part-0.parquet")
 
 
 def _analysis_plan(plan: Plan, ensembles: dict, higher_is_better: dict, metric_functions: dict | None = None) -> AnalysisPlan:

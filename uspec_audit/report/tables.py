@@ -21,9 +21,10 @@ import pandas as pd
 
 from uspec_audit.report.errors import ReportError
 from uspec_audit.report.numbers import MISSING, column_format, fmt_p, isnum  # noqa: F401 - shared with the renderers
+from uspec_audit.results.catalog import TABLES, report_tables
 
-REQUIRED = ("metrics", "summary")
-OPTIONAL = ("contracts", "correlations", "calibration", "pca", "marginalization", "rex", "flips", "disagreement")
+REQUIRED = report_tables("required")  # (metrics, summary): from the catalog of result tables
+OPTIONAL = report_tables("optional")
 VERDICTS = ("underspecified", "degraded", "stable", "insufficient")
 
 
@@ -120,7 +121,7 @@ def load_results(path: Path) -> Results:
     tables: dict[str, pd.DataFrame] = {}
     problems: list[str] = []
     for name in REQUIRED + OPTIONAL:
-        file = path / f"{name}.parquet"
+        file = path / TABLES[name].file
         if not file.is_file():
             if name in REQUIRED:
                 raise ReportError(f"{path} is incomplete: {file.name} is missing")

@@ -53,7 +53,7 @@ def analyze(
 ) -> dict[str, pd.DataFrame]:
     """Compute every ensemble statistic of docs/methods.md; returns the result tables by name.
 
-    Tables (columns in :mod:`uspec_audit.stats.tables`): ``summary``,
+    Tables (columns in :mod:`uspec_audit.results.catalog`): ``summary``,
     ``correlations``, ``calibration``, ``pca``, ``marginalization``, ``rex``,
     ``disagreement``. ``load_predictions(ensemble, test, variant)`` is called
     once per (ensemble, test, variant), reference test first. ``notes``, when

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from uspec_audit.results.catalog import column_names
 from uspec_audit.results.prediction_set import PredictionSet
 from uspec_audit.stats import bootstrap as boot
 from uspec_audit.stats import disagreement as dis
@@ -34,6 +35,8 @@ from uspec_audit.stats.unit_signals import UnitContext, strata_degraded, unit_si
 __all__ = ["EnsembleState", "UnitStats", "Unit", "example_level", "stratum_labels"]
 
 Unit = tuple[str, str, str]  # (test, variant, stratum)
+# The statistic columns of the disagreement table (after ensemble, test, variant, stratum).
+DISAGREEMENT_STATISTICS = tuple(column_names("disagreement")[4:])
 
 
 def stratum_labels(attributes: dict[str, np.ndarray], by: tuple[str, ...]) -> np.ndarray:
@@ -87,10 +90,7 @@ def _digest(ps: PredictionSet) -> bytes:
 
 def _disagreement_stats(ps: PredictionSet, cols: np.ndarray | None, baseline: int | None) -> dict[str, float]:
     nan = float("nan")
-    out = dict.fromkeys(
-        ("disagreement", "ambiguity", "discrepancy", "mean_vote_entropy", "sensitivity", "sensitivity_ratio"),
-        nan,
-    )
+    out = dict.fromkeys(DISAGREEMENT_STATISTICS, nan)
     tp = ps.true_prob if cols is None else ps.true_prob[:, cols]
     if ps.is_classification:
         lab = ps.pred_label if cols is None else ps.pred_label[:, cols]
