@@ -20,7 +20,7 @@ def metric_rows(predictions: PredictionSet, kind: str, metrics: list[str], by: l
     target = predictions.target
     if predictions.is_classification:
         target = target.astype(np.int64)
-    groups = list(predictions.groups or [None] * len(predictions.members))
+    groups: list[str | None] = list(predictions.groups) if predictions.groups else [None] * len(predictions.members)
     parts = [(ALL, np.ones(len(target), dtype=bool))]
     where = f"test '{predictions.test}' of ensemble '{predictions.ensemble}'"
     for label, mask in strata(predictions.attributes, by, where):

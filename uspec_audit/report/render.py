@@ -77,11 +77,13 @@ def render_reports(
 
             page = build_html(results, advance)
         if html is not None:
+            assert page is not None
             written.append(_write_text(Path(html), page.html))
             advance()
         if pdf is not None:
             from uspec_audit.report.pdf import write_pdf
 
+            assert page is not None
             try:
                 written.append(write_pdf(page.print_html, Path(pdf)))
             except ReportError as error:

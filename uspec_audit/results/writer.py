@@ -63,7 +63,7 @@ def atomic_write(path: Path, write, binary: bool = True) -> None:
     except OSError as error:
         raise OutputError(f"cannot write {path}: {describe_os_error(error)}.") from error
     try:
-        with os.fdopen(handle, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as stream:
+        with os.fdopen(handle, "wb") if binary else os.fdopen(handle, "w", encoding="utf-8") as stream:
             write(stream)
             stream.flush()
             os.fchmod(stream.fileno(), file_mode())

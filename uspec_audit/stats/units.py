@@ -131,6 +131,7 @@ def _jackknife(
         if name not in ADDITIVE or not us.metrics[name].checked:
             continue
         x = per_example(ps, name)
+        assert x is not None  # a checked additive metric has per-example values
         s_full, se, _ = jk.jackknife_sd_additive(
             x if cols is None else x[:, cols], settings.jackknife_blocks, rng_for(seed, "jackknife-blocks", ens, *key)
         )
