@@ -58,6 +58,7 @@ def _is_type_checking(node: ast.If) -> bool:
 def import_edges(package: Path = PACKAGE) -> list[Edge]:
     """Every import of one module of the package by another (see the module docstring)."""
     modules = _modules(package)
+    root = package.name
     edges: list[Edge] = []
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
@@ -80,14 +81,14 @@ def import_edges(package: Path = PACKAGE) -> list[Edge]:
                 inner = lazy or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
                 if isinstance(child, ast.Import):
                     for alias in child.names:
-                        if alias.name.split(".")[0] == "uspec_audit":
+                        if alias.name.split(".")[0] == root:
                             add(alias.name, lazy, child.lineno)
                 elif isinstance(child, ast.ImportFrom):
                     base = child.module or ""
                     if child.level:
                         parts = here.split(".")
                         base = ".".join(parts[: len(parts) - child.level + 1] + ([base] if base else []))
-                    if base.split(".")[0] != "uspec_audit":
+                    if base.split(".")[0] != root:
                         continue
                     for alias in child.names:
                         submodule = f"{base}.{alias.name}"
@@ -168,17 +169,33 @@ def _touches_config(circle: list[Edge]) -> bool:
     return any(e.source == CONFIG or e.source.startswith(CONFIG + ".") for e in circle)
 
 
-def test_the_graph_sees_eager_lazy_and_package_edges():
-    """The reader finds what it must, so an empty result means no circle rather than a blind reader."""
-    edges = import_edges()
+def test_the_graph_sees_eager_lazy_and_package_edges(tmp_path):
+    """The reader finds what it must (on a package made here), so no circle means none rather than a blind
+    reader; and a circle is reported with its lazy edge named."""
+    files = {
+        "__init__.py": "from pkg.sub import helper\n",
+        "sub/__init__.py": "",
+        "sub/helper.py": "from . import sibling\nimport os\n",
+        "sub/sibling.py": "def later():\n    from pkg.top import thing\n",
+        "sub/typed.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import top\n",
+        "top.py": "from pkg.sub.helper import x\nthing = 1\n",
+        "inner.py": "from pkg import thing_in_init\n",
+    }
+    for name, text in files.items():
+        (tmp_path / "pkg" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "pkg" / name).write_text(text)
+    edges = import_edges(tmp_path / "pkg")
     pairs = {(e.source, e.target): e for e in edges}
-    run = pairs[("uspec_audit.engine.run", "uspec_audit.stats.analyze")]
-    assert run.lazy  # `from uspec_audit.stats.analyze import analyze` inside _compute
-    assert not pairs[("uspec_audit.engine.run", "uspec_audit.results.writer")].lazy
-    assert ("uspec_audit.engine.run", "uspec_audit.results") in pairs  # the package above the module imported
-    assert ("uspec_audit.metrics.registry", "uspec_audit.metrics") not in pairs  # its own package: no edge
-    made_up = [Edge("a", "b", False, "a.py:1"), Edge("b", "c", True, "b.py:9"), Edge("c", "a", False, "c.py:2")]
-    assert [[e.target for e in c] for c in circles(made_up)] == [["b", "c", "a"]]
+    assert not pairs[("pkg", "pkg.sub.helper")].lazy
+    assert ("pkg", "pkg.sub") in pairs  # the package above the module imported runs too
+    assert ("pkg.sub.helper", "pkg.sub.sibling") in pairs and ("pkg.sub.helper", "pkg.sub") not in pairs
+    assert pairs[("pkg.sub.sibling", "pkg.top")].lazy
+    assert ("pkg.inner", "pkg") in pairs  # a name from the __init__ of its own package
+    assert not any(e.source == "pkg.sub.typed" for e in edges)  # TYPE_CHECKING imports never run
+    found = circles(edges)
+    described = _report(found)
+    assert "pkg.sub.sibling -> pkg.top (lazy, inside a function, pkg/sub/sibling.py:2)" in described
+    assert {e.source for c in found for e in c} >= {"pkg.sub.helper", "pkg.sub.sibling", "pkg.top"}
 
 
 def test_no_import_circles_outside_config():
