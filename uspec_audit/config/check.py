@@ -12,6 +12,7 @@ from pathlib import Path
 
 from uspec_audit.config.inputs import check_datasets, check_member_inputs
 from uspec_audit.config.load import LoadedAudit, did_you_mean
+from uspec_audit.config.models import Dataset, Ensemble
 from uspec_audit.config.options import option_problems
 from uspec_audit.config.trust import refuse_special_files
 from uspec_audit.contracts import contract_problems
@@ -105,7 +106,9 @@ def _suffix_problems(loaded: LoadedAudit, registry, name: str, refs: list[Member
         return [], []
     claims = {s.lower(): other for other in registry.names("loader") if other != loader
               for s in registry.get("loader", other).suffixes}
-    where, claimed, unclaimed = loaded.where("ensembles", name, "loader"), {}, []
+    where = loaded.where("ensembles", name, "loader")
+    claimed: dict[str, list[str]] = {}
+    unclaimed: list[str] = []
     for ref in refs:
         suffix = ref.path.suffix.lower()
         if suffix in suffixes:
@@ -136,6 +139,7 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
     members: dict[str, list[MemberRef]] = {}
     unknown_component = False
 
+    ensemble: Ensemble | None  # below: also a lookup that may miss
     for name, ensemble in audit.ensembles.items():
         if ensemble.loader not in registry.names("loader"):
             unknown_component = True
@@ -167,6 +171,7 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
         if len(refs) == 1:
             warnings.append(f"ensemble '{name}' has one member: spread statistics need at least 2 and are left null.")
 
+    dataset: Dataset | None  # below: also a lookup that may miss
     for name, dataset in audit.datasets.items():
         if dataset.source not in registry.names("source"):
             unknown_component = True
@@ -252,7 +257,7 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckResult:
             except AuditFileError as error:
                 problems.append(str(error))
 
-    references = {}
+    references: dict[str, str | None] = {}
     for name, ensemble in audit.ensembles.items():
         tests_of = [t for t in audit.tests if t.ensembles is None or name in t.ensembles]
         if ensemble.reference is not None:

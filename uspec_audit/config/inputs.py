@@ -54,7 +54,9 @@ def check_datasets(loaded: LoadedAudit, known_sources: set[str]) -> tuple[dict[s
             problems.append(f"{loaded.where('datasets', name, key)}: dataset '{name}': {problem}")
     for index, test in enumerate(audit.tests):
         dataset = audit.datasets.get(test.dataset)
-        for attribute in (test.original or {}) if dataset is not None else ():
+        if dataset is None:
+            continue
+        for attribute in test.original or {}:
             if attribute not in dataset.attributes:
                 problems.append(f"{loaded.where('tests', index, 'original')}: test '{test.name}': `original` names "
                                 f"'{attribute}', which is not an attribute of dataset '{test.dataset}'."

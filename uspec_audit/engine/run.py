@@ -268,7 +268,7 @@ def _write(loaded: LoadedAudit, registry, plan: Plan, options: RunOptions, progr
         record["execution"] = computed.execution
         return record
 
-    formats = set(loaded.model.audit.reports) if options.reports is None else set(options.reports)
+    formats: set[str] = set(loaded.model.audit.reports) if options.reports is None else set(options.reports)
     reports_started = time.perf_counter()
     rendered = Rendered()
     if formats or options.pdf:

@@ -33,7 +33,7 @@ class PredictionSet:
     target: np.ndarray
     outputs: np.ndarray
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
-    groups: list[str] | None = None
+    groups: list[str | None] | None = None
 
     @property
     def is_classification(self) -> bool:

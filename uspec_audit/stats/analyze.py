@@ -153,7 +153,7 @@ def _kind(tests: list[TestPlan], name: str) -> str:
 
 
 def correlation_pairs(
-    units: list[Unit], reference: Unit, cap: int
+    units: list[Unit], reference: tuple[str | None, str, str], cap: int
 ) -> tuple[list[tuple[int, int]], list[str]]:
     """Index pairs of ``units`` written to correlations.parquet, and notes when the bound applied.
 
@@ -165,7 +165,7 @@ def correlation_pairs(
     table therefore grows linearly with the number of strata, never as its
     square.
     """
-    pos = {u: i for i, u in enumerate(units)}
+    pos: dict[tuple[str | None, str, str], int] = {u: i for i, u in enumerate(units)}
     ref = pos.get(reference)
     whole = [i for i, u in enumerate(units) if u[2] == "all"]
     notes = []
@@ -192,9 +192,9 @@ def correlation_pairs(
     for (test, variant), members in groups.items():
         own = pos.get((test, variant, "all"))
         for a in members:
-            for b in (own, ref):
-                if b is not None:
-                    both(a, b)
+            for other in (own, ref):
+                if other is not None:
+                    both(a, other)
         if len(members) <= cap:
             for a in members:
                 for b in members:

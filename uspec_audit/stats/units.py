@@ -55,7 +55,7 @@ class UnitStats:
     disagreement: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, MetricStats] = field(default_factory=dict)
     jack: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (sd, se)
-    risks: np.ndarray | None = None  # (M,) member REx risk
+    risks: np.ndarray = field(default_factory=lambda: np.empty(0))  # (M,) member REx risk, set with the unit
 
 
 @dataclass
