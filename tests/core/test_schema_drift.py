@@ -99,6 +99,8 @@ def test_a_table_that_differs_from_the_catalog_is_never_written(tmp_path):
         write_result_table("contract", good, tmp_path / "bad.parquet")
     predictions = pd.DataFrame({"member": ["a"], "example_id": [1], "target": [2.0], "prediction": [np.float64(1.5)]})
     write_result_table("predictions", predictions, tmp_path / "part-0.parquet")  # regression: a subsequence
+    # example ids are the dataset's own: a plugin source's float ids are written as they are
+    write_result_table("predictions", predictions.assign(example_id=[1.5]), tmp_path / "part-0.parquet")
     with pytest.raises(ValueError, match="in its order"):
         write_result_table("predictions", predictions[["example_id", "member", "target", "prediction"]],
                            tmp_path / "bad.parquet")

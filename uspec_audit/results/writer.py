@@ -83,6 +83,10 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
     atomic_write(Path(path), lambda stream: pq.write_table(table, stream))
 
 
+# Columns whose values are the dataset's own (a plugin's source may give ids of any type): not type-checked.
+_TYPED_BY_THE_DATA = {("predictions", "example_id")}
+
+
 def catalog_problem(name: str, table: pa.Table) -> str | None:
     """Why ``table`` is not the result table ``name`` of the catalog (None when it is): the catalog's columns
     in its order (the predictions: the columns of their task, so a subsequence) with fitting Arrow types."""
@@ -100,6 +104,8 @@ def catalog_problem(name: str, table: pa.Table) -> str | None:
         return f"columns {names} differ from the catalog's {declared}"
     for field in table.schema:
         column = spec.columns[declared.index(field.name)]
+        if (name, field.name) in _TYPED_BY_THE_DATA:
+            continue
         if not arrow_type_matches(column.type, field.type):
             return f"column '{field.name}' is {field.type}, the catalog says {column.type}"
     return None

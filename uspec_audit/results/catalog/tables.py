@@ -54,7 +54,12 @@ PREDICTIONS = Table(
     written_by="uspec_audit.results.predictions",
     columns=(
         Column("member", "string", False, "Member name."),
-        Column("example_id", "int64|string", False, "Stable example id."),
+        Column(
+            "example_id",
+            "int64|string",
+            False,
+            "Stable example id, as the dataset gives it (an integer or a string for the built-in sources).",
+        ),
         Column("target", "int64|double", False, "True label (classification) or target (regression)."),
         Column("pred_label", "int64", False, "Arg-max class (classification only)."),
         Column("true_prob", "double", False, "Probability of the true class (classification only)."),
