@@ -83,7 +83,7 @@ def test_a_table_that_differs_from_the_catalog_is_never_written(tmp_path):
     import pandas as pd
     import pytest
 
-    from uspec_audit.results.writer import write_result_table
+    from uspec_audit.results.writer import check_result_tables, write_result_table
 
     row = {"ensemble": "e", "test": "t", "variant": "none", "stratum": "all", "metric": "accuracy",
            "contract": "min_mean", "bound": 0.5, "observed": 0.7, "status": "PASS", "message": "ok"}
@@ -97,6 +97,9 @@ def test_a_table_that_differs_from_the_catalog_is_never_written(tmp_path):
             write_result_table("contracts", bad, tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match="not a table of the catalog"):
         write_result_table("contract", good, tmp_path / "bad.parquet")
+    check_result_tables({"contracts": good})  # what a run checks before storing or writing its tables
+    with pytest.raises(ValueError, match="differ from the catalog"):
+        check_result_tables({"contracts": good.drop(columns=["message"])})
     predictions = pd.DataFrame({"member": ["a"], "example_id": [1], "target": [2.0], "prediction": [np.float64(1.5)]})
     write_result_table("predictions", predictions, tmp_path / "part-0.parquet")  # regression: a subsequence
     # example ids are the dataset's own: a plugin source's float ids are written as they are
