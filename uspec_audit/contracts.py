@@ -20,10 +20,11 @@ from __future__ import annotations
 import pandas as pd
 
 from uspec_audit.config.models import StressTest
+from uspec_audit.results.catalog import column_names
 
 __all__ = ["COLUMNS", "PER_METRIC", "check_contracts"]
 
-COLUMNS = ["ensemble", "test", "variant", "stratum", "metric", "contract", "bound", "observed", "status", "message"]
+COLUMNS = column_names("contracts")
 PER_METRIC = ("min_mean", "max_mean", "max_sd", "min_worst")
 
 

@@ -29,6 +29,7 @@ import importlib.util
 import sys
 import types
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ def _referenced(module: types.ModuleType, scope: str) -> set[str]:
     imported from)."""
     found = set()
     for value in list(vars(module).values()):
+        name: str | None
         if isinstance(value, types.ModuleType):
             name = value.__name__
         elif isinstance(value, type | types.FunctionType):
@@ -109,7 +111,7 @@ def _imported(module: types.ModuleType, scope: str) -> set[str]:
     except (OSError, SyntaxError, ValueError):
         return set()
     package = module.__name__ if filename.endswith("__init__.py") else module.__name__.rpartition(".")[0]
-    names = set()
+    names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
@@ -151,10 +153,10 @@ def code_modules(spec: Any) -> tuple[str, ...]:
     seen, queue = set(start), deque(start)
     while queue:
         current = queue.popleft()
-        module = sys.modules.get(current)
-        if module is None:
+        loaded = sys.modules.get(current)
+        if loaded is None:
             continue
-        for name in _referenced(module, _scope(current)) - seen:
+        for name in _referenced(loaded, _scope(current)) - seen:
             seen.add(name)
             queue.append(name)
     return tuple(sorted(seen))
@@ -178,7 +180,7 @@ def _module_digest(name: str) -> str:
 
 
 @functools.cache
-def _distributions() -> dict[str, list[str]]:
+def _distributions() -> Mapping[str, list[str]]:
     return importlib.metadata.packages_distributions()
 
 

@@ -19,7 +19,7 @@ cache_app = typer.Typer(help="Inspect or prune the cache of a results folder (DI
 stdout = Console(highlight=False, soft_wrap=False, width=None)
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:,} {unit}" if unit == "B" else f"{n:,.1f} {unit}"

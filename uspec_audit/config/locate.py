@@ -47,8 +47,8 @@ def key_lines(text: str) -> dict[tuple[str | int, ...], int]:
                 continue
             key = _KEY.match(line)
             if key:
-                path = current + tuple(_split_dotted(key.group(1)))
-                lines.setdefault(path, number)
+                key_path = current + tuple(_split_dotted(key.group(1)))
+                lines.setdefault(key_path, number)
                 value = line[key.end():]
                 for quote in ('"""', "'''"):
                     if value.count(quote) == 1:

@@ -32,6 +32,11 @@ def _check_names(kind: str, names) -> None:
                              f"and no control characters")
 
 
+# The reports `uspec-audit run` writes by default ([audit] reports).
+ReportFormat = Literal["html", "pdf", "markdown"]
+DEFAULT_REPORTS: tuple[ReportFormat, ...] = ("html", "markdown")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -47,7 +52,7 @@ class AuditMeta(Strict):
     output: str = Field("", description="Results folder, relative to the audit file (default results/<name>).")
     batch_size: int = Field(64, ge=1, le=65536, description="Examples per batch streamed through every member.")
     reports: list[Literal["html", "pdf", "markdown"]] = Field(
-        default_factory=lambda: ["html", "markdown"],
+        default_factory=lambda: list(DEFAULT_REPORTS),
         description="Reports `uspec-audit run` writes next to the tables (the PDF needs the `pdf` extra).",
     )
 

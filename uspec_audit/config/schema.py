@@ -44,7 +44,7 @@ def audit_schema(registry) -> dict[str, Any]:
             definition = f"{family}:{name}"
             definitions[definition] = component_schema
             # the default component (loader "onnx") applies when the table leaves the selector out
-            selects = {"properties": {selector: {"const": name}}}
+            selects: dict[str, Any] = {"properties": {selector: {"const": name}}}
             if holder.model_fields[selector].default != name:
                 selects["required"] = [selector]
             conditions.append({"if": selects, "then": {"properties": {key: {"$ref": f"#/$defs/{definition}"}}}})

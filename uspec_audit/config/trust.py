@@ -33,7 +33,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from uspec_audit.errors import AuditFileError, RunError
 from uspec_audit.files import file_kind
@@ -120,7 +120,7 @@ def code_references(loaded: LoadedAudit) -> list[tuple[str, str, object]]:
     """``(file:line, key path, value)`` of every option that names code to import."""
     found = []
     for name, ensemble in loaded.model.ensembles.items():
-        places = [(("ensembles", name, "options"), ensemble.options)]
+        places: list[tuple[tuple[str, ...], dict[str, Any]]] = [(("ensembles", name, "options"), ensemble.options)]
         if ensemble.tokenizer is not None:
             places.append((("ensembles", name, "tokenizer", "options"), ensemble.tokenizer.options))
         for path, options in places:

@@ -34,9 +34,8 @@ def decode_image(data: bytes | str, where: str) -> np.ndarray:
                 if width * height > MAX_PIXELS:
                     raise DecodeError(f"{where}: the image declares {width} x {height} pixels, more than the "
                                       f"{MAX_PIXELS:,} accepted (a decompression bomb?).")
-                if image.mode not in ("L", "RGB"):
-                    image = image.convert("RGB")
-                array = np.asarray(image, dtype=np.uint8)
+                readable = image if image.mode in ("L", "RGB") else image.convert("RGB")
+                array = np.asarray(readable, dtype=np.uint8)
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:

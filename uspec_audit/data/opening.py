@@ -108,10 +108,10 @@ def open_dataset(source: DatasetSourceSpec | Registered, config: Dataset, base_d
     name the plugin) or a bare spec."""
     from uspec_audit.identity import component_identity
 
-    source = _registered(source)
-    spec = getattr(source, "spec", source)
-    if hasattr(source, "spec"):
-        blame, identity = Blame.of(source, NOUN), component_identity(spec, source.package, source.version).key
+    record: Any = _registered(source)
+    spec: Any = getattr(record, "spec", record)
+    if hasattr(record, "spec"):
+        blame, identity = Blame.of(record, NOUN), component_identity(spec, record.package, record.version).key
     else:
         blame, identity = Blame.of_spec(spec, NOUN, spec.open), component_identity(spec).key
     where = f"dataset '{name}'" if name else f"dataset {config.path}"

@@ -156,7 +156,7 @@ def _npy_header(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], n
         elif version == (2, 0):
             shape, _, dtype = fmt.read_array_header_2_0(handle)
         else:  # 3.0 (utf-8 field names) has no public reader
-            shape, _, dtype = fmt._read_array_header(handle, version)
+            shape, _, dtype = fmt._read_array_header(handle, version)  # type: ignore[attr-defined]  # private
     return tuple(int(s) for s in shape), dtype
 
 

@@ -65,7 +65,7 @@ class ParquetReader(BaseDatasetReader):
         if is_list and config.shape is None:
             raise RunError(f"{self.path}: column '{config.input}' is a list column; declare the shape of one example "
                            f"with shape = [...] in the dataset table.")
-        per_example = int(np.prod(config.shape)) if is_list else 0
+        per_example = int(np.prod(config.shape)) if is_list and config.shape is not None else 0
         for index in range(metadata.num_row_groups):
             group = metadata.row_group(index)
             for position in range(group.num_columns):

@@ -16,6 +16,8 @@ that audit unchanged reuses exactly these.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +57,12 @@ def referenced_keys(folder: ResultsFolder) -> set[str] | None:
     return keys
 
 
-def _stores(folder: ResultsFolder) -> list[tuple[str, Path, object, object, object, object]]:
+_Store = tuple[str, Path, re.Pattern[str], re.Pattern[str] | None, re.Pattern[str], Callable[[Path], object]]
+
+
+def _stores(folder: ResultsFolder) -> list[_Store]:
     """(store name, folder, entry pattern, legacy pattern or None, partial pattern, verify function)."""
-    stores = [(PREDICTIONS, folder.cache_dir, ENTRY, LEGACY_ENTRY, PARTIAL, verify_entry)]
+    stores: list[_Store] = [(PREDICTIONS, folder.cache_dir, ENTRY, LEGACY_ENTRY, PARTIAL, verify_entry)]
     for store in STORES:
         stores.append((store.name, store.folder(folder.path), store.entry(), None, store.partial(), verify_bundle))
     return stores

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -27,6 +28,16 @@ from uspec_audit.fingerprint import spec_sha256
 from uspec_audit.models.onnx import SharedBatch
 from uspec_audit.models.preprocess import preprocess
 
+if TYPE_CHECKING:
+    from uspec_audit.protocols import Tokenizer
+
+
+class Named(Protocol):
+    """What :func:`run_members` reads of an ensemble: its name, for messages (a worker has only that)."""
+
+    @property
+    def name(self) -> str: ...
+
 
 @dataclass
 class LoadedEnsemble:
@@ -36,7 +47,7 @@ class LoadedEnsemble:
     config: Ensemble
     members: list  # Member objects
     groups: list[str | None]
-    tokenizer: object | None = None
+    tokenizer: Tokenizer | None = None
     tokenizer_fingerprint: str = ""
     code_identity: str = ""  # the loader's and tokenizer's code identity (uspec_audit.identity): in every unit key
     declared_input: list | None = None  # the members' input shape where they live elsewhere (Ray producers)
@@ -102,6 +113,7 @@ def compute_feature_stats(reader, batch_size: int) -> FeatureStats:
     count = np.maximum(count, 1)
     mean = total / count
     variance = np.maximum(total_sq / count - mean**2, 0.0) * count / np.maximum(count - 1, 1)
+    assert low is not None and high is not None  # the dataset had a batch: mean and variance exist too
     return FeatureStats(mean=mean, sd=np.sqrt(variance), minimum=low, maximum=high)
 
 
@@ -120,7 +132,7 @@ def perturbed_batches(reader, group: WorkGroup, registry, audit_seed: int, batch
     def batches() -> Iterator[Batch]:
         first = True
         for batch in reader.iter_batches(batch_size):
-            if spec is None:
+            if record is None or spec is None:
                 yield batch
                 continue
             context = PerturbContext(
@@ -173,7 +185,7 @@ def _prepared_batches(make_batches, ensembles: list[LoadedEnsemble], dataset: st
     return produce
 
 
-def run_members(ensemble: LoadedEnsemble, members: list[tuple[int, object]], x, group: WorkGroup, check: bool,
+def run_members(ensemble: Named, members: list[tuple[int, Any]], x, group: WorkGroup, check: bool,
                 pad_to: int | None = None) -> tuple[list[np.ndarray], float]:
     """Run ``members`` (index, member) of ``ensemble`` on one model-ready batch; return outputs and seconds.
 

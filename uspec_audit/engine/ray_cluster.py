@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+from typing import Any
 from urllib.parse import urlparse
 
 from uspec_audit.config.models import Execution
@@ -106,11 +107,11 @@ def _keep_stdout_ours() -> None:
     def to_stderr(data, ignore_prefix):
         return original({**data, "is_err": True}, ignore_prefix)
 
-    to_stderr._uspec_audit_stderr = True
+    to_stderr._uspec_audit_stderr = True  # type: ignore[attr-defined]  # marks our wrapper
     worker.print_to_stdstream = to_stderr
 
 
-def connect(settings: Execution) -> tuple[object, bool]:
+def connect(settings: Execution) -> tuple[Any, bool]:
     """Join the cluster at ``settings.address``, or start a local one; return (ray, whether we started it)."""
     ray = import_ray()
     _keep_stdout_ours()

@@ -27,6 +27,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
 from uspec_audit import __version__
 from uspec_audit.config.models import Execution
@@ -65,10 +66,10 @@ class RayExecutor:
                  allow_code: list[str] | None = None):
         self.settings, self.registry, self.allow_code = settings, registry, list(allow_code or [])
         self.seed, self.batch_size, self.device, self.base_dir = seed, batch_size, device, Path(base_dir)
-        self.ray = None
+        self.ray: Any = None  # the ray module, once connected
         self.owns_connection = False
         self.actors: list = []
-        self.shelf = None
+        self.shelf: Any = None  # the model shelf actor
         self.shelf_name = f"uspec-audit-models-{uuid.uuid4().hex}"
         self.holdings: list[set[str]] = []
         self.actor_pids: list[set[int]] = []
@@ -248,7 +249,7 @@ class RayExecutor:
         names = {e.name for e in item.ensembles}
         consumers = [(k, a) for k, (a, held) in enumerate(zip(self.actors, self.holdings, strict=True)) if held & names]
         wanted = [(e.name, preparation_key(e)) for e in item.ensembles]
-        raw = {e.name: [[] for _ in e.members] for e in item.ensembles}
+        raw: dict[str, list[list[Any]]] = {e.name: [[] for _ in e.members] for e in item.ensembles}
         ids, targets, seconds = [], [], {e.name: 0.0 for e in item.ensembles}
         stream = self._produce.remote(request)
         in_flight: deque = deque()
@@ -284,12 +285,12 @@ class RayExecutor:
         return finish_group(group, item.ensembles, raw, ids, targets, seconds)
 
     def run(self, pending: list, plan, ensembles: dict[str, LoadedEnsemble], readers: dict, fingerprints: dict,
-            progress) -> Iterator[tuple[object, dict]]:
+            progress) -> Iterator[tuple[Any, dict]]:
         """Yield (pending group, its units) as each group completes."""
         needed = sorted({e.name for item in pending for e in item.ensembles})
         self._start_actors(self._jobs(plan, ensembles, needed), ensembles)
         produce = self.ray.remote(produce_stream)
-        strategy = "DEFAULT"
+        strategy: Any = "DEFAULT"
         if self.settings.data == "driver-node":
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 

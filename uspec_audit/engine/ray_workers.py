@@ -123,7 +123,7 @@ class MemberHost:
         registry = get_registry()
         self.members: dict[tuple[str, int], Any] = {}
         self.started = time.time()
-        wrapped = ray.get(ray.get_actor(shelf, namespace=namespace).lookup.remote([job.sha256 for job in jobs]))
+        wrapped: list[Any] = ray.get(ray.get_actor(shelf, namespace=namespace).lookup.remote([job.sha256 for job in jobs]))
         for job, (blob,) in zip(jobs, wrapped, strict=True):
             path = materialize(ray.get(blob), job.sha256, job.suffix, job.source)
             # The same loader record, request and --allow-code opt-in as the driver's load (engine/loading.py):
@@ -142,7 +142,7 @@ class MemberHost:
             self.members[(job.ensemble, job.index)] = member
         if "torch" in sys.modules:  # torch members: their intra-op pool too
             sys.modules["torch"].set_num_threads(threads)
-        self.plugins = registry.plugins
+        self.plugins: Any = registry.plugins
 
     def describe(self) -> dict:
         """Who this actor is and what it holds (the driver checks versions and plugins against its own)."""

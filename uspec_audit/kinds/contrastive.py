@@ -3,7 +3,7 @@ and the label flips (and decision flips, with calibrated ``threshold``) within t
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,7 +35,7 @@ class ContrastiveParams(PerturbationParams):
 
 
 def check(request: CheckRequest) -> list[Problem]:
-    params: ContrastiveParams = request.params
+    params = cast(ContrastiveParams, request.params)
     problems = []
     if not (params.link or params.perturbs):
         problems.append(Problem("a contrastive test needs `link` (a column linking matched rows) or `perturbations` "
@@ -53,9 +53,10 @@ def check(request: CheckRequest) -> list[Problem]:
 
 def variants(request: VariantRequest) -> list[Variant]:
     """The original examples, then each perturbed version of them."""
-    if not request.params.perturbs:
+    params = cast(ContrastiveParams, request.params)
+    if not params.perturbs:
         return [Variant()]
-    return [Variant(), *perturbation_variants(request.params, request.registry, request.test.name, request.where)]
+    return [Variant(), *perturbation_variants(params, request.registry, request.test.name, request.where)]
 
 
 def tables(request: TablesRequest) -> dict:

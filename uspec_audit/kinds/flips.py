@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
 
 from uspec_audit.errors import RunError
 from uspec_audit.kind_api import KindTest, TablesRequest
+
+if TYPE_CHECKING:
+    from uspec_audit.kinds.contrastive import ContrastiveParams
 from uspec_audit.stats.flips import (
     calibrate_thresholds,
     matched_set_flips_table,
@@ -30,7 +34,7 @@ def _original_mask(predictions, original: dict | None) -> np.ndarray | None:
 
 
 def _thresholds(test: KindTest, ensemble: str, reference: str | None, load_predictions: Callable):
-    config = test.params.threshold
+    config = cast("ContrastiveParams", test.params).threshold
     if config is None:
         return None, 1
     if reference is None:
@@ -49,9 +53,10 @@ def contrastive_flips(request: TablesRequest) -> pd.DataFrame | None:
     for test in request.tests:
         for ensemble in test.ensembles:
             original = load_predictions(ensemble, test.name, "none")
-            if test.params.link:
-                set_ids = np.asarray(original.attributes[test.params.link])
-                frames.append(matched_set_flips_table(original, set_ids, _original_mask(original, test.params.original)))
+            params = cast("ContrastiveParams", test.params)
+            if params.link:
+                set_ids = np.asarray(original.attributes[params.link])
+                frames.append(matched_set_flips_table(original, set_ids, _original_mask(original, params.original)))
             transformed = [v for v in test.variants if v.perturbation is not None]
             if transformed:
                 thresholds, positive = _thresholds(test, ensemble, request.references.get(ensemble), load_predictions)

@@ -4,6 +4,8 @@ ensemble, Hendrycks & Dietterich 2019) and REx domain sets over its variants."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from pydantic import Field
 
 from uspec_audit.components import TestKindSpec
@@ -18,7 +20,7 @@ class PerturbedParams(PerturbationParams):
 
 
 def check(request: CheckRequest) -> list[Problem]:
-    params: PerturbedParams = request.params
+    params = cast(PerturbedParams, request.params)
     problems = [] if params.perturbs else [Problem("a perturbed test needs `suite` or `perturbations`.")]
     problems += perturbation_problems(params, request.registry)
     if params.baseline is not None:
@@ -31,13 +33,13 @@ def check(request: CheckRequest) -> list[Problem]:
 
 
 def variants(request: VariantRequest) -> list[Variant]:
-    return perturbation_variants(request.params, request.registry, request.test.name, request.where)
+    return perturbation_variants(cast(PerturbedParams, request.params), request.registry, request.test.name, request.where)
 
 
 def tables(request: TablesRequest) -> dict:
     from uspec_audit.stats.corruption import corruption_summary
 
-    return {"corruptions": corruption_summary(request.metrics, {t.name: t.params.baseline for t in request.tests})}
+    return {"corruptions": corruption_summary(request.metrics, {t.name: cast(PerturbedParams, t.params).baseline for t in request.tests})}
 
 
 KIND = TestKindSpec(

@@ -3,6 +3,8 @@ the strata verdicts per stratum."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from uspec_audit.components import TestKindSpec
 from uspec_audit.kind_api import CheckRequest, Problem, Strata
 from uspec_audit.kinds.attributes import StrataParams, attribute_problems
@@ -14,7 +16,7 @@ class StratifiedParams(StrataParams):
 
 def check(request: CheckRequest) -> list[Problem]:
     """Every ``by`` attribute must be declared by the dataset."""
-    return attribute_problems(request, request.params.by, "by", "")
+    return attribute_problems(request, cast(StratifiedParams, request.params).by, "by", "")
 
 
 def strata(params: StratifiedParams) -> Strata:

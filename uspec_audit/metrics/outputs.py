@@ -30,7 +30,7 @@ _CLASSIFICATION_TASKS = ("multiclass", "binary")
 
 
 def _rows(mask: np.ndarray) -> np.ndarray:
-    return mask.any(axis=tuple(range(1, mask.ndim))) if mask.ndim > 1 else mask
+    return np.asarray(mask.any(axis=tuple(range(1, mask.ndim)))) if mask.ndim > 1 else mask
 
 
 def _check_finite(values: np.ndarray, what: str) -> None:

@@ -185,12 +185,20 @@ class OnnxMember:
         self._batch_size: int | None = None
 
     @property
+    def _single_input(self) -> Any:
+        """The one array input; a model fed named arrays (a tokenizer's) has none, which reads as a member
+        without ``input_shape`` (an AttributeError, as before this property)."""
+        if self.input is None:
+            raise AttributeError("this ONNX member takes several named inputs, not one array")
+        return self.input
+
+    @property
     def input_shape(self) -> list:
-        return list(self.input.shape)
+        return list(self._single_input.shape)
 
     @property
     def input_dtype(self) -> str:
-        return _ORT_TYPES.get(self.input.type, self.input.type)
+        return _ORT_TYPES.get(self._single_input.type, self._single_input.type)
 
     def _check_named(self, arrays: dict[str, np.ndarray]) -> None:
         for spec in self.session.get_inputs():
@@ -243,12 +251,12 @@ class OnnxMember:
         size = self._fixed_size(n, batch.pad_to)
         if self.use_io_binding:
             binding = self.session.io_binding()
-            binding.bind_ortvalue_input(self.input.name, batch.ortvalue(self.device_type, self.device_id, size))
+            binding.bind_ortvalue_input(self._single_input.name, batch.ortvalue(self.device_type, self.device_id, size))
             binding.bind_output(self.output_name, self.device_type, self.device_id)
             self.session.run_with_iobinding(binding)
             output = binding.copy_outputs_to_cpu()[0]
         else:
-            output = self.session.run([self.output_name], {self.input.name: batch.padded(size)})[0]
+            output = self.session.run([self.output_name], {self._single_input.name: batch.padded(size)})[0]
         return output[:n]
 
 

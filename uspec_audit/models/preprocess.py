@@ -108,7 +108,7 @@ def preprocess(inputs, spec: Preprocess, model_dims: Dims | None = None) -> np.n
     dtype = np.dtype(spec.dtype)
     if np.issubdtype(dtype, np.integer):
         return array.astype(dtype, copy=False)
-    layout = spec.layout
+    layout: str = spec.layout
     if array.ndim >= 2 and (layout == "auto" or model_dims is not None):
         layout = resolve_layout(layout, array.shape[1:], model_dims)
     x = array.astype(np.float32 if dtype == np.float16 else dtype, copy=False)

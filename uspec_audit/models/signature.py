@@ -57,6 +57,7 @@ def _fields(buf, start: int, end: int):
     while pos < end:
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
+        value: int | tuple[int, int] | None
         if wire == 0:
             value, pos = _varint(buf, pos)
         elif wire == 1:

@@ -10,7 +10,7 @@ use; nothing is downloaded).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,7 +53,7 @@ class TokenizersTokenizer:
         self.padding = padding
         self.pad_token = pad_token
         self.names = dict(names) if names is not None else dict(self.DEFAULT_NAMES)
-        self._tok = None
+        self._tok: Any = None  # a tokenizers.Tokenizer, loaded on first use
         self._pad_id = 0
 
     def _load(self):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import scipy  # scipy.fft and scipy.ndimage load on first use: the registry imports this module at start-up
@@ -86,7 +86,7 @@ def gray(x: np.ndarray) -> np.ndarray:
 
 def gaussian(x: np.ndarray, sigma: float | tuple[float, float], mode: str = "nearest", truncate: float = 4.0):
     """skimage.filters.gaussian over the spatial axes of (B, H, W[, C])."""
-    sy, sx = (sigma, sigma) if np.isscalar(sigma) else sigma
+    sy, sx = (sigma, sigma) if np.isscalar(sigma) else cast(tuple[float, float], sigma)
     sig = (0.0, sy, sx) + ((0.0,) if x.ndim == 4 else ())
     return scipy.ndimage.gaussian_filter(x, sigma=sig, mode=mode, truncate=truncate)
 
@@ -99,7 +99,7 @@ def gaussian_kernel1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
     return k / k.sum()
 
 
-def fft_correlate(x: np.ndarray, kernel: np.ndarray, pad_mode: str) -> np.ndarray:
+def fft_correlate(x: np.ndarray, kernel: np.ndarray, pad_mode: Literal["reflect", "edge"]) -> np.ndarray:
     """Correlate (B, H, W, C) with a centred odd kernel (K, K) or per-example (B, K, K).
 
     The border is handled by padding with ``np.pad(mode=pad_mode)``: ``"reflect"``

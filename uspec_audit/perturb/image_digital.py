@@ -153,7 +153,7 @@ def pixelate(images: np.ndarray, ctx: Any) -> np.ndarray:
     out = np.empty_like(images)
     for i, img in enumerate(images):
         pil = Image.fromarray(img[..., 0], "L") if img.shape[-1] == 1 else Image.fromarray(img, "RGB")
-        small = pil.resize((sw, sh), Image.BOX).resize((w, h), Image.NEAREST)
+        small = pil.resize((sw, sh), Image.Resampling.BOX).resize((w, h), Image.Resampling.NEAREST)
         out[i] = np.asarray(small).reshape(h, w, -1)
     return out
 

@@ -112,4 +112,4 @@ def frost_resized(index: int, h: int, w: int) -> np.ndarray:
         scale = max(h / th, w / tw)
     scale *= 1.1
     size = (int(np.ceil(tw * scale)), int(np.ceil(th * scale)))
-    return np.asarray(Image.fromarray(tex).resize(size, Image.BICUBIC))
+    return np.asarray(Image.fromarray(tex).resize(size, Image.Resampling.BICUBIC))

@@ -104,6 +104,7 @@ def time_shift(inputs: np.ndarray, ctx: PerturbContext) -> np.ndarray:
         cols = feature_indices(p.onehot_features, ctx.feature_names, n_features, what="onehot_features")
         x[:, :, cols] = np.roll(x[:, :, cols], p.offset, axis=2)
         return x
+    assert p.time_feature is not None  # the params' validator requires it without onehot_features
     (col,) = feature_indices([p.time_feature], ctx.feature_names, n_features, what="time_feature")
     t = x[:, :, col].astype(np.float64)
     shifted = t + p.offset * p.bucket

@@ -14,9 +14,10 @@ from uspec_audit.engine.plan import Plan
 from uspec_audit.engine.progress import Progress
 from uspec_audit.errors import RunError
 from uspec_audit.pipeline.strata import ALL, strata
+from uspec_audit.results.catalog import column_names
 from uspec_audit.results.prediction_set import PredictionSet
 from uspec_audit.results.predictions import predictions_frame
-from uspec_audit.results.writer import write_table
+from uspec_audit.results.writer import write_result_table
 
 
 def metric_rows(predictions: PredictionSet, kind: str, metrics: list[str], by: list[str], registry,
@@ -26,7 +27,7 @@ def metric_rows(predictions: PredictionSet, kind: str, metrics: list[str], by: l
     target = predictions.target
     if predictions.is_classification:
         target = target.astype(np.int64)
-    groups = list(predictions.groups or [None] * len(predictions.members))
+    groups: list[str | None] = list(predictions.groups) if predictions.groups else [None] * len(predictions.members)
     parts = [(ALL, np.ones(len(target), dtype=bool))]
     where = f"test '{predictions.test}' of ensemble '{predictions.ensemble}'"
     for label, mask in strata(predictions.attributes, by, where):
@@ -66,9 +67,7 @@ def _metric_value(record, target: np.ndarray, output: np.ndarray, task: str, n: 
 
 def metrics_frame(rows: list[dict]) -> pd.DataFrame:
     """The rows as a typed DataFrame in the documented column order."""
-    columns = ["ensemble", "member", "group", "test", "kind", "variant", "perturbation", "severity", "stratum", "n",
-               "metric", "value"]
-    frame = pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=column_names("metrics"))
     frame["severity"] = frame["severity"].astype("Int64")
     frame["n"] = frame["n"].astype(np.int64)
     frame["value"] = frame["value"].astype(np.float64)
@@ -107,4 +106,4 @@ def write_predictions(output: Path, predictions: PredictionSet) -> None:
     """``predictions/ensemble=E/test=T/variant=V/part-0.parquet`` under ``output``."""
     folder = (output / "predictions" / f"ensemble={quote(predictions.ensemble, safe='')}"
               / f"test={quote(predictions.test, safe='')}" / f"variant={quote(predictions.variant, safe='')}")
-    write_table(predictions_frame(predictions), folder / "part-0.parquet")
+    write_result_table("predictions", predictions_frame(predictions), folder / "part-0.parquet")

@@ -38,12 +38,15 @@ from uspec_audit.engine.stats_cache import StatisticsCache, statistics_key
 from uspec_audit.errors import AuditFileError
 from uspec_audit.pipeline.analysis import analysis_plan, analyze_run
 from uspec_audit.pipeline.measure import measure
+from uspec_audit.pipeline.outcome import RunOutcome
 from uspec_audit.pipeline.strata import check_strata
 from uspec_audit.pipeline.units import UnitReader
 from uspec_audit.pipeline.write import write_results
+from uspec_audit.results.catalog import TABLES
 from uspec_audit.results.folder import ResultsFolder
 from uspec_audit.results.lock import writer_lock
 from uspec_audit.results.staging import Staging, recover
+from uspec_audit.results.writer import check_result_tables
 from uspec_audit.signals import interrupted
 
 
@@ -67,23 +70,6 @@ class RunOptions:
     allow_code: list[str] = field(default_factory=list)
     executor: str | None = None  # local | ray; None: the audit file's [execution] table
     address: str | None = None  # ray: an existing cluster
-
-
-@dataclass
-class RunOutcome:
-    """What a finished run produced."""
-
-    output: Path
-    tables: MutableMapping[str, pd.DataFrame]  # engine.stats_cache.StoredTables: read when asked for
-    manifest: dict
-    warnings: list[str]
-    reports: list[Path] = field(default_factory=list)
-    report_warnings: list[str] = field(default_factory=list)
-
-    @property
-    def contracts_failed(self) -> int:
-        contracts = self.tables.get("contracts")
-        return 0 if contracts is None or contracts.empty else int((contracts["status"] == "FAIL").sum())
 
 
 def execute_audit(audit: CheckedAudit, registry, options: RunOptions, progress: Progress | None = None) -> RunOutcome:
@@ -120,6 +106,9 @@ def execute_audit(audit: CheckedAudit, registry, options: RunOptions, progress: 
                 tables = analyze_run(metrics, plan, inferred.ensembles, units.load, audit, registry, progress,
                                      warnings, stats_plan)
                 tables["contracts"] = contracts_stage(plan, tables, stats_plan.higher_is_better)
+                # the catalog's tables as it declares them, before they are stored or written (a plugin kind's
+                # own tables are not in the catalog)
+                check_result_tables({name: frame for name, frame in tables.items() if name in TABLES})
                 tables = statistics.put(key, dict(tables), warnings[noted:])
             timings = {**{k: inferred.timings[k] for k in ("load_s", "inference_s")},
                        "analysis_s": time.perf_counter() - analysis_started,

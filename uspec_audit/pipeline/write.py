@@ -16,6 +16,7 @@ from uspec_audit.engine.progress import Progress
 from uspec_audit.engine.reports import Rendered, render_or_reuse
 from uspec_audit.engine.stats_cache import write_tables
 from uspec_audit.pipeline.manifest import build_manifest, file_records, unit_records
+from uspec_audit.pipeline.outcome import RunOutcome
 from uspec_audit.results.folder import MANIFEST
 from uspec_audit.results.writer import write_json
 
@@ -24,8 +25,7 @@ def write_results(audit: CheckedAudit, registry, plan: Plan, options, progress: 
                   tables: MutableMapping[str, pd.DataFrame], timings: dict, warnings: list[str], staging: Path, output: Path,
                   started: tuple[float, str], reuse: dict | None = None):
     """Tables, then the reports (rendered from the tables and a first manifest), then the final manifest;
-    returns the :class:`~uspec_audit.pipeline.run.RunOutcome`."""
-    from uspec_audit.pipeline.run import RunOutcome
+    returns the :class:`~uspec_audit.pipeline.outcome.RunOutcome`."""
 
     loaded = audit.loaded
     write_tables(tables, staging)  # a cached table: the very bytes the first run wrote

@@ -6,14 +6,19 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.rcsetup import cycler  # noqa: E402
 
 from uspec_audit.report.tables import Results  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
 LINESTYLES = ("-", "--", ":", "-.")
@@ -22,10 +27,10 @@ MAX_AXES = 24  # columns of a parallel-axis or strip plot
 MAX_PANELS = 6
 SVG_LIMIT = 200_000  # bytes; a bigger SVG is replaced by a PNG
 
-RC = {
+RC: dict[RcKeyType, Any] = {
     "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
     "legend.fontsize": 7, "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "uspec-audit",
-    "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO), "figure.dpi": 100, "svg.fonttype": "none",
+    "axes.prop_cycle": cycler(color=OKABE_ITO), "figure.dpi": 100, "svg.fonttype": "none",
     "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"],
 }
 

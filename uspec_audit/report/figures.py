@@ -50,14 +50,14 @@ def parallel_axis(results: Results, ensemble: str, metric: str) -> Figure | None
     note = ""
     if len(cells) > MAX_AXES:
         spread = {c: z[c].max() - z[c].min() for c in cells[1:]}
-        keep = set(sorted(spread, key=spread.get, reverse=True)[: MAX_AXES - 1])
+        keep = set(sorted(spread, key=lambda c: spread[c], reverse=True)[: MAX_AXES - 1])
         cells = [cells[0]] + [c for c in cells[1:] if c in keep]
         note = f" (the {MAX_AXES - 1} stress cells with the widest spread)"
     with plt.rc_context(RC):
         fig, ax = plt.subplots(figsize=(WIDTH, 3.4))
         x = np.arange(len(cells))
         for xi in x:
-            ax.axvline(xi, color="#999999", lw=0.6, zorder=0)
+            ax.axvline(float(xi), color="#999999", lw=0.6, zorder=0)
         ax.axhline(0, color="#555555", lw=0.6, ls=":")
         for i, member in enumerate(z.index):
             ax.plot(x, z.loc[member, cells].to_numpy(float), marker="o", ms=3, lw=1.0, alpha=0.85,
@@ -71,7 +71,7 @@ def parallel_axis(results: Results, ensemble: str, metric: str) -> Figure | None
         if len(z.index) <= 16:
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         spread = {c: z[c].max() - z[c].min() for c in cells[1:]}
-        widest = max(spread, key=spread.get) if spread else cells[0]
+        widest = max(spread, key=lambda c: spread[c]) if spread else cells[0]
         alt = (f"Parallel-axis plot for ensemble {ensemble}, metric {metric}: {len(z.index)} members across "
                f"{len(cells)} test cells. On the iid axis the members span "
                f"{z[cells[0]].max() - z[cells[0]].min():.1f} iid sd; the widest spread is on "

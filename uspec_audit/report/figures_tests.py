@@ -226,8 +226,8 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | Note |
     if "attribute_value" in sc.columns and pd.to_numeric(sc["attribute_value"], errors="coerce").notna().any():
         scatter = sc.assign(av=pd.to_numeric(sc["attribute_value"], errors="coerce")).dropna(subset=["av"])
     hist = sc if scatter is None and len(sc) else None
-    panels = [x for x in (("explained", ex), ("loading", ld), ("attr", ac), ("scatter", scatter), ("hist", hist))
-              if x[1] is not None and len(x[1])]
+    panels = [(kind, d) for kind, d in (("explained", ex), ("loading", ld), ("attr", ac), ("scatter", scatter),
+                                        ("hist", hist)) if d is not None and len(d)]
     if not panels:
         return None
     with plt.rc_context(RC):

@@ -69,8 +69,8 @@ class FitTable:
                 lines.append(row[first].copy())
                 cells = [Text("")] + cells[1:]
             lines.append(self._line(cells, shown, widths))
-            details = [(self.columns[i].detail, row[i]) for i in hidden
-                       if self.columns[i].detail is not None and row[i].plain.strip() not in ("", "—")]
+            details = [(detail, row[i]) for i in hidden if (detail := self.columns[i].detail) is not None
+                       and row[i].plain.strip() not in ("", "—")]
             if details:
                 lines += self._details(details, width)
         dropped = [self.columns[i].header for i in hidden if self.columns[i].detail is None]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from string import Template
 
 from uspec_audit.report import figures as F
@@ -77,9 +76,3 @@ def build_html(results: Results, advance: Callable[[], None] | None = None, regi
     printed = page.substitute(common, css=css + "\n" + print_css, body_class="print", title_page=title_page)
     return Page(html=screen, print_html=printed, figures=figs)
 
-
-def write_html(results_dir: Path, path: Path) -> Path:
-    """Convenience: load ``results_dir`` and write the HTML report to ``path``."""
-    from uspec_audit.report.render import render_reports
-
-    return render_reports(results_dir, html=path)[0]

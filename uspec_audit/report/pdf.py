@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from uspec_audit.report.render import ReportError
+from uspec_audit.report.errors import ReportError
 
 INSTALL_HINT = ("install the PDF engine: `pip install 'weasyprint>=61'` plus the Pango libraries "
                 "(Debian/Ubuntu: `apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 "

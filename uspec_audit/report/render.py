@@ -13,14 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from uspec_audit.report.errors import ReportError
+
 __all__ = ["ReportError", "render_reports", "report_steps"]
-
-
-class ReportError(Exception):
-    """A report could not be rendered (missing or incomplete results, no PDF engine...).
-
-    The message is meant for the user as is.
-    """
 
 
 @contextmanager
@@ -69,7 +64,7 @@ def render_reports(
     manifest's status is not ``"complete"``, a required table is missing or
     unreadable, or no PDF engine is available.
     """
-    # Imported here so that ``ReportError`` can be imported without matplotlib.
+    # Imported here so that this entry point imports without pandas and matplotlib.
     from uspec_audit.report.tables import load_results
 
     results = load_results(Path(results_dir))
@@ -82,11 +77,13 @@ def render_reports(
 
             page = build_html(results, advance)
         if html is not None:
+            assert page is not None
             written.append(_write_text(Path(html), page.html))
             advance()
         if pdf is not None:
             from uspec_audit.report.pdf import write_pdf
 
+            assert page is not None
             try:
                 written.append(write_pdf(page.print_html, Path(pdf)))
             except ReportError as error:

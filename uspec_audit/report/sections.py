@@ -14,6 +14,7 @@ from uspec_audit.report.blocks import TEMPLATES, e, e_pre, figure_html, formats,
 from uspec_audit.report.numbers import fmt_count, fmt_seconds, isnum
 from uspec_audit.report.summary import summary_caption, summary_rows
 from uspec_audit.report.tables import Results, cell_label, fmt, summary_formats
+from uspec_audit.results.catalog import column_names
 
 Advance = Callable[[], None]
 
@@ -170,7 +171,7 @@ def section_tests(results: Results, figs: list[F.Figure], advance: Advance = lam
     return "\n".join(out)
 
 
-DISAGREEMENT = ("disagreement", "ambiguity", "discrepancy", "mean_vote_entropy", "sensitivity", "sensitivity_ratio")
+DISAGREEMENT = tuple(c for c in column_names("disagreement") if c not in ("ensemble", "test", "variant", "stratum"))
 
 
 def _disagreement(results: Results, ensemble: str, test: str) -> str:

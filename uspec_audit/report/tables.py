@@ -19,11 +19,12 @@ from typing import Any
 
 import pandas as pd
 
+from uspec_audit.report.errors import ReportError
 from uspec_audit.report.numbers import MISSING, column_format, fmt_p, isnum  # noqa: F401 - shared with the renderers
-from uspec_audit.report.render import ReportError
+from uspec_audit.results.catalog import TABLES, report_tables
 
-REQUIRED = ("metrics", "summary")
-OPTIONAL = ("contracts", "correlations", "calibration", "pca", "marginalization", "rex", "flips", "disagreement")
+REQUIRED = report_tables("required")  # (metrics, summary): from the catalog of result tables
+OPTIONAL = report_tables("optional")
 VERDICTS = ("underspecified", "degraded", "stable", "insufficient")
 
 
@@ -121,10 +122,11 @@ def load_results(path: Path) -> Results:
                           "expected 'complete'); re-run the audit to finish it")
     tables: dict[str, pd.DataFrame] = {}
     problems: list[str] = []
-    # the known tables, then any other (a test kind's own, e.g. corruptions or a plugin's) for plugin sections
-    others = sorted(f.stem for f in path.glob("*.parquet") if f.stem not in REQUIRED + OPTIONAL)
+    # the catalog's tables, then any other (a plugin kind's own) for plugin sections
+    known = {TABLES[name].file for name in (*REQUIRED, *OPTIONAL)}
+    others = sorted(f.stem for f in path.glob("*.parquet") if f.name not in known)
     for name in (*REQUIRED, *OPTIONAL, *others):
-        file = path / f"{name}.parquet"
+        file = path / (TABLES[name].file if name in TABLES else f"{name}.parquet")
         if not file.is_file():
             if name in REQUIRED:
                 raise ReportError(f"{path} is incomplete: {file.name} is missing")

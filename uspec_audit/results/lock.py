@@ -29,7 +29,7 @@ COMMIT_LOCK = ".uspec-audit.commit-lock"
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: no advisory locks, documented
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # checked before every use
 
 
 class LockHeld(Exception):

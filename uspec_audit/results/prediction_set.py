@@ -16,10 +16,10 @@ class PredictionSet:
 
     - ``outputs``: classification: probabilities ``(M, n, K)``; regression:
       predictions ``(M, n)``.
-    - ``pred_label``: ``(M, n)`` int (classification) or ``None``.
+    - ``pred_label``: ``(M, n)`` int (classification only: a ValueError for regression).
     - ``true_prob``: ``(M, n)`` probability of the true class (classification)
       or the prediction itself (regression).
-    - ``correct``: ``(M, n)`` bool (classification) or ``None``.
+    - ``correct``: ``(M, n)`` bool (classification only: a ValueError for regression).
     - ``attributes``: per-example attribute arrays ``(n,)``.
     - ``groups``: per-member group label (nested seeds) or ``None``.
     """
@@ -33,16 +33,16 @@ class PredictionSet:
     target: np.ndarray
     outputs: np.ndarray
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
-    groups: list[str] | None = None
+    groups: list[str | None] | None = None
 
     @property
     def is_classification(self) -> bool:
         return self.task != "regression"
 
     @property
-    def pred_label(self) -> np.ndarray | None:
+    def pred_label(self) -> np.ndarray:
         if not self.is_classification:
-            return None
+            raise ValueError("a regression prediction set has no predicted labels")
         return self.outputs.argmax(axis=-1)
 
     @property
@@ -53,7 +53,7 @@ class PredictionSet:
         return np.take_along_axis(self.outputs, np.broadcast_to(idx, self.outputs.shape[:2] + (1,)), axis=-1)[..., 0]
 
     @property
-    def correct(self) -> np.ndarray | None:
+    def correct(self) -> np.ndarray:
         if not self.is_classification:
-            return None
-        return self.pred_label == self.target.astype(np.int64)[None, :]
+            raise ValueError("a regression prediction set has no correct labels")
+        return np.asarray(self.pred_label == self.target.astype(np.int64)[None, :])

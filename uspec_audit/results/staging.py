@@ -42,13 +42,22 @@ from pathlib import Path
 
 from uspec_audit.errors import AuditFileError, OutputError, describe_os_error
 from uspec_audit.results.folder import MANIFEST, ResultsFolder, is_result_name
-from uspec_audit.results.lock import commit_lock
+from uspec_audit.results.lock import FolderLock, commit_lock
 from uspec_audit.results.writer import fsync_directory, write_json
 
 JOURNAL = ".uspec-audit.commit"
 STAGING = re.compile(r"^\.staging-[A-Za-z0-9_]+$")
 # Temporary files of our atomic writes in the folder itself (marker, journal).
 _OUR_TEMPORARY = re.compile(r"^\.(uspec-audit[a-z.-]*)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _exclusive_commit_lock(folder: Path) -> FolderLock:
+    """The commit lock, exclusively; a folder that can no longer hold its lock file cannot be committed to."""
+    lock = commit_lock(folder, shared=False)
+    if lock is None:
+        raise OutputError(f"cannot move the results into {folder}: its lock file cannot be created (was the folder "
+                          f"removed during the run?).")
+    return lock
 
 
 class Staging:
@@ -85,7 +94,7 @@ class Staging:
         unexpected = [f for f in new if f != MANIFEST and not is_result_name(f)]
         if unexpected:
             raise RuntimeError(f"staged files with names a run does not write: {unexpected}")
-        with commit_lock(self.folder.path, shared=False):
+        with _exclusive_commit_lock(self.folder.path):
             old = self.folder.owned_files()
             foreign = [f for f in new if f != MANIFEST and f not in old and (self.folder.path / f).exists()]
             if foreign:
@@ -165,7 +174,7 @@ def recover(folder: ResultsFolder) -> list[str]:
     path = folder.path
     if (path / JOURNAL).exists():
         journal = _read_journal(path)
-        with commit_lock(path, shared=False):
+        with _exclusive_commit_lock(path):
             for _, operation in commit_operations(path, journal):
                 operation()
         notes.append(f"a previous run was interrupted while moving its complete results into {path}; the move was "

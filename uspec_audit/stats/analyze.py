@@ -52,7 +52,7 @@ def analyze(
 ) -> dict[str, pd.DataFrame]:
     """Compute every ensemble statistic of docs/methods.md; returns the result tables by name.
 
-    Tables (columns in :mod:`uspec_audit.stats.tables`): ``summary``,
+    Tables (columns in :mod:`uspec_audit.results.catalog`): ``summary``,
     ``correlations``, ``calibration``, ``pca``, ``marginalization``, ``rex``,
     ``disagreement``. ``load_predictions(ensemble, test, variant)`` is called
     once per (ensemble, test, variant), reference test first. ``notes``, when
@@ -150,7 +150,7 @@ def _rex_rows(
 
 
 def correlation_pairs(
-    units: list[Unit], reference: Unit, cap: int
+    units: list[Unit], reference: tuple[str | None, str, str], cap: int
 ) -> tuple[list[tuple[int, int]], list[str]]:
     """Index pairs of ``units`` written to correlations.parquet, and notes when the bound applied.
 
@@ -162,7 +162,7 @@ def correlation_pairs(
     table therefore grows linearly with the number of strata, never as its
     square.
     """
-    pos = {u: i for i, u in enumerate(units)}
+    pos: dict[tuple[str | None, str, str], int] = {u: i for i, u in enumerate(units)}
     ref = pos.get(reference)
     whole = [i for i, u in enumerate(units) if u[2] == "all"]
     notes = []
@@ -189,9 +189,9 @@ def correlation_pairs(
     for (test, variant), members in groups.items():
         own = pos.get((test, variant, "all"))
         for a in members:
-            for b in (own, ref):
-                if b is not None:
-                    both(a, b)
+            for other in (own, ref):
+                if other is not None:
+                    both(a, other)
         if len(members) <= cap:
             for a in members:
                 for b in members:

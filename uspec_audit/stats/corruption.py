@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["ensemble", "test", "perturbation", "n_severities", "mean_error", "sd_error", "min_member_error",
-           "max_member_error", "baseline", "relative_ce", "relative_ce_sd"]
+from uspec_audit.results.catalog import column_names
+
+COLUMNS = column_names("corruptions")
 
 
 def corruption_summary(metrics: pd.DataFrame, baselines: dict[str, str | None]) -> pd.DataFrame:

@@ -22,6 +22,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
+from uspec_audit.results.catalog import column_names
 from uspec_audit.results.prediction_set import PredictionSet
 from uspec_audit.stats.bootstrap import bh, bootstrap_differences
 from uspec_audit.stats.examples import ADDITIVE, per_example
@@ -29,9 +30,7 @@ from uspec_audit.stats.plan import AnalysisPlan
 from uspec_audit.stats.seeding import rng_for
 from uspec_audit.stats.settings import AnalysisSettings
 
-COLUMNS = ["comparison", "ensemble_a", "test_a", "variant_a", "ensemble_b", "test_b", "variant_b", "metric",
-           "statistic", "difference", "ci_low", "ci_high", "p_value", "p_adj", "paired_examples", "paired_members",
-           "replicates"]
+COLUMNS = column_names("differences")
 
 
 def _aligned(a: PredictionSet, b: PredictionSet) -> bool:

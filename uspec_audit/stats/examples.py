@@ -64,7 +64,7 @@ def _top_k_hits(ps: PredictionSet, k: int) -> np.ndarray:
 def risk_matrix(ps: PredictionSet, risk: str) -> np.ndarray:
     """Per-example risk for REx: ``"nll"`` or ``"error"`` (classification); squared error for regression."""
     if not ps.is_classification:
-        return per_example(ps, "mse")
+        risk = "mse"
     out = per_example(ps, risk)
     if out is None:
         raise ValueError(f"unknown REx risk {risk!r}")

@@ -144,8 +144,8 @@ def excess_test(
     if not np.isfinite(joint).all():
         return _nan_result(m, n_draws)
     u, v = u[idx], v[idx]
-    beta, t_obs = fit_slope(u[None, :], v[None, :], beta_max)
-    beta_hat, t_obs = float(beta[0]), float(t_obs[0])
+    beta, t_rows = fit_slope(u[None, :], v[None, :], beta_max)
+    beta_hat, t_obs = float(beta[0]), float(t_rows[0])
     u_true, beta_true = _null_truth(u, v, s_uu, s_vv, s_uv, beta_max)
     factor = _sqrt_psd(joint)
     center = np.eye(m) - 1.0 / m

@@ -60,7 +60,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-FLIPS_COLUMNS = ("ensemble", "test", "variant", "member", "other_member", "kind", "value", "n_sets")
+from uspec_audit.results.catalog import column_names
+
+FLIPS_COLUMNS = tuple(column_names("flips"))  # ensemble, test, variant, then one statistic of a member or pair
 MAX_OVERLAP_MEMBERS = 100  # above: per-member mean overlap instead of the M x M matrix
 _OVERLAP_CHUNK = 1 << 16  # examples per block when counting intersections (bounded memory)
 DEFAULT_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -461,7 +463,7 @@ def flips_table(
             for i, name in enumerate(members):
                 rows.append((name, None, f"risk_change_{key}", float(values[i]), int(n_valid[i])))
 
-    frame = pd.DataFrame(rows, columns=["member", "other_member", "kind", "value", "n_sets"])
+    frame = pd.DataFrame(rows, columns=list(FLIPS_COLUMNS[3:]))
     frame.insert(0, "variant", variant)
     frame.insert(0, "test", test)
     frame.insert(0, "ensemble", ensemble)

@@ -167,7 +167,7 @@ def _subset_indicators(
     """
     p_total = sizes.size
     if buffers is None:
-        ind = np.zeros(p_total * k, dtype=dtype)
+        ind: np.ndarray = np.zeros(p_total * k, dtype=dtype)
         owner = np.empty(p_total * k, dtype=np.int32)  # scratch: which draw of a round wrote a cell last
     else:
         ind, owner = buffers[0][: p_total * k], buffers[1][: p_total * k]

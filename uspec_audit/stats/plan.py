@@ -35,15 +35,15 @@ class TestPlan:
 class EnsemblePlan:
     """One ensemble as the analysis sees it.
 
-    ``reference``: the name of the test that serves as iid reference.
+    ``reference``: the name of the test that serves as iid reference (None when the ensemble has no iid test).
     ``groups``: per-member group labels for nested-seed analysis, or None.
     """
 
     name: str
     task: str
     members: tuple[str, ...]
-    reference: str
-    groups: tuple[str, ...] | None = None
+    reference: str | None
+    groups: tuple[str | None, ...] | None = None
     attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 

@@ -53,7 +53,8 @@ def member_values(mt: pd.DataFrame, members: tuple[str, ...]) -> dict[tuple[str,
     for key, g in mt.groupby(["test", "variant", "stratum", "metric"], sort=False):
         v = np.full(len(members), np.nan)
         v[g["_pos"].astype(int).to_numpy()] = g["value"].astype(float).to_numpy()
-        out[tuple(str(k) for k in key)] = v
+        test, variant, stratum, metric = (str(k) for k in key)
+        out[(test, variant, stratum, metric)] = v
     return out
 
 

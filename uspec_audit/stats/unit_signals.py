@@ -148,6 +148,7 @@ def _generic(ctx: UnitContext, name: str, cols: np.ndarray | None, table: np.nda
 
 def _cross_cov(ctx: UnitContext, r: Recipe, cols: np.ndarray | None, ref: RefMetric, n_u: int) -> np.ndarray | None:
     """Cov(iid member values, this unit's member values) from the shared examples (additive metrics)."""
+    assert r.rows is not None  # an additive recipe carries its per-example rows
     if ctx.same_as_ref:
         return noise.cross_noise_cov(r.rows, r.rows, ref.n, n_u)
     state = ctx.state
@@ -183,7 +184,7 @@ def _fill(ctx: UnitContext, ms: MetricStats, name: str, key: tuple[str, str, str
         ms.boot_sd = boot.percentile_ci(rp.sd, level)
     if is_ref_unit:
         rows = None
-        if additive and state.ref_ids is not None:
+        if r is not None and r.additive and r.rows is not None and state.ref_ids is not None:
             size = r.rows.size
             used = sum(x.rows.size for x in state.ref.values() if x.rows is not None)
             if used + size <= REF_ROWS_CAP:
@@ -202,7 +203,7 @@ def _fill(ctx: UnitContext, ms: MetricStats, name: str, key: tuple[str, str, str
     if is_ref_unit:
         return
     ens = state.plan.name
-    cross = _cross_cov(ctx, r, cols, ref, n_u) if additive else None
+    cross = _cross_cov(ctx, r, cols, ref, n_u) if r is not None and r.additive else None
     ms.excess = excess_against_ref(v, cov, cross, ref, settings.permutations,
                                    rng_for(ctx.seed, "excess", ens, *key, name), settings.max_carry_over_slope)
     if ctx.same_as_ref and cols is not None and additive:
@@ -234,8 +235,9 @@ def unit_signals(ctx: UnitContext, stratum: str, cols: np.ndarray | None) -> dic
             recipes[name] = r
     reps_by_name: dict[str, np.ndarray] = {}
     if recipes and settings.bootstrap > 0 and m >= 2 and n_u > 0:
-        reps = replicate_values(list(recipes.values()), n_u, settings.bootstrap, rng_for(ctx.seed, *stream), strata)
-        reps_by_name = dict(zip(recipes, reps, strict=True))
+        all_reps = replicate_values(list(recipes.values()), n_u, settings.bootstrap, rng_for(ctx.seed, *stream),
+                                    strata)
+        reps_by_name = dict(zip(recipes, all_reps, strict=True))
     out: dict[str, MetricStats] = {}
     for name in names:
         ms = MetricStats()
@@ -248,7 +250,7 @@ def unit_signals(ctx: UnitContext, stratum: str, cols: np.ndarray | None) -> dic
             ms.notes.append("fewer than 2 members" if m < 2 else "fewer than 2 examples")
             continue
         if r is not None:
-            cov = noise.mean_noise_cov(r.rows) if r.additive else _replicate_cov(reps)
+            cov = noise.mean_noise_cov(r.rows) if r.additive and r.rows is not None else _replicate_cov(reps)
             if cov is None:
                 ms.notes.append("bootstrap = 0: no noise estimate for a non-additive metric")
         else:
@@ -281,8 +283,9 @@ def strata_degraded(ctx: UnitContext, strata: list[tuple[str, np.ndarray]]) -> N
         if us is None:
             continue
         names = [n for n in sorted(ctx.whole) if n in us.metrics]
-        recipes = [recipe(ctx.ps, n, cols) for n in names]
-        if not names or any(r is None for r in recipes):
+        found = [recipe(ctx.ps, n, cols) for n in names]
+        recipes = [r for r in found if r is not None]
+        if not names or len(recipes) != len(names):
             continue
         all_reps = replicate_values(recipes, int(cols.size), settings.bootstrap,
                                     rng_for(ctx.seed, *ctx.stream(stratum, cols)))

@@ -86,6 +86,7 @@ class TinyAudit:
         rng = np.random.default_rng(seed)
         self.labels = rng.integers(0, classes, examples)
         self.sites = np.where(rng.random(examples) < 0.5, "a", "b")
+        self.inputs: np.ndarray
         if modality == "image":
             prototypes = rng.uniform(0.4, 0.6, (classes, int(np.prod(IMAGE_SHAPE))))
             flat = np.clip(prototypes[self.labels] + rng.normal(0, 0.3, (examples, prototypes.shape[1])), 0, 1)
@@ -176,7 +177,7 @@ class TinyAudit:
 
     # ------------------------------------------------------------------ commands
 
-    def cli(self, *args: str, env: dict[str, str] | None = None, output: Path | None = None,
+    def cli(self, *args: str | Path, env: dict[str, str] | None = None, output: Path | None = None,
             timeout: float = 600) -> AuditRun:
         """Run ``uspec-audit ARGS`` (the installed command, in a subprocess) from ``root``."""
         command = [sys.executable, "-m", "uspec_audit", *map(str, args)]

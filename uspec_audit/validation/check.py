@@ -22,7 +22,7 @@ from uspec_audit.config.checked import CheckedAudit, CheckedTest, MemberRef
 from uspec_audit.config.contract_check import contract_problems
 from uspec_audit.config.load import parse_audit
 from uspec_audit.config.loaded import LoadedAudit, did_you_mean, format_path
-from uspec_audit.config.models import DEFAULT_METRICS, StressTest
+from uspec_audit.config.models import DEFAULT_METRICS, Dataset, Ensemble, StressTest
 from uspec_audit.config.options import option_problems
 from uspec_audit.config.trust import check_trust, refuse_special_files
 from uspec_audit.conformance import call_component
@@ -97,7 +97,9 @@ def _suffix_problems(loaded: LoadedAudit, registry, name: str, refs: list[Member
         return [], []
     claims = {s.lower(): other for other in registry.names("loader") if other != loader
               for s in registry.get("loader", other).suffixes}
-    where, claimed, unclaimed = loaded.where("ensembles", name, "loader"), {}, []
+    where = loaded.where("ensembles", name, "loader")
+    claimed: dict[str, list[str]] = {}
+    unclaimed: list[str] = []
     for ref in refs:
         suffix = ref.path.suffix.lower()
         if suffix in suffixes:
@@ -167,6 +169,7 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
     unknown_component = False
     missing: list[tuple[str, str]] = []
 
+    ensemble: Ensemble | None  # below: also a lookup that may miss
     for name, ensemble in audit.ensembles.items():
         if ensemble.loader not in registry.names("loader"):
             unknown_component = True
@@ -198,6 +201,7 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
         if len(refs) == 1:
             warnings.append(f"ensemble '{name}' has one member: spread statistics need at least 2 and are left null.")
 
+    dataset: Dataset | None  # below: also a lookup that may miss
     for name, dataset in audit.datasets.items():
         if dataset.source not in registry.names("source"):
             unknown_component = True
@@ -261,10 +265,10 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
         if not problems:
             variants = [Variant()]
             if kind.variants is not None:
-                request = VariantRequest(test=test, params=params, registry=registry, where=at())
+                variant_request = VariantRequest(test=test, params=params, registry=registry, where=at())
                 try:
                     variants = list(call_component(record, "test kind", f"failed expanding {label}", kind.variants,
-                                                   request))
+                                                   variant_request))
                 except AuditFileError as error:
                     problems.append(str(error))
                     continue
@@ -273,7 +277,7 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
                 strata = call_component(record, "test kind", f"failed splitting {label}", kind.strata, params)
             checked.append(CheckedTest(index, test, kind, params, tuple(variants), strata))
 
-    references = {}
+    references: dict[str, str | None] = {}
     for name, ensemble in audit.ensembles.items():
         tests_of = [t for t in audit.tests if t.ensembles is None or name in t.ensembles]
         if ensemble.reference is not None:
@@ -297,8 +301,8 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
     for index, test in enumerate(audit.tests):
         if test.contract is not None:
             names = [e for e in (test.ensembles or list(audit.ensembles)) if e in audit.ensembles]
-            kind = registry.get("test_kind", test.kind) if test.kind in registry.names("test_kind") else None
-            problems += contract_problems(test, kind, {e: audit.ensembles[e] for e in names}, references,
+            contract_kind = registry.get("test_kind", test.kind) if test.kind in registry.names("test_kind") else None
+            problems += contract_problems(test, contract_kind, {e: audit.ensembles[e] for e in names}, references,
                                           lambda *key, i=index: loaded.where("tests", i, *key))
 
     if problems:
