@@ -105,7 +105,7 @@ def run(
     audit: Annotated[Path, typer.Argument(help="The audit TOML file.", metavar="AUDIT")],
     out: Annotated[Path | None, typer.Option("--out", help="Results folder (default: the audit's output).")] = None,
     device: Annotated[Device, typer.Option("--device", help="Where models run.")] = Device.auto,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Ignore cached predictions; recompute everything.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Ignore the cache: recompute predictions, statistics and reports.")] = False,
     executor: Annotated[Executor | None, typer.Option("--executor", help="Where members run: local (this process) or "
                                                       "ray (a Ray cluster; default: the audit's [execution]).")] = None,
     address: Annotated[str | None, typer.Option("--address", help="--executor ray: join the cluster at this address "
