@@ -138,10 +138,14 @@ def sample_images(size: int = 224, count: int = 4) -> np.ndarray:
 
 
 def ours(name: str, images: np.ndarray, severity: int, seeds: np.ndarray, device: str = "cpu") -> np.ndarray:
-    return APPLY[name](images, PerturbContext(seeds=np.asarray(seeds, dtype=np.uint64), severity=severity, device=device))
+    return APPLY[name](
+        images, PerturbContext(seeds=np.asarray(seeds, dtype=np.uint64), severity=severity, device=device)
+    )
 
 
-def reference(ic, name: str, image: np.ndarray, severity: int, seed: int, angle: float | None = None) -> np.ndarray:
+def reference(
+    ic, name: str, image: np.ndarray, severity: int, seed: int, angle: float | None = None
+) -> np.ndarray:
     """The reference corruption of one image; motion blur at a given angle when ``angle`` is set."""
     np.random.seed(seed)
     with warnings.catch_warnings():
@@ -166,9 +170,12 @@ def compare(ic, name: str, images: np.ndarray, severity: int, draws: int) -> dic
         seeds = np.arange(len(images), dtype=np.uint64) + 1000 * severity
         got = ours(name, images, severity, seeds)
         angles = our_motion_angles(seeds) if name == "motion_blur" else [None] * len(images)
-        exp = np.stack([reference(ic, name, img, severity, 0, a) for img, a in zip(images, angles, strict=True)])
+        exp = np.stack(
+            [reference(ic, name, img, severity, 0, a) for img, a in zip(images, angles, strict=True)]
+        )
         ssim = [
-            structural_similarity(g, e, channel_axis=-1, data_range=255) for g, e in zip(got, exp, strict=True)
+            structural_similarity(g, e, channel_axis=-1, data_range=255)
+            for g, e in zip(got, exp, strict=True)
         ]
         mac_o = np.abs(got - clean).mean()
         mac_r = np.abs(exp - clean).mean()
@@ -184,7 +191,9 @@ def compare(ic, name: str, images: np.ndarray, severity: int, draws: int) -> dic
     for k in range(draws):
         seeds = np.arange(len(images), dtype=np.uint64) + 7919 * k + 100 * severity
         got.append(ours(name, images, severity, seeds).astype(np.float64) - clean)
-        exp.append(np.stack([reference(ic, name, img, severity, 31 * k + i) for i, img in enumerate(images)]) - clean)
+        exp.append(
+            np.stack([reference(ic, name, img, severity, 31 * k + i) for i, img in enumerate(images)]) - clean
+        )
     got, exp = np.stack(got), np.stack(exp)
     mac_o, mac_r = np.abs(got).mean(), np.abs(exp).mean()
     sd_o, sd_r = got.std(), exp.std()
@@ -203,7 +212,9 @@ def compare(ic, name: str, images: np.ndarray, severity: int, draws: int) -> dic
 
 
 def fidelity(ic, images: np.ndarray, draws: int, names: list[str]) -> bool:
-    print(f"\nFidelity vs imagecorruptions 1.1.2 on {len(images)} images of {images.shape[1]}x{images.shape[2]}")
+    print(
+        f"\nFidelity vs imagecorruptions 1.1.2 on {len(images)} images of {images.shape[1]}x{images.shape[2]}"
+    )
     print(f"{'corruption':18s} sev kind   MAC ours  MAC ref   SSIM / rel.MAC  maxdiff / rel.sd   ok")
     all_ok = True
     for name in names:
@@ -215,7 +226,9 @@ def fidelity(ic, images: np.ndarray, draws: int, names: list[str]) -> bool:
             else:
                 a, b = f"{r['rel_mac']:.3f}", f"{r['rel_sd']:.3f}"
             mark = "yes" if r["ok"] else "NO"
-            print(f"{name:18s} {sev:3d} {r['kind']:5s} {r['mac_ours']:9.2f} {r['mac_ref']:8.2f}   {a:>14s}  {b:>16s}  {mark}")
+            print(
+                f"{name:18s} {sev:3d} {r['kind']:5s} {r['mac_ours']:9.2f} {r['mac_ref']:8.2f}   {a:>14s}  {b:>16s}  {mark}"
+            )
     print("\nTolerances: pixel: SSIM(ours, ref) >= min SSIM and |MAC ours - MAC ref| <= levels;")
     print("            stat: |MAC ours - MAC ref| / MAC ref and |sd ours - sd ref| / sd ref <= rel.")
     for name, (a, b) in TOLERANCES.items():
@@ -256,11 +269,17 @@ def throughput(ic, n_images: int, n_ref: int, batch: int, device: str) -> float 
         rows.append((name, ours_wall, ours_cpu, ref_wall, ref_cpu))
     print(f"\nThroughput: 19 corruptions x 5 severities on 224x224 images, device={device}, batch={batch};")
     print(f"ours on {n_images} images, reference on {n_ref} (per-image times extrapolated). ms per image:")
-    print(f"{'corruption':18s} {'ours wall':>10s} {'ours cpu':>10s} {'ref wall':>10s} {'ref cpu':>10s} {'ratio':>7s}")
+    print(
+        f"{'corruption':18s} {'ours wall':>10s} {'ours cpu':>10s} {'ref wall':>10s} {'ref cpu':>10s} {'ratio':>7s}"
+    )
     for name, ow, oc, rw, rc in rows:
-        print(f"{name:18s} {ow * 1e3:10.1f} {oc * 1e3:10.1f} {rw * 1e3:10.1f} {rc * 1e3:10.1f} {rw / ow:7.1f}")
+        print(
+            f"{name:18s} {ow * 1e3:10.1f} {oc * 1e3:10.1f} {rw * 1e3:10.1f} {rc * 1e3:10.1f} {rw / ow:7.1f}"
+        )
     tot = [sum(r[i] for r in rows) for i in range(1, 5)]
-    print(f"{'all 95':18s} {tot[0] * 1e3:10.1f} {tot[1] * 1e3:10.1f} {tot[2] * 1e3:10.1f} {tot[3] * 1e3:10.1f}")
+    print(
+        f"{'all 95':18s} {tot[0] * 1e3:10.1f} {tot[1] * 1e3:10.1f} {tot[2] * 1e3:10.1f} {tot[3] * 1e3:10.1f}"
+    )
     if ic is None or n_ref == 0:
         return None
     ratio = tot[2] / tot[0]
@@ -282,10 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     ic = load_reference()
     if ic is None:
-        print("imagecorruptions is not installed (pip install imagecorruptions==1.1.2): reference parts skipped")
+        print(
+            "imagecorruptions is not installed (pip install imagecorruptions==1.1.2): reference parts skipped"
+        )
     ok = True
     if not args.skip_fidelity and ic is not None:
-        ok = fidelity(ic, sample_images(224, args.fidelity_images), args.draws, args.only or list(IMAGE_PERTURBATIONS))
+        ok = fidelity(
+            ic, sample_images(224, args.fidelity_images), args.draws, args.only or list(IMAGE_PERTURBATIONS)
+        )
     if not args.skip_throughput:
         throughput(ic, args.images, args.reference_images, args.batch, args.device)
     return 0 if ok else 1

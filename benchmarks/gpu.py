@@ -79,8 +79,10 @@ def gpu_status() -> str | None:
         return "onnxruntime is not installed"
     providers = ort.get_available_providers()
     if "CUDAExecutionProvider" not in providers:
-        return (f"this onnxruntime offers {providers}, no CUDAExecutionProvider (pip install 'uspec-audit[gpu]' "
-                f"without the CPU onnxruntime beside it)")
+        return (
+            f"this onnxruntime offers {providers}, no CUDAExecutionProvider (pip install 'uspec-audit[gpu]' "
+            f"without the CPU onnxruntime beside it)"
+        )
     try:
         import torch
 
@@ -103,20 +105,35 @@ def resnet50(seed: int, width: float = 1.0, classes: int = 1000):
             super().__init__()
             out = planes * 4
             self.body = nn.Sequential(
-                nn.Conv2d(inputs, planes, 1, bias=False), nn.BatchNorm2d(planes), nn.ReLU(inplace=True),
-                nn.Conv2d(planes, planes, 3, stride, 1, bias=False), nn.BatchNorm2d(planes), nn.ReLU(inplace=True),
-                nn.Conv2d(planes, out, 1, bias=False), nn.BatchNorm2d(out))
-            self.skip = (nn.Sequential(nn.Conv2d(inputs, out, 1, stride, bias=False), nn.BatchNorm2d(out))
-                         if stride != 1 or inputs != out else nn.Identity())
+                nn.Conv2d(inputs, planes, 1, bias=False),
+                nn.BatchNorm2d(planes),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(planes, planes, 3, stride, 1, bias=False),
+                nn.BatchNorm2d(planes),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(planes, out, 1, bias=False),
+                nn.BatchNorm2d(out),
+            )
+            self.skip = (
+                nn.Sequential(nn.Conv2d(inputs, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+                if stride != 1 or inputs != out
+                else nn.Identity()
+            )
 
         def forward(self, x):
             return torch.relu(self.body(x) + self.skip(x))
 
     base = max(8, int(64 * width))
-    layers: list = [nn.Conv2d(3, base, 7, 2, 3, bias=False), nn.BatchNorm2d(base), nn.ReLU(inplace=True),
-                    nn.MaxPool2d(3, 2, 1)]
+    layers: list = [
+        nn.Conv2d(3, base, 7, 2, 3, bias=False),
+        nn.BatchNorm2d(base),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2, 1),
+    ]
     inputs = base
-    for index, (blocks, planes) in enumerate(zip((3, 4, 6, 3), (base, base * 2, base * 4, base * 8), strict=True)):
+    for index, (blocks, planes) in enumerate(
+        zip((3, 4, 6, 3), (base, base * 2, base * 4, base * 8), strict=True)
+    ):
         for block in range(blocks):
             layers.append(Bottleneck(inputs, planes, 2 if block == 0 and index > 0 else 1))
             inputs = planes * 4
@@ -138,22 +155,32 @@ def build(folder: Path, members: int, examples: int, width: float, side: int) ->
     models = folder / "models"
     models.mkdir(parents=True)
     for seed in range(members):
-        torch.onnx.export(resnet50(seed, width), torch.zeros(1, 3, side, side), str(models / f"seed-{seed}.onnx"),
-                          input_names=["image"], output_names=["logits"], dynamic_axes={"image": {0: "n"}},
-                          dynamo=False)
+        torch.onnx.export(
+            resnet50(seed, width),
+            torch.zeros(1, 3, side, side),
+            str(models / f"seed-{seed}.onnx"),
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "n"}},
+            dynamo=False,
+        )
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(examples, side, side, 3), dtype=np.uint8)
     tensor_type = pa.fixed_shape_tensor(pa.uint8(), (side, side, 3))
     column = pa.ExtensionArray.from_storage(
-        tensor_type, pa.FixedSizeListArray.from_arrays(pa.array(images.reshape(-1)), side * side * 3))
+        tensor_type, pa.FixedSizeListArray.from_arrays(pa.array(images.reshape(-1)), side * side * 3)
+    )
     labels = rng.integers(0, 1000, size=examples)
-    pq.write_table(pa.table({"image": column, "label": labels, "id": np.arange(examples)}), folder / "test.parquet")
+    pq.write_table(
+        pa.table({"image": column, "label": labels, "id": np.arange(examples)}), folder / "test.parquet"
+    )
 
 
 def write_audit(folder: Path, batch: int, fp16: bool) -> Path:
     options = "options = { fp16 = true }" if fp16 else ""
     path = folder / "audit.toml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         [audit]
         name = "gpu"
         seed = 1
@@ -177,19 +204,25 @@ def write_audit(folder: Path, batch: int, fp16: bool) -> Path:
         kind = "iid"
         dataset = "test"
         metrics = ["accuracy", "nll"]
-    """))
+    """)
+    )
     return path
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--members", type=int, default=4)
     parser.add_argument("--examples", type=int, default=2048)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--fp16", action="store_true", help="float16 members (options.fp16), bare and audit")
-    parser.add_argument("--dry-run-on-cpu", action="store_true",
-                        help="no GPU: run the script on the CPU with small members (checks the script, measures no GPU)")
+    parser.add_argument(
+        "--dry-run-on-cpu",
+        action="store_true",
+        help="no GPU: run the script on the CPU with small members (checks the script, measures no GPU)",
+    )
     args = parser.parse_args()
     reason = gpu_status()
     device, width, side = "cuda", 1.0, 224
@@ -198,25 +231,52 @@ def main() -> int:
             print(f"no GPU: {reason}. Nothing was measured (run this on a machine with a CUDA GPU).")
             return 0
         device, width, side = "cpu", 0.125, 64
-        print(f"no GPU ({reason}): DRY RUN ON THE CPU with ResNet-50 at width {width} on {side}x{side} images; "
-              f"these are CPU numbers, not GPU numbers.")
+        print(
+            f"no GPU ({reason}): DRY RUN ON THE CPU with ResNet-50 at width {width} on {side}x{side} images; "
+            f"these are CPU numbers, not GPU numbers."
+        )
     with tempfile.TemporaryDirectory(prefix="uspec-gpu-") as tmp:
         folder = Path(tmp)
         build(folder, args.members, args.examples, width, side)
         write_audit(folder, args.batch, args.fp16)
         bare_times, audit_times, inference_times = [], [], []
         for _ in range(args.repeats):
-            out = subprocess.run([sys.executable, "-c", BARE, str(folder / "models" / "seed-*.onnx"),
-                                  str(folder / "test.parquet"), str(args.batch), device, "1" if args.fp16 else "0"],
-                                 capture_output=True, text=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    BARE,
+                    str(folder / "models" / "seed-*.onnx"),
+                    str(folder / "test.parquet"),
+                    str(args.batch),
+                    device,
+                    "1" if args.fp16 else "0",
+                ],
+                capture_output=True,
+                text=True,
+            )
             if out.returncode != 0:
                 print(out.stderr[-3000:])
                 return 1
             bare_times.append(float(out.stdout.strip().splitlines()[-1]))
             started = time.perf_counter()
-            out = subprocess.run([sys.executable, "-m", "uspec_audit", "run", str(folder / "audit.toml"), "--fresh",
-                                  "--no-reports", "--json", "--device", device], capture_output=True, text=True,
-                                 cwd=folder)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "uspec_audit",
+                    "run",
+                    str(folder / "audit.toml"),
+                    "--fresh",
+                    "--no-reports",
+                    "--json",
+                    "--device",
+                    device,
+                ],
+                capture_output=True,
+                text=True,
+                cwd=folder,
+            )
             if out.returncode not in (0, 1):
                 print(out.stdout[-3000:], out.stderr[-3000:])
                 return 1
@@ -226,17 +286,25 @@ def main() -> int:
         providers = {p for e in manifest["ensembles"] for m in e["members"] for p in m["providers"][:1]}
     bare, audit, inference = (statistics.median(t) for t in (bare_times, audit_times, inference_times))
     work = args.members * args.examples
-    print(f"device {device} ({', '.join(sorted(providers))}); {args.members} ResNet-50 members"
-          f"{' (fp16)' if args.fp16 else ''} x {args.examples} images {side}x{side}, batch {args.batch}; "
-          f"median of {args.repeats}")
-    print(f"bare onnxruntime loop (IO binding, one device copy per batch) : {bare:8.2f} s  "
-          f"{args.examples / bare:8.0f} images/s  {work / bare:8.0f} member-inferences/s")
-    print(f"uspec-audit run, inference stage                              : {inference:8.2f} s  "
-          f"{args.examples / inference:8.0f} images/s  {work / inference:8.0f} member-inferences/s")
+    print(
+        f"device {device} ({', '.join(sorted(providers))}); {args.members} ResNet-50 members"
+        f"{' (fp16)' if args.fp16 else ''} x {args.examples} images {side}x{side}, batch {args.batch}; "
+        f"median of {args.repeats}"
+    )
+    print(
+        f"bare onnxruntime loop (IO binding, one device copy per batch) : {bare:8.2f} s  "
+        f"{args.examples / bare:8.0f} images/s  {work / bare:8.0f} member-inferences/s"
+    )
+    print(
+        f"uspec-audit run, inference stage                              : {inference:8.2f} s  "
+        f"{args.examples / inference:8.0f} images/s  {work / inference:8.0f} member-inferences/s"
+    )
     print(f"uspec-audit run, whole process                                : {audit:8.2f} s")
     print(f"ratio audit inference / bare : {inference / bare:6.3f}")
-    print(f"ratio audit process / bare   : {audit / bare:6.3f}  (the process includes start-up, model loading, "
-          f"statistics and writing results)")
+    print(
+        f"ratio audit process / bare   : {audit / bare:6.3f}  (the process includes start-up, model loading, "
+        f"statistics and writing results)"
+    )
     return 0
 
 

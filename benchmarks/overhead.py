@@ -78,14 +78,27 @@ def build(folder: Path, members: int, examples: int, size: int, encoding: str) -
     for seed in range(members):
         torch.manual_seed(seed)
         net = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-            torch.nn.Conv2d(64, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-            torch.nn.Flatten(), torch.nn.Linear(64, 10),
+            torch.nn.Conv2d(3, 32, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(32, 64, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+            torch.nn.Conv2d(64, 64, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(64, 10),
         ).eval()
-        torch.onnx.export(net, torch.zeros(1, 3, size, size), str(models / f"seed-{seed}.onnx"),
-                          input_names=["image"], output_names=["logits"], dynamic_axes={"image": {0: "n"}},
-                          dynamo=False)
+        torch.onnx.export(
+            net,
+            torch.zeros(1, 3, size, size),
+            str(models / f"seed-{seed}.onnx"),
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "n"}},
+            dynamo=False,
+        )
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(examples, size, size, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, size=examples)
@@ -101,9 +114,13 @@ def build(folder: Path, members: int, examples: int, size: int, encoding: str) -
     else:
         tensor_type = pa.fixed_shape_tensor(pa.uint8(), (size, size, 3))
         column = pa.ExtensionArray.from_storage(
-            tensor_type, pa.FixedSizeListArray.from_arrays(pa.array(images.reshape(-1)), size * size * 3))
-    pq.write_table(pa.table({"image": column, "label": labels, "id": np.arange(examples)}), folder / "test.parquet")
-    (folder / "audit.toml").write_text(textwrap.dedent("""
+            tensor_type, pa.FixedSizeListArray.from_arrays(pa.array(images.reshape(-1)), size * size * 3)
+        )
+    pq.write_table(
+        pa.table({"image": column, "label": labels, "id": np.arange(examples)}), folder / "test.parquet"
+    )
+    (folder / "audit.toml").write_text(
+        textwrap.dedent("""
         [audit]
         name = "overhead"
         seed = 1
@@ -124,10 +141,15 @@ def build(folder: Path, members: int, examples: int, size: int, encoding: str) -
         name = "iid"
         kind = "iid"
         dataset = "test"
-    """))
+    """)
+    )
 
 
-POOLS = {"default": "default sessions", "shared": "one shared pool", "nospin": "per-session pools, no spinning"}
+POOLS = {
+    "default": "default sessions",
+    "shared": "one shared pool",
+    "nospin": "per-session pools, no spinning",
+}
 
 
 @contextmanager
@@ -156,12 +178,33 @@ def measure(folder: Path, args, load: int) -> dict:
     with background_load(load):
         for _ in range(args.repeats):
             for pool in args.pools:
-                wall, stdout = timed([sys.executable, "-c", BARE, str(folder / "models" / "seed-*.onnx"),
-                                      str(folder / "test.parquet"), "256", args.encoding, pool])
+                wall, stdout = timed(
+                    [
+                        sys.executable,
+                        "-c",
+                        BARE,
+                        str(folder / "models" / "seed-*.onnx"),
+                        str(folder / "test.parquet"),
+                        "256",
+                        args.encoding,
+                        pool,
+                    ]
+                )
                 bare_loop[pool].append(float(stdout.strip()))
                 bare_process[pool].append(wall)
-            wall, _ = timed([sys.executable, "-m", "uspec_audit", "run", str(folder / "audit.toml"), "--fresh",
-                             "--no-reports", "--json"], cwd=folder)
+            wall, _ = timed(
+                [
+                    sys.executable,
+                    "-m",
+                    "uspec_audit",
+                    "run",
+                    str(folder / "audit.toml"),
+                    "--fresh",
+                    "--no-reports",
+                    "--json",
+                ],
+                cwd=folder,
+            )
             audit.append(wall)
             timings.append(json.loads((folder / "results" / "manifest.json").read_text())["timings"])
             loads.append(os.getloadavg()[0])  # the machine is shared: every pair is quoted with its load
@@ -171,16 +214,25 @@ def measure(folder: Path, args, load: int) -> dict:
 def report(result: dict, load: int, args) -> dict[str, float]:
     med = statistics.median
     audit = result["audit"]
-    t = {key: med(x[key] for x in result["timings"]) for key in ("load_s", "inference_s", "analysis_s", "total_s")}
-    print(f"\n-- background load: {load} busy process(es); load average after each pair "
-          f"{', '.join(f'{x:.1f}' for x in result['loads'])}; median of {args.repeats} interleaved repeats")
+    t = {
+        key: med(x[key] for x in result["timings"])
+        for key in ("load_s", "inference_s", "analysis_s", "total_s")
+    }
+    print(
+        f"\n-- background load: {load} busy process(es); load average after each pair "
+        f"{', '.join(f'{x:.1f}' for x in result['loads'])}; median of {args.repeats} interleaved repeats"
+    )
     for pool, label in POOLS.items():
         if pool not in args.pools:
             continue
-        print(f"bare onnxruntime, {label:31s}: loop {med(result['loop'][pool]):7.2f} s, "
-              f"whole process {med(result['process'][pool]):7.2f} s")
-    print(f"uspec-audit run (whole process)                  : {med(audit):7.2f} s  (in the manifest: inference "
-          f"{t['inference_s']:.2f} s, statistics {t['analysis_s']:.2f} s, run {t['total_s']:.2f} s)")
+        print(
+            f"bare onnxruntime, {label:31s}: loop {med(result['loop'][pool]):7.2f} s, "
+            f"whole process {med(result['process'][pool]):7.2f} s"
+        )
+    print(
+        f"uspec-audit run (whole process)                  : {med(audit):7.2f} s  (in the manifest: inference "
+        f"{t['inference_s']:.2f} s, statistics {t['analysis_s']:.2f} s, run {t['total_s']:.2f} s)"
+    )
     ratios = {}
     for pool in args.pools:
         for how in ("loop", "process"):
@@ -195,16 +247,27 @@ def report(result: dict, load: int, args) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--members", type=int, default=8)
     parser.add_argument("--examples", type=int, default=10_000)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--encoding", choices=["tensor", "png"], default="tensor")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--pools", nargs="+", choices=list(POOLS), default=list(POOLS),
-                        help="bare baselines to time (the target is against 'shared')")
-    parser.add_argument("--background-load", type=int, default=0,
-                        help="also measure with this many competing busy processes (0: only without)")
+    parser.add_argument(
+        "--pools",
+        nargs="+",
+        choices=list(POOLS),
+        default=list(POOLS),
+        help="bare baselines to time (the target is against 'shared')",
+    )
+    parser.add_argument(
+        "--background-load",
+        type=int,
+        default=0,
+        help="also measure with this many competing busy processes (0: only without)",
+    )
     args = parser.parse_args()
     if "shared" not in args.pools:
         parser.error("--pools must include shared (the baseline of the target)")
@@ -212,15 +275,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         build(folder, args.members, args.examples, args.size, args.encoding)
-        print(f"members={args.members} examples={args.examples} size={args.size} encoding={args.encoding} "
-              f"cores={os.cpu_count()} load average before={os.getloadavg()[0]:.1f}")
+        print(
+            f"members={args.members} examples={args.examples} size={args.size} encoding={args.encoding} "
+            f"cores={os.cpu_count()} load average before={os.getloadavg()[0]:.1f}"
+        )
         quiet = report(measure(folder, args, 0), 0, args)
-        loaded = report(measure(folder, args, args.background_load), args.background_load, args) \
-            if args.background_load else None
-    print(f"\nratio audit / bare shared pool (target <= {target:.2f}): loop {quiet['shared/loop']:.3f}, "
-          f"whole process {quiet['shared/process']:.3f}"
-          + (f"; with {args.background_load} busy process(es): loop {loaded['shared/loop']:.3f}, "
-             f"whole process {loaded['shared/process']:.3f}" if loaded else ""))
+        loaded = (
+            report(measure(folder, args, args.background_load), args.background_load, args)
+            if args.background_load
+            else None
+        )
+    print(
+        f"\nratio audit / bare shared pool (target <= {target:.2f}): loop {quiet['shared/loop']:.3f}, "
+        f"whole process {quiet['shared/process']:.3f}"
+        + (
+            f"; with {args.background_load} busy process(es): loop {loaded['shared/loop']:.3f}, "
+            f"whole process {loaded['shared/process']:.3f}"
+            if loaded
+            else ""
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,16 @@ from uspec_audit.stats.plan import AnalysisPlan, EnsemblePlan, TestPlan
 from uspec_audit.stats.settings import AnalysisSettings
 
 STRATA = (("s1000", 1000), ("s600", 600), ("s300", 300), ("s100", 100))
-SHIFTED = (("shifted-2000", 2000, (1.7, 0.3)), ("shifted-300", 300, (1.7, 0.3)), ("hard-1000", 1000, (1.4, 0.6)))
-ROW_KINDS = tuple(f"stratum n={n}" for _, n in STRATA) + ("shifted n=2000", "shifted n=300", "hard (acc 0.70) n=1000")
+SHIFTED = (
+    ("shifted-2000", 2000, (1.7, 0.3)),
+    ("shifted-300", 300, (1.7, 0.3)),
+    ("hard-1000", 1000, (1.4, 0.6)),
+)
+ROW_KINDS = tuple(f"stratum n={n}" for _, n in STRATA) + (
+    "shifted n=2000",
+    "shifted n=300",
+    "hard (acc 0.70) n=1000",
+)
 VERDICTS = ("underspecified", "degraded")
 
 
@@ -72,8 +80,14 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def _prediction_set(test: str, correct: np.ndarray, rng: np.random.Generator, ids: np.ndarray,
-                    attributes: dict[str, np.ndarray], members: list[str]) -> PredictionSet:
+def _prediction_set(
+    test: str,
+    correct: np.ndarray,
+    rng: np.random.Generator,
+    ids: np.ndarray,
+    attributes: dict[str, np.ndarray],
+    members: list[str],
+) -> PredictionSet:
     """Binary outputs consistent with a correctness matrix: the true class gets q > 0.5 exactly when correct."""
     m, n = correct.shape
     y = rng.integers(0, 2, n)
@@ -108,7 +122,9 @@ def simulate(scenario: str, effect: float, carry_sd: float, members: int, seed: 
     sets["strata"].test = "strata"
     for name, n, (alpha, beta) in SHIFTED:
         p = rng.beta(alpha, beta, n)
-        correct = rng.random((members, n)) < _sigmoid(_logit(p)[None, :] + a[:, None] + extra("shift")[:, None])
+        correct = rng.random((members, n)) < _sigmoid(
+            _logit(p)[None, :] + a[:, None] + extra("shift")[:, None]
+        )
         sets[name] = _prediction_set(name, correct, rng, np.arange(n) + 10_000_000, {}, names)
 
     rows = []
@@ -121,16 +137,36 @@ def simulate(scenario: str, effect: float, carry_sd: float, members: int, seed: 
         for stratum, mask in parts:
             values = acc[:, mask].mean(axis=1)
             for i, member in enumerate(names):
-                rows.append(dict(ensemble="sim", member=member, group=None, test=test,
-                                 kind=kinds.get(test, "shifted"), variant="none", perturbation=None, severity=None,
-                                 stratum=stratum, n=int(mask.sum()), metric="accuracy", value=float(values[i])))
+                rows.append(
+                    dict(
+                        ensemble="sim",
+                        member=member,
+                        group=None,
+                        test=test,
+                        kind=kinds.get(test, "shifted"),
+                        variant="none",
+                        perturbation=None,
+                        severity=None,
+                        stratum=stratum,
+                        n=int(mask.sum()),
+                        metric="accuracy",
+                        value=float(values[i]),
+                    )
+                )
     metrics = pd.DataFrame(rows)
     metrics["severity"] = metrics["severity"].astype("Int64")
     plan = AnalysisPlan(
         (EnsemblePlan("sim", "binary", tuple(names), "iid"),),
-        (TestPlan("iid", "iid", ("sim",), ("accuracy",)),
-         TestPlan("strata", "stratified", ("sim",), ("accuracy",), by=("group",), compare_with_reference=False),
-         *(TestPlan(name, "shifted", ("sim",), ("accuracy",), rex_domains="pooled") for name, _, _ in SHIFTED)),
+        (
+            TestPlan("iid", "iid", ("sim",), ("accuracy",)),
+            TestPlan(
+                "strata", "stratified", ("sim",), ("accuracy",), by=("group",), compare_with_reference=False
+            ),
+            *(
+                TestPlan(name, "shifted", ("sim",), ("accuracy",), rex_domains="pooled")
+                for name, _, _ in SHIFTED
+            ),
+        ),
         {"accuracy": True},
     )
     return metrics, sets, plan
@@ -158,12 +194,22 @@ def one_repetition(job: tuple) -> dict[str, str]:
     return out
 
 
-def run(scenarios: list[tuple[str, str, float, int]], carry_sd: float, members: int, settings: dict,
-        workers: int) -> dict[str, dict[str, list[str]]]:
+def run(
+    scenarios: list[tuple[str, str, float, int]], carry_sd: float, members: int, settings: dict, workers: int
+) -> dict[str, dict[str, list[str]]]:
     jobs, labels = [], []
     for label, scenario, effect, reps in scenarios:
         for r in range(reps):
-            jobs.append((scenario, effect, carry_sd, members, 1_000_003 * (r + 1) + zlib.crc32(label.encode()) % 997, settings))
+            jobs.append(
+                (
+                    scenario,
+                    effect,
+                    carry_sd,
+                    members,
+                    1_000_003 * (r + 1) + zlib.crc32(label.encode()) % 997,
+                    settings,
+                )
+            )
             labels.append(label)
     results: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -184,25 +230,44 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=1000)
     ap.add_argument("--alpha", type=float, default=0.05)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--quick", action="store_true", help="60 repetitions; the nulls and the sd=0.2 alternatives")
+    ap.add_argument(
+        "--quick", action="store_true", help="60 repetitions; the nulls and the sd=0.2 alternatives"
+    )
     args = ap.parse_args()
     reps = 60 if args.quick else args.reps
     power_reps = 60 if args.quick else args.power_reps
     effects = [0.2] if args.quick else [float(x) for x in args.effects.split(",")]
-    settings = dict(permutations=args.permutations, bootstrap=args.bootstrap, member_bootstrap=200,
-                    alpha=args.alpha, fdr=True, marginalization_subsets=1, pca_components=1, pca_scores=False)
-    scenarios = [("pure null", "pure", 0.0, reps), (f"carry-over null (sd {args.carry_sd})", "carry", 0.0, reps)]
+    settings = dict(
+        permutations=args.permutations,
+        bootstrap=args.bootstrap,
+        member_bootstrap=200,
+        alpha=args.alpha,
+        fdr=True,
+        marginalization_subsets=1,
+        pca_components=1,
+        pca_scores=False,
+    )
+    scenarios = [
+        ("pure null", "pure", 0.0, reps),
+        (f"carry-over null (sd {args.carry_sd})", "carry", 0.0, reps),
+    ]
     scenarios += [(f"shifted alternative sd={e}", "alt-shift", e, power_reps) for e in effects]
     scenarios += [(f"strata alternative sd={e}", "alt-strata", e, power_reps) for e in effects]
-    print(f"verdict calibration: {args.members} members, p_i ~ Beta(1.7, 0.3); iid n=2000 with strata "
-          f"{'/'.join(str(n) for _, n in STRATA)}; shifted n=2000, 300; hard n=1000 ~ Beta(1.4, 0.6)")
-    print(f"{reps} repetitions per null, {power_reps} per alternative; permutations {args.permutations}, "
-          f"bootstrap {args.bootstrap}, BH on, alpha {args.alpha}; workers {args.workers}")
+    print(
+        f"verdict calibration: {args.members} members, p_i ~ Beta(1.7, 0.3); iid n=2000 with strata "
+        f"{'/'.join(str(n) for _, n in STRATA)}; shifted n=2000, 300; hard n=1000 ~ Beta(1.4, 0.6)"
+    )
+    print(
+        f"{reps} repetitions per null, {power_reps} per alternative; permutations {args.permutations}, "
+        f"bootstrap {args.bootstrap}, BH on, alpha {args.alpha}; workers {args.workers}"
+    )
     started = time.perf_counter()
     results = run(scenarios, args.carry_sd, args.members, settings, args.workers)
     se = math.sqrt(args.alpha * (1 - args.alpha) / reps)
-    print(f"\nrate of each verdict (Monte Carlo se at rate alpha: {se:.3f}; a null passes at <= alpha + 2 se "
-          f"= {args.alpha + 2 * se:.3f})\n")
+    print(
+        f"\nrate of each verdict (Monte Carlo se at rate alpha: {se:.3f}; a null passes at <= alpha + 2 se "
+        f"= {args.alpha + 2 * se:.3f})\n"
+    )
     header = f"{'scenario':32s} {'row kind':26s}" + "".join(f"{v:>16s}" for v in VERDICTS)
     print(header)
     print("-" * len(header))
@@ -210,8 +275,11 @@ def main() -> None:
     for label, scenario, _, _ in scenarios:
         for kind in ROW_KINDS:
             verdicts = results[label].get(kind, [])
-            if not verdicts or (scenario == "alt-shift" and kind.startswith("stratum")) or (
-                    scenario == "alt-strata" and not kind.startswith("stratum")):
+            if (
+                not verdicts
+                or (scenario == "alt-shift" and kind.startswith("stratum"))
+                or (scenario == "alt-strata" and not kind.startswith("stratum"))
+            ):
                 continue
             rates = {v: float(np.mean([x == v for x in verdicts])) for v in VERDICTS}
             print(f"{label:32s} {kind:26s}" + "".join(f"{rates[v]:16.3f}" for v in VERDICTS))
@@ -224,8 +292,10 @@ def main() -> None:
     target = results.get("shifted alternative sd=0.2", {}).get("shifted n=2000")
     if target:
         power = float(np.mean([x == "underspecified" for x in target]))
-        print(f"power of 'underspecified' at logit-offset sd 0.2 on the 2000-example shifted test: {power:.3f} "
-              f"(target >= 0.8)")
+        print(
+            f"power of 'underspecified' at logit-offset sd 0.2 on the 2000-example shifted test: {power:.3f} "
+            f"(target >= 0.8)"
+        )
         if power < 0.8:
             failures.append(f"power {power:.3f} < 0.8")
     print(f"\n{'all targets met' if not failures else 'targets missed: ' + '; '.join(failures)}")

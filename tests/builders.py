@@ -82,8 +82,15 @@ def build_digits_world(root: Path, members: int = 4) -> DigitsWorld:
     for seed in range(members):
         model = _train(images[train], labels[train], seed)
         path = models_dir / f"seed-{seed}.onnx"
-        torch.onnx.export(model, example, str(path), input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}}, dynamo=False)
+        torch.onnx.export(
+            model,
+            example,
+            str(path),
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}},
+            dynamo=False,
+        )
         onnx_paths.append(path)
         if seed < 2:
             script = models_dir / f"seed-{seed}.pt"
@@ -95,18 +102,42 @@ def build_digits_world(root: Path, members: int = 4) -> DigitsWorld:
 
     test_images, test_labels = images[test], labels[test]
     ink = test_images.reshape(len(test), -1).sum(1)
-    ink_band = np.where(ink < np.quantile(ink, 1 / 3), "light", np.where(ink < np.quantile(ink, 2 / 3), "medium", "heavy"))
+    ink_band = np.where(
+        ink < np.quantile(ink, 1 / 3), "light", np.where(ink < np.quantile(ink, 2 / 3), "medium", "heavy")
+    )
     parity = np.where(test_labels % 2 == 0, "even", "odd")
     ids = (1000 + test).astype(np.int64)
     data_dir = root / "data"
     data_dir.mkdir()
     parquet = data_dir / "test.parquet"
-    pq.write_table(pa.table({"id": ids, "image": [_png(im) for im in test_images], "label": test_labels,
-                             "ink": ink_band, "parity": parity, "ink_total": ink.astype(np.float64)}), parquet)
+    pq.write_table(
+        pa.table(
+            {
+                "id": ids,
+                "image": [_png(im) for im in test_images],
+                "label": test_labels,
+                "ink": ink_band,
+                "parity": parity,
+                "ink_total": ink.astype(np.float64),
+            }
+        ),
+        parquet,
+    )
     shifted = np.roll(test_images, shift=1, axis=2)
     shifted_parquet = data_dir / "shifted.parquet"
-    pq.write_table(pa.table({"id": ids, "image": [_png(im) for im in shifted], "label": test_labels,
-                             "ink": ink_band, "parity": parity, "ink_total": ink.astype(np.float64)}), shifted_parquet)
+    pq.write_table(
+        pa.table(
+            {
+                "id": ids,
+                "image": [_png(im) for im in shifted],
+                "label": test_labels,
+                "ink": ink_band,
+                "parity": parity,
+                "ink_total": ink.astype(np.float64),
+            }
+        ),
+        shifted_parquet,
+    )
     npz = data_dir / "test.npz"
     np.savez(npz, id=ids, image=test_images, label=test_labels, ink=ink_band.astype("U6"))
     folder = data_dir / "images"
@@ -114,10 +145,22 @@ def build_digits_world(root: Path, members: int = 4) -> DigitsWorld:
     for i, image in zip(ids[:60], test_images[:60], strict=True):
         (folder / f"{i}.png").write_bytes(_png(image))
     table = data_dir / "images.csv"
-    pd.DataFrame({"path": [f"{i}.png" for i in ids[:60]], "label": test_labels[:60], "ink": ink_band[:60]}).to_csv(
-        table, index=False)
-    return DigitsWorld(root, onnx_paths, script_paths, state_dict, parquet, shifted_parquet, npz, folder, table,
-                       test_images, test_labels)
+    pd.DataFrame(
+        {"path": [f"{i}.png" for i in ids[:60]], "label": test_labels[:60], "ink": ink_band[:60]}
+    ).to_csv(table, index=False)
+    return DigitsWorld(
+        root,
+        onnx_paths,
+        script_paths,
+        state_dict,
+        parquet,
+        shifted_parquet,
+        npz,
+        folder,
+        table,
+        test_images,
+        test_labels,
+    )
 
 
 def write_audit(path: Path, body: str) -> Path:
@@ -129,12 +172,14 @@ def write_audit(path: Path, body: str) -> Path:
 def basic_audit(world: DigitsWorld, folder: Path, extra: str = "", analysis: str = "") -> Path:
     """An audit with one ONNX ensemble, iid + stratified + shifted tests on Parquet data."""
     models = world.root / "models"
-    return write_audit(folder / "audit.toml", f"""
+    return write_audit(
+        folder / "audit.toml",
+        f"""
         [audit]
         name = "digits-test"
         title = "Digits test audit"
         seed = 7
-        output = "{folder / 'results'}"
+        output = "{folder / "results"}"
         batch_size = 128
 
         [ensembles.linear]
@@ -181,4 +226,5 @@ def basic_audit(world: DigitsWorld, folder: Path, extra: str = "", analysis: str
         bootstrap = 100
         member_bootstrap = 100
         {analysis}
-        """)
+        """,
+    )

@@ -16,11 +16,19 @@ from pathlib import Path
 LOCK_FILES = (".uspec-audit.lock", ".uspec-audit.commit-lock")
 
 
-def cli(*args: str, timeout: float = 300, env: dict | None = None, preexec_fn=None) -> subprocess.CompletedProcess:
+def cli(
+    *args: str, timeout: float = 300, env: dict | None = None, preexec_fn=None
+) -> subprocess.CompletedProcess:
     """Run ``python -m uspec_audit ARGS`` (the console entry point, with its signal handling) to the end."""
     try:
-        return subprocess.run([sys.executable, "-m", "uspec_audit", *args], capture_output=True, text=True,
-                              env=env, preexec_fn=preexec_fn, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "uspec_audit", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            preexec_fn=preexec_fn,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired as error:
         raise AssertionError(f"uspec-audit {' '.join(args)} did not finish in {timeout} s") from error
 
@@ -43,23 +51,35 @@ def peak_rss_of(*args: str, timeout: float = 600) -> tuple[int, float, str]:
     """
     with tempfile.TemporaryDirectory() as scratch:
         record = Path(scratch) / "maxrss"
-        done = subprocess.run([sys.executable, "-c", _LAUNCHER, str(record), sys.executable, "-m", "uspec_audit",
-                               *args], capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, str(record), sys.executable, "-m", "uspec_audit", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         return done.returncode, int(record.read_text()) / 1024, done.stderr
 
 
 def snapshot(folder: Path, cache: bool = False) -> dict[str, bytes]:
     """Every file under ``folder`` with its bytes: the results, and the prediction cache if ``cache`` (a run
     may legitimately refresh it); lock files are left out (they record their last holder)."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name not in LOCK_FILES and (cache or ".cache" not in p.relative_to(folder).parts)}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in LOCK_FILES and (cache or ".cache" not in p.relative_to(folder).parts)
+    }
 
 
 def leftovers(folder: Path) -> list[str]:
     """Staging folders, journals and temporary files: what no finished command may leave behind."""
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                  if p.name.startswith(".staging-") or p.name.endswith(".tmp") or p.name == ".uspec-audit.commit"
-                  or p.name.startswith(".tmp-"))
+    return sorted(
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.name.startswith(".staging-")
+        or p.name.endswith(".tmp")
+        or p.name == ".uspec-audit.commit"
+        or p.name.startswith(".tmp-")
+    )
 
 
 def manifest(folder: Path) -> dict:
@@ -69,28 +89,51 @@ def manifest(folder: Path) -> dict:
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG that declares ``width`` x ``height`` pixels but holds almost no data (a decompression bomb's
     header: decoders learn the size before reading any pixel)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) \
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
         + chunk(b"IEND", b"")
+    )
 
 
 def unshare_available() -> bool:
     """Whether this machine lets us make a private mount namespace (for real read-only and full disks)."""
     if shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
-                            "d=$(mktemp -d) && mount -t tmpfs -o size=64k none $d && umount $d && rmdir $d"],
-                           capture_output=True)
+    probe = subprocess.run(
+        [
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "sh",
+            "-c",
+            "d=$(mktemp -d) && mount -t tmpfs -o size=64k none $d && umount $d && rmdir $d",
+        ],
+        capture_output=True,
+    )
     return probe.returncode == 0
 
 
 def in_private_mount(script: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run a shell script in a private user+mount namespace (mounts there are invisible elsewhere)."""
-    return subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def torch_payload(command: str) -> bytes:

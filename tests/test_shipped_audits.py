@@ -16,8 +16,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(audit: str, out: Path) -> tuple[subprocess.CompletedProcess, dict]:
-    result = subprocess.run([sys.executable, "-m", "uspec_audit", "run", str(ROOT / "audits" / audit), "--out",
-                             str(out), "--json"], capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "uspec_audit",
+            "run",
+            str(ROOT / "audits" / audit),
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     payload = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
     return result, payload
 
@@ -51,14 +64,18 @@ def test_derm_verdicts_follow_the_rules(derm):
     assert summary["verdict_reason"].str.len().gt(10).all()
     # the 2-member TorchScript ensemble never gets a verdict, whatever its spread
     two = summary.query("ensemble == 'cnn-torchscript'")
-    assert (two["verdict"] == "insufficient").all() and two["verdict_reason"].str.contains("min_members").all()
+    assert (two["verdict"] == "insufficient").all() and two["verdict_reason"].str.contains(
+        "min_members"
+    ).all()
     cnn = summary.query("ensemble == 'cnn'")
     iid = cnn.query("test == 'iid' and stratum == 'all'")
     assert (iid["verdict"] == "stable").all() and iid["perm_p_adj"].notna().all()
     for column in ("perm_p", "perm_p_adj", "excess_p", "excess_p_adj", "degraded_p", "degraded_p_adj"):
         p = cnn[column].dropna()
         assert len(p) and p.gt(0).all() and p.le(1).all(), column
-    assert (cnn["excess_p_adj"].dropna() >= cnn["excess_p"].dropna().reindex(cnn["excess_p_adj"].dropna().index)).all()
+    assert (
+        cnn["excess_p_adj"].dropna() >= cnn["excess_p"].dropna().reindex(cnn["excess_p_adj"].dropna().index)
+    ).all()
     # the headline ranking key is finite wherever it is defined, never inf
     key = cnn["sd_ratio_corrected_ci_low"].dropna()
     assert len(key) and np.isfinite(key).all()
@@ -72,7 +89,16 @@ def test_derm_verdicts_follow_the_rules(derm):
 
 def test_derm_writes_every_result_and_report(derm):
     out, _ = derm
-    for name in ("metrics", "summary", "contracts", "flips", "corruptions", "differences", "calibration", "pca"):
+    for name in (
+        "metrics",
+        "summary",
+        "contracts",
+        "flips",
+        "corruptions",
+        "differences",
+        "calibration",
+        "pca",
+    ):
         assert (out / f"{name}.parquet").exists(), name
     for report in ("report.html", "report.md"):
         assert (out / report).stat().st_size > 1000

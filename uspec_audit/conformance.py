@@ -97,9 +97,13 @@ def member_problems(member: Any) -> list[str]:
     try:
         fingerprint = member.fingerprint
         if not isinstance(fingerprint, str) or not fingerprint:
-            problems.append(f"its fingerprint must be a non-empty str (e.g. the file's sha256), got {fingerprint!r}")
+            problems.append(
+                f"its fingerprint must be a non-empty str (e.g. the file's sha256), got {fingerprint!r}"
+            )
     except AttributeError:
-        problems.append("it has no `fingerprint` (a str that changes when the model does, e.g. the file's sha256)")
+        problems.append(
+            "it has no `fingerprint` (a str that changes when the model does, e.g. the file's sha256)"
+        )
     try:
         providers = member.providers
         if not isinstance(providers, list | tuple) or not all(isinstance(p, str) for p in providers):
@@ -128,7 +132,9 @@ def reader_problems(reader: Any) -> list[str]:
             problems.append(f"its num_examples must be a non-negative int, got {count!r}")
     try:
         names = reader.feature_names
-        if names is not None and not (isinstance(names, list | tuple) and all(isinstance(n, str) for n in names)):
+        if names is not None and not (
+            isinstance(names, list | tuple) and all(isinstance(n, str) for n in names)
+        ):
             problems.append(f"its feature_names must be a list of str or None, got {names!r}")
     except AttributeError:
         problems.append("it has no `feature_names` (a list of str, or None)")
@@ -176,8 +182,10 @@ def metadata_problems(frame: Any, attributes: list[str], count: int) -> list[str
     problems = []
     missing = [c for c in ("id", "target", *attributes) if c not in frame.columns]
     if missing:
-        problems.append(f"metadata() lacks the columns {missing} (it needs id, target and every attribute the "
-                        f"dataset table names)")
+        problems.append(
+            f"metadata() lacks the columns {missing} (it needs id, target and every attribute the "
+            f"dataset table names)"
+        )
     if len(frame) != count:
         problems.append(f"metadata() has {len(frame)} rows but num_examples is {count}")
     if "id" in frame.columns and not frame["id"].is_unique:
@@ -212,9 +220,11 @@ def output_problems(inputs: Any, outputs: Any, modality: str, allow_nan: bool = 
             problems.append(f"it changed the shape from {list(inputs.shape)} to {list(outputs.shape)}")
         if outputs.dtype != inputs.dtype:
             low, high = _range(outputs)
-            problems.append(f"it changed the dtype from {inputs.dtype} to {outputs.dtype} (values in "
-                            f"[{low:.4g}, {high:.4g}]); return the input's dtype and scale"
-                            + (" (0..255 for uint8 images)" if inputs.dtype == np.uint8 else ""))
+            problems.append(
+                f"it changed the dtype from {inputs.dtype} to {outputs.dtype} (values in "
+                f"[{low:.4g}, {high:.4g}]); return the input's dtype and scale"
+                + (" (0..255 for uint8 images)" if inputs.dtype == np.uint8 else "")
+            )
         elif inputs.dtype.kind == "f" and outputs.shape == inputs.shape:
             became = ~np.isfinite(outputs) & np.isfinite(inputs)
             if not allow_nan and became.any():
@@ -224,8 +234,10 @@ def output_problems(inputs: Any, outputs: Any, modality: str, allow_nan: bool = 
                 out_low, out_high = _range(outputs)
                 fractional = np.any(np.mod(outputs[np.isfinite(outputs)], 1) != 0)
                 if in_high > 2 and 0 < out_high <= 1 and fractional:
-                    problems.append(f"it shrank the values from [{in_low:.4g}, {in_high:.4g}] to [{out_low:.4g}, "
-                                    f"{out_high:.4g}]: a change of scale? return values on the input's scale")
+                    problems.append(
+                        f"it shrank the values from [{in_low:.4g}, {in_high:.4g}] to [{out_low:.4g}, "
+                        f"{out_high:.4g}]: a change of scale? return values on the input's scale"
+                    )
         return problems
     if isinstance(inputs, list | tuple | np.ndarray):
         if isinstance(inputs, list) and not isinstance(outputs, list):
@@ -272,7 +284,9 @@ def same_outputs(first: Any, second: Any, tolerant: bool = False) -> bool:
         a, b = _texts(first), _texts(second)
     except Exception:
         return False
-    return a.shape == b.shape and all(x == y for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True))
+    return a.shape == b.shape and all(
+        x == y for x, y in zip(a.ravel().tolist(), b.ravel().tolist(), strict=True)
+    )
 
 
 def take(inputs: Any, rows: np.ndarray) -> Any:
@@ -284,8 +298,9 @@ def take(inputs: Any, rows: np.ndarray) -> Any:
 
 def sliced_context(ctx: Any, rows: np.ndarray) -> Any:
     """The context of a sub-batch: seeds and ids of ``rows``, everything else shared."""
-    return dataclasses.replace(ctx, seeds=np.asarray(ctx.seeds)[rows],
-                               ids=None if ctx.ids is None else np.asarray(ctx.ids)[rows])
+    return dataclasses.replace(
+        ctx, seeds=np.asarray(ctx.seeds)[rows], ids=None if ctx.ids is None else np.asarray(ctx.ids)[rows]
+    )
 
 
 def rerun_problems(apply: Any, inputs: Any, outputs: Any, ctx: Any, rows: int = 8) -> list[str]:
@@ -304,6 +319,8 @@ def rerun_problems(apply: Any, inputs: Any, outputs: Any, ctx: Any, rows: int = 
     again = apply(take(inputs, picked), sliced_context(ctx, picked))
     if same_outputs(take(outputs, picked), again, tolerant=True):
         return []
-    return ["applied again to examples of the batch, with the same seeds, it gave different outputs: it draws "
-            "randomness from somewhere other than ctx.seeds (a global generator, one generator per batch) or "
-            "depends on the other examples of the batch"]
+    return [
+        "applied again to examples of the batch, with the same seeds, it gave different outputs: it draws "
+        "randomness from somewhere other than ctx.seeds (a global generator, one generator per batch) or "
+        "depends on the other examples of the batch"
+    ]

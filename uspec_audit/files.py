@@ -41,7 +41,9 @@ def regular_file(path: Path, what: str = "file", error: type[UspecError] = RunEr
     except OSError as problem:
         raise error(f"{path}: cannot read the {what} ({problem.strerror or problem}).") from problem
     if not stat.S_ISREG(status.st_mode):
-        raise error(f"{path}: the {what} is {file_kind(status.st_mode)}, not a regular file; refusing to read it.")
+        raise error(
+            f"{path}: the {what} is {file_kind(status.st_mode)}, not a regular file; refusing to read it."
+        )
     return status
 
 

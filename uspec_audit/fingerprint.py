@@ -35,7 +35,9 @@ def file_sha256(path: Path) -> str:
                 remaining -= len(chunk)
             grew = handle.read(1)
         if remaining or grew:
-            raise RunError(f"{path}: the file changed size while it was being read; is something writing to it?")
+            raise RunError(
+                f"{path}: the file changed size while it was being read; is something writing to it?"
+            )
         _file_cache[key] = digest.hexdigest()
     return _file_cache[key]
 

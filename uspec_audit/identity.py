@@ -199,7 +199,9 @@ def distribution_of(module: str) -> tuple[str, str]:
 _identities: dict[int, tuple[Any, ComponentIdentity]] = {}
 
 
-def component_identity(spec: Any, package: str | None = None, version: str | None = None) -> ComponentIdentity:
+def component_identity(
+    spec: Any, package: str | None = None, version: str | None = None
+) -> ComponentIdentity:
     """The identity of a component (remembered per spec object for the process).
 
     ``package`` and ``version``: the distribution that registered it, when known (the registry knows it from
@@ -216,7 +218,12 @@ def component_identity(spec: Any, package: str | None = None, version: str | Non
         package, version = distribution_of(modules[0]) if modules else ("", "")
     if modules and not package:  # a checkout without installed metadata: still name the package
         package = modules[0].split(".")[0]
-    identity = ComponentIdentity(package=package, package_version=version or "", code_sha256=digest.hexdigest(),
-                                 declared_version=str(getattr(spec, "version", "")), modules=modules)
+    identity = ComponentIdentity(
+        package=package,
+        package_version=version or "",
+        code_sha256=digest.hexdigest(),
+        declared_version=str(getattr(spec, "version", "")),
+        modules=modules,
+    )
     _identities[id(spec)] = (spec, identity)
     return identity

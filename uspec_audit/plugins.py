@@ -134,8 +134,11 @@ class Registry:
         """Why ``name`` may be missing: the failure that left it out, else every plugin that failed."""
         if not self.failures:
             return ""
-        exact = [f for f in self.failures
-                 if name and f.family == family and (f.component == name or name in f.components)]
+        exact = [
+            f
+            for f in self.failures
+            if name and f.family == family and (f.component == name or name in f.components)
+        ]
         if exact:
             return " " + " ".join(f.error for f in exact)
         whole = [f for f in self.failures if not f.component and not f.components] or self.failures
@@ -170,13 +173,17 @@ def _hook_problems(manager: pluggy.PluginManager, module: Any, plugin: str) -> l
         if options is not None and attribute not in known:
             close = difflib.get_close_matches(attribute, known, n=1, cutoff=0.6)
             hint = f" Did you mean '{close[0]}'?" if close else f" Hooks: {', '.join(known)}."
-            problems.append(f"it implements the hook '{attribute}', which uspec-audit {__version__} does not "
-                            f"define.{hint}")
+            problems.append(
+                f"it implements the hook '{attribute}', which uspec-audit {__version__} does not "
+                f"define.{hint}"
+            )
         elif options is None and attribute in known:
             value = getattr(module, attribute, None)
             if inspect.isfunction(value) and value.__module__ == getattr(module, "__name__", None):
-                problems.append(f"its function '{attribute}' lacks the @uspec_audit.hookimpl decorator, so it "
-                                f"is never called.")
+                problems.append(
+                    f"its function '{attribute}' lacks the @uspec_audit.hookimpl decorator, so it "
+                    f"is never called."
+                )
     return problems
 
 
@@ -185,8 +192,10 @@ def _spec_problem(family: str, spec: Any) -> str | None:
     ``uspec-audit plugins``, not in the middle of an audit."""
     name = getattr(spec, "name", None)
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        return (f"the name {name!r} is not valid: 1-64 characters, letters, digits and . _ + / - (start with a "
-                f"letter or digit); prefix it with your package, e.g. 'mypkg/name'")
+        return (
+            f"the name {name!r} is not valid: 1-64 characters, letters, digits and . _ + / - (start with a "
+            f"letter or digit); prefix it with your package, e.g. 'mypkg/name'"
+        )
     for attribute in ("apply", "fn", "load", "open", "make"):
         if hasattr(spec, attribute) and not callable(getattr(spec, attribute)):
             return f"{attribute} must be callable, got {type(getattr(spec, attribute)).__name__}"
@@ -267,13 +276,18 @@ def build_registry(*, load_entry_points: bool = True) -> Registry:
             try:
                 impl.function(register=register)
             except Exception as error:  # the hook's registrations are left out, everything else stays
-                registry.failures.append(PluginFailure(
-                    impl.plugin_name, package,
-                    f"plugin '{impl.plugin_name}' ({package}): its hook {family.hook} raised "
-                    f"{type(error).__name__}: {error}; the {family.noun}s it registers are left out "
-                    f"({', '.join(c.spec.name for c in staged) or 'none registered before the error'}). "
-                    + _fix_hint(impl.plugin_name),
-                    family_name, components=tuple(c.spec.name for c in staged)))
+                registry.failures.append(
+                    PluginFailure(
+                        impl.plugin_name,
+                        package,
+                        f"plugin '{impl.plugin_name}' ({package}): its hook {family.hook} raised "
+                        f"{type(error).__name__}: {error}; the {family.noun}s it registers are left out "
+                        f"({', '.join(c.spec.name for c in staged) or 'none registered before the error'}). "
+                        + _fix_hint(impl.plugin_name),
+                        family_name,
+                        components=tuple(c.spec.name for c in staged),
+                    )
+                )
                 continue
             candidates += staged
     _settle_names(registry, candidates)
@@ -287,50 +301,90 @@ def _load_entry_points(manager: pluggy.PluginManager, registry: Registry, origin
         if entry_point.name in disabled or entry_point.value == BUILTIN_MODULE:
             continue
         if entry_point.name == BUILTIN_PLUGIN or entry_point.name in origins:
-            registry.failures.append(PluginFailure(entry_point.name, package, (
-                f"plugin '{entry_point.name}' ({package}): the entry-point name '{entry_point.name}' is "
-                f"{'reserved' if entry_point.name == BUILTIN_PLUGIN else 'used by another plugin'}; it was left "
-                f"out. Rename the entry point in the package's pyproject.toml.")))
+            registry.failures.append(
+                PluginFailure(
+                    entry_point.name,
+                    package,
+                    (
+                        f"plugin '{entry_point.name}' ({package}): the entry-point name '{entry_point.name}' is "
+                        f"{'reserved' if entry_point.name == BUILTIN_PLUGIN else 'used by another plugin'}; it was left "
+                        f"out. Rename the entry point in the package's pyproject.toml."
+                    ),
+                )
+            )
             continue
         try:
             module = entry_point.load()
         except (Exception, SystemExit) as error:  # a broken plugin must not take the CLI down
-            registry.failures.append(PluginFailure(entry_point.name, package, (
-                f"plugin '{entry_point.name}' ({package} {version}) could not be imported "
-                f"({entry_point.value}): {type(error).__name__}: {error}. It was left out. "
-                + _fix_hint(entry_point.name))))
+            registry.failures.append(
+                PluginFailure(
+                    entry_point.name,
+                    package,
+                    (
+                        f"plugin '{entry_point.name}' ({package} {version}) could not be imported "
+                        f"({entry_point.value}): {type(error).__name__}: {error}. It was left out. "
+                        + _fix_hint(entry_point.name)
+                    ),
+                )
+            )
             continue
         problems = _hook_problems(manager, module, entry_point.name)
         if not problems:
             try:
                 manager.register(module, name=entry_point.name)
             except (pluggy.PluginValidationError, ValueError) as error:
-                problems = [f"its hooks cannot be registered: {error} (every hook takes one argument, register)."]
+                problems = [
+                    f"its hooks cannot be registered: {error} (every hook takes one argument, register)."
+                ]
         if problems:
-            registry.failures.append(PluginFailure(entry_point.name, package, (
-                f"plugin '{entry_point.name}' ({package} {version}): {' '.join(problems)} It was left out. "
-                + _fix_hint(entry_point.name))))
+            registry.failures.append(
+                PluginFailure(
+                    entry_point.name,
+                    package,
+                    (
+                        f"plugin '{entry_point.name}' ({package} {version}): {' '.join(problems)} It was left out. "
+                        + _fix_hint(entry_point.name)
+                    ),
+                )
+            )
             continue
         origins[entry_point.name] = (package, version)
 
 
-def _make_register(registry: Registry, family: str, plugin: str, package: str, version: str,
-                   staged: list[_Candidate]) -> Callable[[Any], None]:
+def _make_register(
+    registry: Registry, family: str, plugin: str, package: str, version: str, staged: list[_Candidate]
+) -> Callable[[Any], None]:
     expected = FAMILIES[family]
 
     def register(spec: Any) -> None:
         shown = getattr(spec, "name", None)
         if not isinstance(spec, expected.spec_class):
-            registry.failures.append(PluginFailure(plugin, package, (
-                f"plugin '{plugin}' ({package}) registered a {type(spec).__name__} {shown!r} through "
-                f"{expected.hook}, which takes {expected.spec_class.__name__}; it was left out."),
-                family, shown if isinstance(shown, str) else ""))
+            registry.failures.append(
+                PluginFailure(
+                    plugin,
+                    package,
+                    (
+                        f"plugin '{plugin}' ({package}) registered a {type(spec).__name__} {shown!r} through "
+                        f"{expected.hook}, which takes {expected.spec_class.__name__}; it was left out."
+                    ),
+                    family,
+                    shown if isinstance(shown, str) else "",
+                )
+            )
             return
         problem = _spec_problem(family, spec)
         if problem:
-            registry.failures.append(PluginFailure(plugin, package, (
-                f"The {expected.noun} {shown!r} of plugin '{plugin}' ({package}) was left out: {problem}."),
-                family, shown if isinstance(shown, str) else ""))
+            registry.failures.append(
+                PluginFailure(
+                    plugin,
+                    package,
+                    (
+                        f"The {expected.noun} {shown!r} of plugin '{plugin}' ({package}) was left out: {problem}."
+                    ),
+                    family,
+                    shown if isinstance(shown, str) else "",
+                )
+            )
             return
         staged.append(_Candidate(family, spec, plugin, package, version))
 
@@ -346,31 +400,54 @@ def _settle_names(registry: Registry, candidates: list[_Candidate]) -> None:
         noun = FAMILIES[family].noun
         if len(claimants) == 1:
             only = claimants[0]
-            registry.components[family][name] = Registered(family, name, only.spec, only.plugin, only.package,
-                                                           only.version)
+            registry.components[family][name] = Registered(
+                family, name, only.spec, only.plugin, only.package, only.version
+            )
             continue
         builtin = next((c for c in claimants if c.plugin == BUILTIN_PLUGIN), None)
         if builtin is not None:
-            registry.components[family][name] = Registered(family, name, builtin.spec, builtin.plugin,
-                                                           builtin.package, builtin.version)
+            registry.components[family][name] = Registered(
+                family, name, builtin.spec, builtin.plugin, builtin.package, builtin.version
+            )
             for other in claimants:
                 if other is builtin:
                     continue
-                registry.failures.append(PluginFailure(other.plugin, other.package, (
-                    f"The {noun} '{name}' of plugin '{other.plugin}' ({other.package}) was left out: uspec-audit "
-                    f"has a built-in {noun} of that name. Rename the plugin's {noun} with a package prefix, e.g. "
-                    f"'{other.plugin}/{name}'; the plugin's other components are available."), family, name))
+                registry.failures.append(
+                    PluginFailure(
+                        other.plugin,
+                        other.package,
+                        (
+                            f"The {noun} '{name}' of plugin '{other.plugin}' ({other.package}) was left out: uspec-audit "
+                            f"has a built-in {noun} of that name. Rename the plugin's {noun} with a package prefix, e.g. "
+                            f"'{other.plugin}/{name}'; the plugin's other components are available."
+                        ),
+                        family,
+                        name,
+                    )
+                )
             continue
         owners = ", ".join(f"plugin '{c.plugin}' ({c.package})" for c in claimants)
         if len({c.plugin for c in claimants}) == 1:
-            claimants, reason = claimants[:1], f"plugin '{claimants[0].plugin}' registers it {len(claimants)} times"
+            claimants, reason = (
+                claimants[:1],
+                f"plugin '{claimants[0].plugin}' registers it {len(claimants)} times",
+            )
         else:
             reason = f"it is registered by {owners}, and neither is chosen silently"
         for claimant in claimants:
-            registry.failures.append(PluginFailure(claimant.plugin, claimant.package, (
-                f"The {noun} '{name}' was left out: {reason}. Rename one (prefix names with the package, e.g. "
-                f"'{claimant.plugin}/{name.split('/')[-1]}') or switch one plugin off with "
-                f"{DISABLE_VARIABLE}=NAME; the plugins' other components are available."), family, name))
+            registry.failures.append(
+                PluginFailure(
+                    claimant.plugin,
+                    claimant.package,
+                    (
+                        f"The {noun} '{name}' was left out: {reason}. Rename one (prefix names with the package, e.g. "
+                        f"'{claimant.plugin}/{name.split('/')[-1]}') or switch one plugin off with "
+                        f"{DISABLE_VARIABLE}=NAME; the plugins' other components are available."
+                    ),
+                    family,
+                    name,
+                )
+            )
 
 
 _cached: Registry | None = None

@@ -15,17 +15,22 @@ def test_member_tables_groups_combined_strata_and_sources(digits_world, tmp_path
     models = digits_world.root / "models"
     member_tables = "\n".join(
         f'[[ensembles.nested.member]]\npath = "{models}/seed-{i}.onnx"\nname = "m{i}"\ngroup = "g{i // 2}"\n'
-        for i in range(4))
-    audit = write_audit(tmp_path / "audit.toml", f"""
+        for i in range(4)
+    )
+    audit = write_audit(
+        tmp_path / "audit.toml",
+        f"""
         [audit]
         name = "shapes"
         seed = 11
-        output = "{tmp_path / 'results'}"
+        output = "{tmp_path / "results"}"
 
         [ensembles.nested]
         task = "multiclass"
         preprocess = {{ layout = "NCHW", scale = 255.0 }}
-        """ + member_tables + f"""
+        """
+        + member_tables
+        + f"""
         [datasets.test]
         source = "npz"
         path = "{digits_world.npz}"
@@ -67,15 +72,22 @@ def test_member_tables_groups_combined_strata_and_sources(digits_world, tmp_path
         permutations = 100
         bootstrap = 50
         member_bootstrap = 50
-        """)
+        """,
+    )
     result = CliRunner().invoke(app, ["run", str(audit), "--no-reports"])
     assert result.exit_code == 0, result.output
     metrics = pd.read_parquet(tmp_path / "results" / "metrics.parquet")
     strata = set(metrics.query("test == 'ink-parity'")["stratum"])
-    assert strata == {"all"} | {f"ink={i};parity={p}" for i in ("heavy", "light", "medium") for p in ("even", "odd")}
+    assert strata == {"all"} | {
+        f"ink={i};parity={p}" for i in ("heavy", "light", "medium") for p in ("even", "odd")
+    }
     assert set(metrics["member"]) == {"m0", "m1", "m2", "m3"}
     assert dict(metrics.drop_duplicates("member")[["member", "group"]].values) == {
-        "m0": "g0", "m1": "g0", "m2": "g1", "m3": "g1"}
+        "m0": "g0",
+        "m1": "g0",
+        "m2": "g1",
+        "m3": "g1",
+    }
     # the image folder holds the first 60 test digits: same predictions as the npz rows with those ids
     assert metrics.query("test == 'folder' and stratum == 'all'")["n"].unique().tolist() == [60]
     # one-way ANOVA across groups, against scipy

@@ -94,8 +94,10 @@ def test_read_only_out(digits_world, tmp_path):
         result = cli("run", str(audit), "--out", str(out), "--no-reports")
         out.chmod(0o755)
     elif unshare_available():  # root ignores permissions: a read-only mount stops root too
-        done = in_private_mount(f"mount -t tmpfs -o ro none {out} && exec {sys.executable} -m uspec_audit run "
-                                f"{audit} --out {out} --no-reports")
+        done = in_private_mount(
+            f"mount -t tmpfs -o ro none {out} && exec {sys.executable} -m uspec_audit run "
+            f"{audit} --out {out} --no-reports"
+        )
         result = done
     else:
         pytest.skip("running as root without user namespaces: no way to make a folder read-only for root")
@@ -144,7 +146,9 @@ def test_full_disk_file_size_limit(digits_world, tmp_path):
     assert snapshot(tmp_path / "results") == before and not leftovers(tmp_path / "results")
 
 
-@pytest.mark.skipif(not unshare_available(), reason="needs user namespaces for a small tmpfs (a real full disk)")
+@pytest.mark.skipif(
+    not unshare_available(), reason="needs user namespaces for a small tmpfs (a real full disk)"
+)
 def test_full_disk_no_space_left(digits_world, tmp_path):
     """ENOSPC for real: a 900 KB tmpfs holds the tables of a first run but not the reports of a second."""
     audit = basic_audit(digits_world, tmp_path)
@@ -201,7 +205,9 @@ def test_audit_file_too_large(tmp_path):
 
 
 def _factory_audit(world, folder, factory: str, kwargs: str = "{}"):
-    return write_audit(folder / "factory.toml", f"""
+    return write_audit(
+        folder / "factory.toml",
+        f"""
         [audit]
         name = "factory"
         output = "results"
@@ -223,7 +229,8 @@ def _factory_audit(world, folder, factory: str, kwargs: str = "{}"):
         kind = "iid"
         dataset = "test"
         metrics = ["accuracy"]
-        """)
+        """,
+    )
 
 
 def test_factory_os_system_never_runs(digits_world, tmp_path):
@@ -280,9 +287,13 @@ def _pt2_payloads(folder, marker) -> dict[str, object]:
     config["config"]["1.bias"]["use_pickle"] = True
     return {
         "sample inputs": variant("sample.pt2", {f"{prefix}/data/sample_inputs/model.pt": payload}),
-        "pickled weight": variant("weight.pt2", {f"{prefix}/data/weights/model_weights_config.json":
-                                                 json.dumps(config).encode(),
-                                                 f"{prefix}/data/weights/weight_1": payload}),
+        "pickled weight": variant(
+            "weight.pt2",
+            {
+                f"{prefix}/data/weights/model_weights_config.json": json.dumps(config).encode(),
+                f"{prefix}/data/weights/weight_1": payload,
+            },
+        ),
         "opaque object": variant("opaque.pt2", {f"{prefix}/data/constants/opaque_obj_0": payload}),
         "not a zip": variant_garbage(folder / "garbage.pt2"),
     }
@@ -297,11 +308,17 @@ def test_pt2_payloads_run_no_code_and_print_no_traceback(digits_world, tmp_path)
     marker = tmp_path / "PWNED_MARKER"
     for case, model in _pt2_payloads(tmp_path, marker).items():
         audit = basic_audit(digits_world, tmp_path)
-        audit.write_text(audit.read_text().replace('loader = "onnx"', 'loader = "torch"')
-                         .replace(f'"{digits_world.root / "models"}/seed-*.onnx"', f'["{model}"]'))
+        audit.write_text(
+            audit.read_text()
+            .replace('loader = "onnx"', 'loader = "torch"')
+            .replace(f'"{digits_world.root / "models"}/seed-*.onnx"', f'["{model}"]')
+        )
         result = cli("run", str(audit), "--no-reports", "--out", str(tmp_path / f"out-{model.stem}"))
         _clear(result, 3, model.name)
-        assert "W1" not in result.stderr, (case, result.stderr)  # torch's logged traceback stays off the terminal
+        assert "W1" not in result.stderr, (
+            case,
+            result.stderr,
+        )  # torch's logged traceback stays off the terminal
         assert not marker.exists(), case
 
 
@@ -311,7 +328,9 @@ def test_member_symlinked_to_dev_zero(digits_world, tmp_path):
     (models / "a.onnx").write_bytes(digits_world.onnx_members[0].read_bytes())
     (models / "b.onnx").symlink_to("/dev/zero")
     audit = basic_audit(digits_world, tmp_path)
-    audit.write_text(audit.read_text().replace(f"{digits_world.root / 'models'}/seed-*.onnx", f"{models}/*.onnx"))
+    audit.write_text(
+        audit.read_text().replace(f"{digits_world.root / 'models'}/seed-*.onnx", f"{models}/*.onnx")
+    )
     _clear(cli("validate", str(audit), timeout=120), 2, "b.onnx", "character device")
     _clear(cli("run", str(audit), "--no-reports", timeout=120), 2, "b.onnx", "character device")
 
@@ -340,9 +359,12 @@ def test_fifo_among_the_images_of_an_image_folder(digits_world, tmp_path):
     table = tmp_path / "images.csv"
     table.write_text(digits_world.image_table.read_text())
     audit = basic_audit(digits_world, tmp_path)
-    audit.write_text(audit.read_text().replace(
-        f'source = "parquet"\npath = "{digits_world.shifted_parquet}"\nid = "id"\nattributes = ["ink", "parity"]',
-        f'source = "images"\npath = "{folder}"\ntable = "{table}"\nattributes = ["ink"]'))
+    audit.write_text(
+        audit.read_text().replace(
+            f'source = "parquet"\npath = "{digits_world.shifted_parquet}"\nid = "id"\nattributes = ["ink", "parity"]',
+            f'source = "images"\npath = "{folder}"\ntable = "{table}"\nattributes = ["ink"]',
+        )
+    )
     result = cli("run", str(audit), "--no-reports", timeout=120)
     assert result.returncode in (2, 3) and "named pipe (FIFO)" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
@@ -361,18 +383,24 @@ def _replace_image(world, index: int, data: bytes) -> pa.Table:
 
 
 def test_undecodable_png(digits_world, tmp_path):
-    audit = _with_dataset(digits_world, tmp_path, _replace_image(digits_world, 3, b"\x89PNG\r\n\x1a\n garbage"))
+    audit = _with_dataset(
+        digits_world, tmp_path, _replace_image(digits_world, 3, b"\x89PNG\r\n\x1a\n garbage")
+    )
     _clear(runner.invoke(app, ["run", str(audit), "--no-reports"]), 3, "example 3: cannot decode the image")
 
 
 def test_png_decompression_bomb(digits_world, tmp_path):
     """Past the first row (which validation reads), the decoder refuses it from its header."""
-    audit = _with_dataset(digits_world, tmp_path, _replace_image(digits_world, 5, png_header_only(60_000, 60_000)))
+    audit = _with_dataset(
+        digits_world, tmp_path, _replace_image(digits_world, 5, png_header_only(60_000, 60_000))
+    )
     _clear(runner.invoke(app, ["run", str(audit), "--no-reports"]), 3, "example 5", "decompression bomb")
 
 
 def test_png_of_50_million_pixels_is_refused_by_our_own_limit(digits_world, tmp_path):
-    audit = _with_dataset(digits_world, tmp_path, _replace_image(digits_world, 5, png_header_only(8_000, 8_000)))
+    audit = _with_dataset(
+        digits_world, tmp_path, _replace_image(digits_world, 5, png_header_only(8_000, 8_000))
+    )
     _clear(runner.invoke(app, ["run", str(audit), "--no-reports"]), 3, "declares 8000 x 8000 pixels")
 
 
@@ -384,14 +412,23 @@ def test_list_column_bomb_is_refused_before_reading(digits_world, tmp_path):
     schema = pa.schema([("image", pa.list_(pa.int8())), ("label", pa.int64())])
     with pq.ParquetWriter(path, schema, compression="snappy") as writer:
         for label in labels:  # one row per row group, each a list of 50 M zeros
-            writer.write_table(pa.table({"image": pa.ListArray.from_arrays(pa.array([0, len(zeros)], pa.int32()),
-                                                                           zeros), "label": [int(label)]},
-                                        schema=schema))
+            writer.write_table(
+                pa.table(
+                    {
+                        "image": pa.ListArray.from_arrays(pa.array([0, len(zeros)], pa.int32()), zeros),
+                        "label": [int(label)],
+                    },
+                    schema=schema,
+                )
+            )
     assert path.stat().st_size < 100_000
     audit = basic_audit(digits_world, tmp_path)
-    audit.write_text(audit.read_text().replace(
-        f'path = "{digits_world.shifted_parquet}"\nid = "id"\nattributes = ["ink", "parity"]',
-        f'path = "{path}"\nshape = [8, 8, 1]'))
+    audit.write_text(
+        audit.read_text().replace(
+            f'path = "{digits_world.shifted_parquet}"\nid = "id"\nattributes = ["ink", "parity"]',
+            f'path = "{path}"\nshape = [8, 8, 1]',
+        )
+    )
     code, peak_mb, stderr = peak_rss_of("run", str(audit), "--no-reports")
     assert code == 3, stderr
     assert "holds 50,000,000 values for 1 rows" in stderr and "Traceback" not in stderr
@@ -401,21 +438,36 @@ def test_list_column_bomb_is_refused_before_reading(digits_world, tmp_path):
 def test_id_like_stratification_is_refused_with_the_count(digits_world, tmp_path):
     table = pq.read_table(digits_world.parquet)
     table = table.append_column("patient", pa.array([f"p{i}" for i in range(table.num_rows)]))
-    audit = _with_dataset(digits_world, tmp_path, table, **{
-        f'path = "{digits_world.parquet}"\nid = "id"\nattributes = ["ink", "parity", "ink_total"]':
-        f'path = "{tmp_path / "data.parquet"}"\nid = "id"\nattributes = ["ink", "patient"]',
-        'by = "ink"': 'by = "patient"'})
-    _clear(runner.invoke(app, ["run", str(audit), "--no-reports"]), 2, "'patient' has 597 distinct values",
-           "597 strata", "max_strata = 100")
+    audit = _with_dataset(
+        digits_world,
+        tmp_path,
+        table,
+        **{
+            f'path = "{digits_world.parquet}"\nid = "id"\nattributes = ["ink", "parity", "ink_total"]': f'path = "{tmp_path / "data.parquet"}"\nid = "id"\nattributes = ["ink", "patient"]',
+            'by = "ink"': 'by = "patient"',
+        },
+    )
+    _clear(
+        runner.invoke(app, ["run", str(audit), "--no-reports"]),
+        2,
+        "'patient' has 597 distinct values",
+        "597 strata",
+        "max_strata = 100",
+    )
 
 
 def test_id_like_attribute_under_the_limit_is_a_warning(digits_world, tmp_path):
     table = pq.read_table(digits_world.parquet)
     table = table.append_column("patient", pa.array([f"p{i}" for i in range(table.num_rows)]))
-    audit = _with_dataset(digits_world, tmp_path, table, **{
-        f'path = "{digits_world.parquet}"\nid = "id"\nattributes = ["ink", "parity", "ink_total"]':
-        f'path = "{tmp_path / "data.parquet"}"\nid = "id"\nattributes = ["ink", "patient"]\nlimit = 30',
-        'by = "ink"': 'by = "patient"'})
+    audit = _with_dataset(
+        digits_world,
+        tmp_path,
+        table,
+        **{
+            f'path = "{digits_world.parquet}"\nid = "id"\nattributes = ["ink", "parity", "ink_total"]': f'path = "{tmp_path / "data.parquet"}"\nid = "id"\nattributes = ["ink", "patient"]\nlimit = 30',
+            'by = "ink"': 'by = "patient"',
+        },
+    )
     result = runner.invoke(app, ["run", str(audit), "--no-reports", "--json"])
     assert result.exit_code == 0, result.output
     assert any("'patient'" in w and "looks like an id" in w for w in json.loads(result.output)["warnings"])
@@ -477,7 +529,9 @@ def test_report_on_a_corrupt_table_without_a_file_list(finished, tmp_path):
     del manifest["files"]
     (results / "manifest.json").write_text(json.dumps(manifest))
     (results / "contracts.parquet").write_bytes(b"not parquet at all")
-    _clear(runner.invoke(app, ["report", str(results)]), 2, "contracts.parquet is not a readable Parquet file")
+    _clear(
+        runner.invoke(app, ["report", str(results)]), 2, "contracts.parquet is not a readable Parquet file"
+    )
 
 
 def test_special_file_kinds_are_named(tmp_path):

@@ -19,7 +19,9 @@ runner = CliRunner()
 
 def _unit(seed: int = 0) -> UnitPredictions:
     rng = np.random.default_rng(seed)
-    return UnitPredictions(["a", "b"], np.arange(50), rng.integers(0, 3, 50), rng.random((2, 50, 3), np.float32), 1.0)
+    return UnitPredictions(
+        ["a", "b"], np.arange(50), rng.integers(0, 3, 50), rng.random((2, 50, 3), np.float32), 1.0
+    )
 
 
 def _damage(path, how: str) -> None:
@@ -76,7 +78,9 @@ def test_a_run_recomputes_a_damaged_entry_and_keeps_the_results(cached_run, how)
     result = runner.invoke(app, ["run", str(audit), "--no-reports", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
-    assert payload["timings"]["units_computed"] == 1 and payload["timings"]["units_reused"] == len(entries) - 1
+    assert (
+        payload["timings"]["units_computed"] == 1 and payload["timings"]["units_reused"] == len(entries) - 1
+    )
     assert any("damaged" in w and entries[0].name in w for w in payload["warnings"])
     for name, frame in tables.items():
         pd.testing.assert_frame_equal(frame, pd.read_parquet(out / name), check_exact=True)
@@ -100,13 +104,17 @@ def test_cache_info_and_prune(digits_world, cached_run, tmp_path):
     unreferenced = [f for f in data["files"] if f["kind"] == "entry" and not f["referenced"]]
     assert [f["name"] for f in unreferenced if f["store"] == "predictions"] == ["a" * 64 + ".unit"]
     assert data["damaged"] == ["a" * 64 + ".unit"]
-    assert data["groups"]["from uspec-audit 0.1"]["entries"] == 1 and data["groups"]["partial writes"]["entries"] == 1
+    assert (
+        data["groups"]["from uspec-audit 0.1"]["entries"] == 1
+        and data["groups"]["partial writes"]["entries"] == 1
+    )
     assert "README.txt" not in {f["name"] for f in data["files"]}
     before = snapshot(out)
     pruned = runner.invoke(app, ["cache", "prune", str(out), "--json"])
     assert pruned.exit_code == 0, pruned.output
     assert sorted(r for r in json.loads(pruned.output)["removed"] if not r.endswith(".stats")) == sorted(
-        ["a" * 64 + ".unit", "b" * 64 + ".npz", ".tmp-killed.unit"])
+        ["a" * 64 + ".unit", "b" * 64 + ".npz", ".tmp-killed.unit"]
+    )
     assert snapshot(out) == before  # the results themselves are untouched
     assert (cache / "README.txt").exists() and (out / ".cache" / "other-tool").exists()
     rerun = runner.invoke(app, ["run", str(audit), "--no-reports", "--json"])

@@ -24,11 +24,14 @@ def test_valid_audit_passes(digits_world, tmp_path):
 
 
 def test_malformed_toml_names_the_line(tmp_path):
-    path = write_audit(tmp_path / "bad.toml", """
+    path = write_audit(
+        tmp_path / "bad.toml",
+        """
         [audit]
         name = "x"
         seed = = 3
-        """)
+        """,
+    )
     result = _validate(path)
     assert result.exit_code == 2
     assert "malformed TOML" in result.output and "line 3" in result.output and "bad.toml" in result.output
@@ -56,8 +59,11 @@ def test_wrong_type_names_key_path(digits_world, tmp_path):
 
 def test_misspelled_registered_names_get_suggestions(digits_world, tmp_path):
     path = basic_audit(digits_world, tmp_path)
-    path.write_text(path.read_text().replace('kind = "stratified"', 'kind = "stratifed"')
-                    .replace('metrics = ["accuracy", "nll", "ece"]', 'metrics = ["acuracy"]'))
+    path.write_text(
+        path.read_text()
+        .replace('kind = "stratified"', 'kind = "stratifed"')
+        .replace('metrics = ["accuracy", "nll", "ece"]', 'metrics = ["acuracy"]')
+    )
     result = _validate(path)
     assert result.exit_code == 2
     assert "unknown test kind 'stratifed'" in result.output and "Did you mean 'stratified'" in result.output
@@ -73,7 +79,9 @@ def test_glob_matching_nothing(digits_world, tmp_path):
 
 def test_missing_data_file(digits_world, tmp_path):
     path = basic_audit(digits_world, tmp_path)
-    path.write_text(path.read_text().replace(str(digits_world.shifted_parquet), "/nonexistent/shifted.parquet"))
+    path.write_text(
+        path.read_text().replace(str(digits_world.shifted_parquet), "/nonexistent/shifted.parquet")
+    )
     result = _validate(path)
     assert result.exit_code == 2 and "/nonexistent/shifted.parquet does not exist" in result.output
 
@@ -82,7 +90,11 @@ def test_stratified_attribute_not_declared(digits_world, tmp_path):
     path = basic_audit(digits_world, tmp_path)
     path.write_text(path.read_text().replace('by = "ink"', 'by = "inc"'))
     result = _validate(path)
-    assert result.exit_code == 2 and "'inc' is not an attribute" in result.output and "Did you mean 'ink'" in result.output
+    assert (
+        result.exit_code == 2
+        and "'inc' is not an attribute" in result.output
+        and "Did you mean 'ink'" in result.output
+    )
 
 
 def test_metric_for_wrong_task(digits_world, tmp_path):
@@ -106,7 +118,9 @@ def test_invalid_perturbation_params_are_reported(digits_world, tmp_path):
 
 def test_several_problems_reported_together(digits_world, tmp_path):
     path = basic_audit(digits_world, tmp_path)
-    path.write_text(path.read_text().replace('loader = "onnx"', 'loader = "onnxx"').replace('by = "ink"', 'by = "inc"'))
+    path.write_text(
+        path.read_text().replace('loader = "onnx"', 'loader = "onnxx"').replace('by = "ink"', 'by = "inc"')
+    )
     result = _validate(path)
     assert result.exit_code == 2
     assert "unknown loader 'onnxx'" in result.output and "'inc' is not an attribute" in result.output

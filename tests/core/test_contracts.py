@@ -28,7 +28,9 @@ def _with_contract(world, folder, contract: str, kind: str = "shifted"):
     text = path.read_text()
     anchor = 'name = "shift"\nkind = "shifted"\ndataset = "shifted"\nmetrics = ["accuracy", "nll"]'
     assert anchor in text
-    text = text.replace(anchor, anchor.replace('kind = "shifted"', f'kind = "{kind}"') + f"\ncontract = {contract}")
+    text = text.replace(
+        anchor, anchor.replace('kind = "shifted"', f'kind = "{kind}"') + f"\ncontract = {contract}"
+    )
     path.write_text(text)
     return path, text.splitlines().index(f"contract = {contract}") + 1
 
@@ -44,16 +46,23 @@ def test_misspelled_metric_is_an_error_with_line_and_suggestion(digits_world, tm
 
 
 def test_metric_the_test_does_not_compute_is_an_error(digits_world, tmp_path):
-    path, line = _with_contract(digits_world, tmp_path, "{ max_sd = { ece = 0.1 }, min_worst = { auc = 0.9 } }")
+    path, line = _with_contract(
+        digits_world, tmp_path, "{ max_sd = { ece = 0.1 }, min_worst = { auc = 0.9 } }"
+    )
     result = _validate(path)
     assert result.exit_code == 2
     assert "max_sd bounds metric 'ece', which the test does not compute" in result.output
-    assert "min_worst bounds metric 'auc'" in result.output and "It computes (its `metrics`): accuracy, nll" in result.output
+    assert (
+        "min_worst bounds metric 'auc'" in result.output
+        and "It computes (its `metrics`): accuracy, nll" in result.output
+    )
 
 
 def test_default_metrics_of_the_task_count_as_computed(digits_world, tmp_path):
     path, _ = _with_contract(digits_world, tmp_path, "{ max_sd = { brier = 0.5 } }")
-    path.write_text(path.read_text().replace('dataset = "shifted"\nmetrics = ["accuracy", "nll"]', 'dataset = "shifted"'))
+    path.write_text(
+        path.read_text().replace('dataset = "shifted"\nmetrics = ["accuracy", "nll"]', 'dataset = "shifted"')
+    )
     assert _validate(path).exit_code == 0  # brier is a multiclass default
 
 
@@ -79,7 +88,14 @@ def test_unknown_statistic_is_an_error_with_suggestion(digits_world, tmp_path):
 
 
 def _summary(rows: list[dict]) -> pd.DataFrame:
-    base = {"variant": "none", "stratum": "all", "sd_ratio": 1.0, "mean": 0.9, "sd": 0.01, "worst_value": 0.88}
+    base = {
+        "variant": "none",
+        "stratum": "all",
+        "sd_ratio": 1.0,
+        "mean": 0.9,
+        "sd": 0.01,
+        "worst_value": 0.88,
+    }
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
@@ -94,10 +110,18 @@ def test_a_metric_without_rows_is_a_fail_row_with_the_reason():
 
 
 def test_an_ensemble_without_rows_gets_fail_rows():
-    test = StressTest(name="shift", kind="shifted", dataset="d", contract=Contract(max_sd_ratio=2.0,
-                                                                                   min_mean={"accuracy": 0.5}))
-    summary = _summary([{"ensemble": "a", "test": "shift", "metric": "accuracy"},
-                        {"ensemble": "b", "test": "iid", "metric": "accuracy"}])
+    test = StressTest(
+        name="shift",
+        kind="shifted",
+        dataset="d",
+        contract=Contract(max_sd_ratio=2.0, min_mean={"accuracy": 0.5}),
+    )
+    summary = _summary(
+        [
+            {"ensemble": "a", "test": "shift", "metric": "accuracy"},
+            {"ensemble": "b", "test": "iid", "metric": "accuracy"},
+        ]
+    )
     out = check_contracts([test], summary, None, {"accuracy": True}, ensembles_of={"shift": ["a", "b"]})
     b = out[out["ensemble"] == "b"]
     assert sorted(b["contract"]) == ["max_sd_ratio", "min_mean"] and (b["status"] == "FAIL").all()
@@ -107,24 +131,46 @@ def test_an_ensemble_without_rows_gets_fail_rows():
 
 
 def test_missing_flips_are_a_fail_row():
-    test = StressTest(name="cf", kind="contrastive", dataset="d", link="set", contract=Contract(max_flip_rate=0.3))
+    test = StressTest(
+        name="cf", kind="contrastive", dataset="d", link="set", contract=Contract(max_flip_rate=0.3)
+    )
     summary = _summary([{"ensemble": "a", "test": "cf", "metric": "accuracy"}])
     for flips in (None, pd.DataFrame(columns=["ensemble", "test", "variant", "member", "kind", "value"])):
         out = check_contracts([test], summary, flips, {"accuracy": True})
         assert len(out) == 1 and out.iloc[0]["status"] == "FAIL" and "flips" in out.iloc[0]["message"]
-    flips = pd.DataFrame({"ensemble": "a", "test": "cf", "variant": "none", "member": ["m0", "m1"], "kind": "rate",
-                          "value": [0.1, 0.4]})
+    flips = pd.DataFrame(
+        {
+            "ensemble": "a",
+            "test": "cf",
+            "variant": "none",
+            "member": ["m0", "m1"],
+            "kind": "rate",
+            "value": [0.1, 0.4],
+        }
+    )
     out = check_contracts([test], summary, flips, {"accuracy": True})
-    assert list(out["status"]) == ["PASS", "FAIL"] and list(out["metric"]) == ["flip_rate[m0]", "flip_rate[m1]"]
+    assert list(out["status"]) == ["PASS", "FAIL"] and list(out["metric"]) == [
+        "flip_rate[m0]",
+        "flip_rate[m1]",
+    ]
 
 
 def test_nan_statistic_fails_and_min_worst_follows_the_metric_direction():
-    test = StressTest(name="shift", kind="shifted", dataset="d",
-                      contract=Contract(max_sd={"accuracy": 0.1}, min_worst={"accuracy": 0.8, "nll": 0.5}))
-    summary = _summary([{"ensemble": "a", "test": "shift", "metric": "accuracy", "sd": float("nan"),
-                         "worst_value": 0.85},
-                        {"ensemble": "a", "test": "shift", "metric": "nll", "worst_value": 0.6}])
-    out = check_contracts([test], summary, None, {"accuracy": True, "nll": False}).set_index(["contract", "metric"])
+    test = StressTest(
+        name="shift",
+        kind="shifted",
+        dataset="d",
+        contract=Contract(max_sd={"accuracy": 0.1}, min_worst={"accuracy": 0.8, "nll": 0.5}),
+    )
+    summary = _summary(
+        [
+            {"ensemble": "a", "test": "shift", "metric": "accuracy", "sd": float("nan"), "worst_value": 0.85},
+            {"ensemble": "a", "test": "shift", "metric": "nll", "worst_value": 0.6},
+        ]
+    )
+    out = check_contracts([test], summary, None, {"accuracy": True, "nll": False}).set_index(
+        ["contract", "metric"]
+    )
     assert out.loc[("max_sd", "accuracy"), "status"] == "FAIL"
     assert "could not be computed" in out.loc[("max_sd", "accuracy"), "message"]
     assert out.loc[("min_worst", "accuracy"), "status"] == "PASS"  # 0.85 >= 0.8
@@ -136,7 +182,9 @@ def test_nan_statistic_fails_and_min_worst_follows_the_metric_direction():
 
 @pytest.mark.parametrize("bound", ["0.99", "0.01"])
 def test_exit_code_terminal_and_markdown_agree_with_contracts_parquet(digits_world, tmp_path, bound):
-    path, _ = _with_contract(digits_world, tmp_path, f"{{ min_mean = {{ accuracy = {bound} }}, max_sd_ratio = 1000.0 }}")
+    path, _ = _with_contract(
+        digits_world, tmp_path, f"{{ min_mean = {{ accuracy = {bound} }}, max_sd_ratio = 1000.0 }}"
+    )
     path.write_text(path.read_text().replace("batch_size = 128", 'batch_size = 128\nreports = ["markdown"]'))
     result = runner.invoke(app, ["run", str(path)], env={"COLUMNS": "100"})
     contracts = pd.read_parquet(tmp_path / "results" / "contracts.parquet")
@@ -145,7 +193,9 @@ def test_exit_code_terminal_and_markdown_agree_with_contracts_parquet(digits_wor
     assert result.exit_code == (1 if failed else 0), result.output
     assert (failed > 0) == (bound == "0.99")
     text = re.sub(r"\s+", " ", result.output)
-    assert (f"{failed} of {total} contract checks FAILED" if failed else f"all {total} contract checks PASS") in text
+    assert (
+        f"{failed} of {total} contract checks FAILED" if failed else f"all {total} contract checks PASS"
+    ) in text
     markdown = (tmp_path / "results" / "report.md").read_text(encoding="utf-8")
     assert (f"{failed} of {total} contracts FAIL" if failed else f"All {total} contracts PASS") in markdown
     assert markdown.count("❌ FAIL") == failed and markdown.count("✅ PASS") == total - failed

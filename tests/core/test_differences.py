@@ -13,8 +13,16 @@ from uspec_audit.stats.settings import AnalysisSettings
 
 
 def _set(ensemble, test, probs, target, ids):
-    return PredictionSet(ensemble=ensemble, test=test, variant="none", task="multiclass",
-                         members=[f"m{i}" for i in range(len(probs))], ids=ids, target=target, outputs=probs)
+    return PredictionSet(
+        ensemble=ensemble,
+        test=test,
+        variant="none",
+        task="multiclass",
+        members=[f"m{i}" for i in range(len(probs))],
+        ids=ids,
+        target=target,
+        outputs=probs,
+    )
 
 
 def _world(seed=0, members=6, n=400, harm=0.3):
@@ -30,13 +38,19 @@ def _world(seed=0, members=6, n=400, harm=0.3):
     clean = probs(1.0)
     flip = rng.random((members, n)) < harm
     shifted = np.where(flip[..., None], clean[..., ::-1], clean)
-    return {("a", "iid"): _set("a", "iid", clean, target, ids), ("a", "shift"): _set("a", "shift", shifted, target, ids),
-            ("b", "iid"): _set("b", "iid", clean.copy(), target, ids),
-            ("b", "shift"): _set("b", "shift", shifted.copy(), target, ids)}
+    return {
+        ("a", "iid"): _set("a", "iid", clean, target, ids),
+        ("a", "shift"): _set("a", "shift", shifted, target, ids),
+        ("b", "iid"): _set("b", "iid", clean.copy(), target, ids),
+        ("b", "shift"): _set("b", "shift", shifted.copy(), target, ids),
+    }
 
 
 def _plan():
-    tests = (TestPlan("iid", "iid", ("a", "b"), ("accuracy", "nll")), TestPlan("shift", "shifted", ("a", "b"), ("accuracy",), rex_domains="pooled"))
+    tests = (
+        TestPlan("iid", "iid", ("a", "b"), ("accuracy", "nll")),
+        TestPlan("shift", "shifted", ("a", "b"), ("accuracy",), rex_domains="pooled"),
+    )
     ensembles = tuple(EnsemblePlan(e, "binary", tuple(f"m{i}" for i in range(6)), "iid") for e in ("a", "b"))
     return AnalysisPlan(ensembles, tests, {"accuracy": True, "nll": False})
 
@@ -44,7 +58,9 @@ def _plan():
 def test_test_vs_reference_matches_hand_difference_and_is_significant():
     world = _world()
     table = differences(lambda e, t, v: world[(e, t)], _plan(), AnalysisSettings(bootstrap=500), seed=3)
-    row = table.query("comparison == 'test_vs_reference' and ensemble_a == 'a' and statistic == 'mean'").iloc[0]
+    row = table.query("comparison == 'test_vs_reference' and ensemble_a == 'a' and statistic == 'mean'").iloc[
+        0
+    ]
     hand = world[("a", "shift")].correct.mean() - world[("a", "iid")].correct.mean()
     assert row["difference"] == pytest.approx(hand)
     # shift is clearly worse: no replicate at or above zero, so the smallest two-sided p, never 0
@@ -58,7 +74,9 @@ def test_p_adj_is_bh_of_the_p_value_shown():
     assert len(table) >= 6 and table["p_value"].gt(0).all() and table["p_value"].le(1).all()
     np.testing.assert_allclose(table["p_adj"], sps.false_discovery_control(table["p_value"]), rtol=1e-12)
     assert (table["p_adj"] >= table["p_value"]).all()
-    off = differences(lambda e, t, v: world[(e, t)], _plan(), AnalysisSettings(bootstrap=400, fdr=False), seed=5)
+    off = differences(
+        lambda e, t, v: world[(e, t)], _plan(), AnalysisSettings(bootstrap=400, fdr=False), seed=5
+    )
     assert off["p_adj"].isna().all()
     np.testing.assert_allclose(off["p_value"], table["p_value"])
 

@@ -35,8 +35,11 @@ def audit_with_results(digits_world, tmp_path_factory):
     folder = tmp_path_factory.mktemp("interrupts")
     audit = basic_audit(digits_world, folder)
     audit.write_text(audit.read_text().replace("batch_size = 128", "batch_size = 16"))
-    done = subprocess.run([sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-reports"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-reports"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     return audit, folder / "results"
 
@@ -47,8 +50,12 @@ def test_ctrl_c_at_each_moment(audit_with_results, moment):
     before = snapshot(out)
     for unit in glob.glob(str(out / ".cache" / "predictions" / "*.unit")):  # recompute: reach inference again
         os.unlink(unit)
-    process = subprocess.Popen([sys.executable, "-m", "uspec_audit", "run", str(audit), "--pdf"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uspec_audit", "run", str(audit), "--pdf"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     reached, deadline = MOMENTS[moment], time.time() + 120
     while process.poll() is None and time.time() < deadline and not reached(out):
         time.sleep(0.005)
@@ -57,7 +64,9 @@ def test_ctrl_c_at_each_moment(audit_with_results, moment):
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, (moment, stderr[-2000:])
-    assert RESUME in " ".join(stderr.split()) and "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert (
+        RESUME in " ".join(stderr.split()) and "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    )
     assert snapshot(out) == before, moment  # the previous complete results, byte for byte
     assert not leftovers(out), moment
 
@@ -66,8 +75,12 @@ def test_ctrl_c_in_json_mode_is_json(audit_with_results):
     audit, out = audit_with_results
     for unit in glob.glob(str(out / ".cache" / "predictions" / "*.unit")):
         os.unlink(unit)
-    process = subprocess.Popen([sys.executable, "-m", "uspec_audit", "run", str(audit), "--json", "--fresh"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uspec_audit", "run", str(audit), "--json", "--fresh"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while process.poll() is None and time.time() < deadline and not MOMENTS["inference"](out):
         time.sleep(0.005)

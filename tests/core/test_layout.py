@@ -19,25 +19,39 @@ from uspec_audit.models.preprocess import LayoutError, preprocess, resolve_layou
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("example, model, expected", [
-    ((64, 64, 3), ["batch", 3, 64, 64], "NCHW"),  # raw HWC images, CHW model
-    ((8, 8, 1), ["batch", 1, 8, 8], "NCHW"),
-    ((1, 8, 8), ["batch", 1, 8, 8], "none"),  # the issue's case: already CHW
-    ((8, 8, 1), ["batch", 8, 8, 1], "none"),  # an NHWC model
-    ((8, 8, 1), ["batch", 64], "NC"),  # a model taking vectors
-    ((64,), ["batch", 64], "none"),
-    ((64, 64, 3), [None, 3, "h", "w"], "NCHW"),  # free spatial sizes, fixed channels
-])
+@pytest.mark.parametrize(
+    "example, model, expected",
+    [
+        ((64, 64, 3), ["batch", 3, 64, 64], "NCHW"),  # raw HWC images, CHW model
+        ((8, 8, 1), ["batch", 1, 8, 8], "NCHW"),
+        ((1, 8, 8), ["batch", 1, 8, 8], "none"),  # the issue's case: already CHW
+        ((8, 8, 1), ["batch", 8, 8, 1], "none"),  # an NHWC model
+        ((8, 8, 1), ["batch", 64], "NC"),  # a model taking vectors
+        ((64,), ["batch", 64], "none"),
+        ((64, 64, 3), [None, 3, "h", "w"], "NCHW"),  # free spatial sizes, fixed channels
+    ],
+)
 def test_auto_picks_the_only_reading_that_fits(example, model, expected):
     assert resolve_layout("auto", example, model) == expected
 
 
-@pytest.mark.parametrize("example, model, words", [
-    ((8, 8, 1), ["n", "c", "h", "w"], ["both as is and transposed", "preprocess.layout = 'none' or 'NCHW'"]),
-    ((3, 3, 3), ["n", 3, 3, 3], ["both as is and transposed"]),
-    ((8, 8, 1), ["n", 3, 32, 32], ["neither as is, nor transposed (NCHW), nor flattened (NC)", "preprocess.layout"]),
-    ((64,), ["n", 1, 8, 8], ["neither"]),
-])
+@pytest.mark.parametrize(
+    "example, model, words",
+    [
+        (
+            (8, 8, 1),
+            ["n", "c", "h", "w"],
+            ["both as is and transposed", "preprocess.layout = 'none' or 'NCHW'"],
+        ),
+        ((3, 3, 3), ["n", 3, 3, 3], ["both as is and transposed"]),
+        (
+            (8, 8, 1),
+            ["n", 3, 32, 32],
+            ["neither as is, nor transposed (NCHW), nor flattened (NC)", "preprocess.layout"],
+        ),
+        ((64,), ["n", 1, 8, 8], ["neither"]),
+    ],
+)
 def test_auto_refuses_to_guess(example, model, words):
     with pytest.raises(LayoutError) as error:
         resolve_layout("auto", example, model)
@@ -48,8 +62,11 @@ def test_auto_refuses_to_guess(example, model, words):
 def test_explicit_layouts_are_honoured_and_checked():
     assert resolve_layout("NCHW", (8, 8, 1), ["n", "c", "h", "w"]) == "NCHW"  # the user settled the ambiguity
     assert resolve_layout("none", (8, 8, 1), ["n", "c", "h", "w"]) == "none"
-    with pytest.raises(LayoutError, match=r'layout = "NCHW" turns examples of shape \[1, 8, 8\] into \[8, 1, 8\].*'
-                                          r'fits as is: set preprocess.layout = "none"'):
+    with pytest.raises(
+        LayoutError,
+        match=r'layout = "NCHW" turns examples of shape \[1, 8, 8\] into \[8, 1, 8\].*'
+        r'fits as is: set preprocess.layout = "none"',
+    ):
         resolve_layout("NCHW", (1, 8, 8), ["batch", 1, 8, 8])
     assert resolve_layout("NHWC", (8, 8, 1), None) == "NHWC"
 
@@ -86,8 +103,12 @@ def test_the_issues_case_runs_without_a_layout(digits_world, tmp_path):
     assert runner.invoke(app, ["run", str(reference), "--no-reports"]).exit_code == 0
     data = _chw_parquet(digits_world, tmp_path / "chw.parquet")
     path = basic_audit(digits_world, tmp_path)
-    text = path.read_text().replace('preprocess = { layout = "NCHW", scale = 255.0 }', 'preprocess = { scale = 255.0 }')
-    text = text.replace(f'path = "{digits_world.parquet}"', f'path = "{data}"\ninput = "pixels"\nshape = [1, 8, 8]')
+    text = path.read_text().replace(
+        'preprocess = { layout = "NCHW", scale = 255.0 }', "preprocess = { scale = 255.0 }"
+    )
+    text = text.replace(
+        f'path = "{digits_world.parquet}"', f'path = "{data}"\ninput = "pixels"\nshape = [1, 8, 8]'
+    )
     path.write_text(text)
     assert runner.invoke(app, ["validate", str(path)]).exit_code == 0
     result = runner.invoke(app, ["run", str(path), "--no-reports"])
@@ -103,9 +124,15 @@ def test_an_ambiguous_model_is_an_audit_file_error_until_the_layout_is_set(digit
     for seed in range(2):
         torch.manual_seed(seed)
         net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
-        torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(models / f"m{seed}.onnx"), input_names=["image"],
-                          output_names=["logits"], dynamic_axes={"image": {0: "n", 1: "c", 2: "h", 3: "w"}},
-                          dynamo=False)
+        torch.onnx.export(
+            net,
+            torch.zeros(1, 1, 8, 8),
+            str(models / f"m{seed}.onnx"),
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "n", 1: "c", 2: "h", 3: "w"}},
+            dynamo=False,
+        )
     path = basic_audit(digits_world, tmp_path)
     text = path.read_text().replace(f"{digits_world.root / 'models'}/seed-*.onnx", f"{models}/m*.onnx")
     path.write_text(text.replace('layout = "NCHW", ', ""))
@@ -123,10 +150,12 @@ def test_torch_members_without_a_declared_shape(digits_world, tmp_path):
     lists kept), and both give the numbers of the explicit layout."""
     data = _chw_parquet(digits_world, tmp_path / "chw.parquet")
     members = ", ".join(f'"{p}"' for p in digits_world.torchscript_members)
-    path = write_audit(tmp_path / "audit.toml", f"""
+    path = write_audit(
+        tmp_path / "audit.toml",
+        f"""
         [audit]
         name = "torch-auto"
-        output = "{tmp_path / 'results'}"
+        output = "{tmp_path / "results"}"
 
         [ensembles.hwc]
         loader = "torch"
@@ -162,7 +191,8 @@ def test_torch_members_without_a_declared_shape(digits_world, tmp_path):
         permutations = 50
         bootstrap = 20
         member_bootstrap = 20
-        """)
+        """,
+    )
     result = runner.invoke(app, ["run", str(path), "--no-reports"])
     assert result.exit_code == 0, result.output
     metrics = pd.read_parquet(tmp_path / "results" / "metrics.parquet").query("stratum == 'all'")

@@ -42,7 +42,10 @@ def test_a_shared_batch_is_padded_and_copied_once_for_every_member_on_a_device(d
     """The GPU feeding path on the CPU: three members bind one OrtValue of one padded copy of the batch."""
     options = {"io_binding": True, "pad_batches": True}
     members = [OnnxMember(path, options, "cpu") for path in digits_world.onnx_members[:3]]
-    bare = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in digits_world.onnx_members[:3]]
+    bare = [
+        ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        for p in digits_world.onnx_members[:3]
+    ]
     x = _x(digits_world, 11)
     batch = SharedBatch(x, pad_to=16)  # the last, short batch of a stream of 16s
     outputs = [member.predict_shared(batch) for member in members]
@@ -97,7 +100,9 @@ def test_cuda_request_without_cuda_fails_loudly(digits_world):
 
 def test_provider_choice():
     assert providers_for("cpu", ["CUDAExecutionProvider", "CPUExecutionProvider"]) == ["CPUExecutionProvider"]
-    assert providers_for("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"])[0] == "CUDAExecutionProvider"
+    assert (
+        providers_for("auto", ["CUDAExecutionProvider", "CPUExecutionProvider"])[0] == "CUDAExecutionProvider"
+    )
     assert providers_for("auto", ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
 
 
@@ -113,7 +118,9 @@ def test_state_dict_with_factory_is_weights_only(digits_world):
     from uspec_audit.config.trust import allowed_code
 
     x = _x(digits_world)
-    with pytest.raises(RunError, match="--allow-code builders"):  # code named in options runs only when enabled
+    with pytest.raises(
+        RunError, match="--allow-code builders"
+    ):  # code named in options runs only when enabled
         TorchMember(digits_world.state_dict, {"factory": "builders:tiny_net"}, "cpu")
     with allowed_code(["builders"]):
         member = TorchMember(digits_world.state_dict, {"factory": "builders:tiny_net"}, "cpu")

@@ -22,15 +22,25 @@ def _dataset(path, n: int) -> None:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, SIDE, SIDE, 3), dtype=np.uint8)
     labels = (images[:, :, :, 0].mean(axis=(1, 2)) > 127.5).astype(np.int64)
-    pq.write_table(pa.table({"image": pa.FixedShapeTensorArray.from_numpy_ndarray(images), "label": labels}),
-                   path, row_group_size=n)
+    pq.write_table(
+        pa.table({"image": pa.FixedShapeTensorArray.from_numpy_ndarray(images), "label": labels}),
+        path,
+        row_group_size=n,
+    )
 
 
 def _model(path, seed: int) -> None:
     torch.manual_seed(seed)
     net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 2)).eval()
-    torch.onnx.export(net, torch.zeros(1, 3, SIDE, SIDE), str(path), input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}}, dynamo=False)
+    torch.onnx.export(
+        net,
+        torch.zeros(1, 3, SIDE, SIDE),
+        str(path),
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}},
+        dynamo=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +54,9 @@ def world(tmp_path_factory):
 def _peak_mb(world, n: int) -> float:
     data = world / f"data-{n}.parquet"
     _dataset(data, n)
-    audit = write_audit(world / f"audit-{n}.toml", f"""
+    audit = write_audit(
+        world / f"audit-{n}.toml",
+        f"""
         [audit]
         name = "memory-{n}"
         output = "results-{n}"
@@ -69,7 +81,8 @@ def _peak_mb(world, n: int) -> float:
         permutations = 50
         bootstrap = 20
         member_bootstrap = 20
-        """)
+        """,
+    )
     code, peak, stderr = peak_rss_of("run", str(audit), "--no-reports")
     assert code == 0, stderr
     data.unlink()
@@ -80,6 +93,8 @@ def test_peak_memory_stays_flat_as_the_dataset_grows_tenfold(world):
     small, large = _peak_mb(world, 300), _peak_mb(world, 3000)
     growth = large - small
     input_growth = 2700 * SIDE * SIDE * 3 / 2**20  # what reading the whole input column would add
-    print(f"peak RSS: {small:.0f} MiB at 300 examples, {large:.0f} MiB at 3,000 (+{growth:.0f} MiB; the inputs "
-          f"grew by {input_growth:.0f} MiB)")
+    print(
+        f"peak RSS: {small:.0f} MiB at 300 examples, {large:.0f} MiB at 3,000 (+{growth:.0f} MiB; the inputs "
+        f"grew by {input_growth:.0f} MiB)"
+    )
     assert growth < 0.3 * input_growth, (small, large)

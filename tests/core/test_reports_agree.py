@@ -30,7 +30,9 @@ def test_terminal_and_html_agree_on_headline_numbers(digits_world, tmp_path):
     markdown = (results / "report.md").read_text()
     for _, row in headline.iterrows():
         ratio, mean = formats["ratio"](row["sd_ratio"]), formats["mean"](row["mean"])
-        assert abs(float(ratio) - row["sd_ratio"]) <= 0.05 * row["sd_ratio"] + 0.01  # shown to 3 significant digits
+        assert (
+            abs(float(ratio) - row["sd_ratio"]) <= 0.05 * row["sd_ratio"] + 0.01
+        )  # shown to 3 significant digits
         assert re.search(rf"\b{re.escape(ratio)}\b", terminal) and f">{ratio}<" in html, (row["test"], ratio)
         assert f"{mean} ± " in terminal and f">{mean}<" in html, (row["test"], mean)
         assert row["verdict"] in terminal and row["verdict"] in html and row["verdict"] in markdown

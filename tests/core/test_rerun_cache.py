@@ -46,7 +46,9 @@ def _damage(path, how: str) -> None:
 
 
 def test_a_bundle_round_trips_exactly_and_the_same_bundle_gives_the_same_bytes(tmp_path):
-    bundle = Bundle({"key": KEY, "notes": ["a note"]}, {"summary.parquet": b"\x00\x01 table", "report.md": b"# r"})
+    bundle = Bundle(
+        {"key": KEY, "notes": ["a note"]}, {"summary.parquet": b"\x00\x01 table", "report.md": b"# r"}
+    )
     cache = BundleCache(tmp_path, STATISTICS)
     assert cache.put(KEY, bundle)
     path = tmp_path / ".cache" / "statistics" / f"{KEY}.stats"
@@ -123,9 +125,15 @@ def test_an_unchanged_rerun_reuses_the_statistics_and_writes_byte_identical_tabl
     assert _tables(out) == tables  # recomputed: the same bytes
 
 
-@pytest.mark.parametrize("setting", [{"analysis": "alpha = 0.1"}, {"analysis": "seed_offset = 1"},
-                                     {"analysis": "max_carry_over_slope = 2.0"},
-                                     {"extra": "contract = { min_mean = { accuracy = 0.01 } }"}])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"analysis": "alpha = 0.1"},
+        {"analysis": "seed_offset = 1"},
+        {"analysis": "max_carry_over_slope = 2.0"},
+        {"extra": "contract = { min_mean = { accuracy = 0.01 } }"},
+    ],
+)
 def test_a_changed_setting_recomputes_the_statistics(digits_world, tmp_path, setting):
     audit = basic_audit(digits_world, tmp_path)
     out = tmp_path / "results"
@@ -135,7 +143,9 @@ def test_a_changed_setting_recomputes_the_statistics(digits_world, tmp_path, set
     _run(changed, "--no-reports")
     after = _manifest(out)
     assert after["timings"]["units_computed"] == 0  # the predictions are reused...
-    assert after["statistics_reused"] is False and after["statistics_key"] != before["statistics_key"]  # ...not these
+    assert (
+        after["statistics_reused"] is False and after["statistics_key"] != before["statistics_key"]
+    )  # ...not these
     _run(changed, "--no-reports")
     assert _manifest(out)["statistics_reused"] is True
 
@@ -169,7 +179,9 @@ def test_a_damaged_statistics_entry_is_recomputed_with_a_notice(world_audit, how
     _damage(entry, how)
     result = _run(audit, "--no-reports")
     assert any("damaged" in w and entry.name in w for w in result["warnings"])
-    assert _manifest(out)["statistics_reused"] is False and any(entry.name in n for n in _manifest(out)["notes"])
+    assert _manifest(out)["statistics_reused"] is False and any(
+        entry.name in n for n in _manifest(out)["notes"]
+    )
     assert _tables(out) == tables and entry.is_file()  # recomputed, stored again
     _run(audit, "--no-reports")
     assert _manifest(out)["statistics_reused"] is True
@@ -225,8 +237,11 @@ def test_cache_info_and_prune_cover_statistics_and_reports(world_audit):
     info = runner.invoke(app, ["cache", "info", str(out), "--json", "--verify"])
     assert info.exit_code == 0, info.output
     data = json.loads(info.output)
-    assert data["stores"]["statistics"] == {"entries": 2, "referenced": 1,
-                                            "bytes": data["stores"]["statistics"]["bytes"]}
+    assert data["stores"]["statistics"] == {
+        "entries": 2,
+        "referenced": 1,
+        "bytes": data["stores"]["statistics"]["bytes"],
+    }
     assert data["stores"]["reports"]["entries"] == 2 and data["stores"]["reports"]["referenced"] == 1
     assert data["stores"]["predictions"]["referenced"] == len(manifest["units"])
     assert data["damaged"] == ["d" * 64 + ".stats"]

@@ -36,7 +36,7 @@ def two_runs(digits_world, tmp_path_factory):
     _run(audit)
     first = snapshot(folder / "results")
     other = tmp_path_factory.mktemp("other")
-    second_audit = basic_audit(digits_world, other, extra='contract = { max_sd_ratio = 1000.0 }')
+    second_audit = basic_audit(digits_world, other, extra="contract = { max_sd_ratio = 1000.0 }")
     _run(second_audit, "--no-reports")
     second = snapshot(other / "results")
     return first, second
@@ -64,8 +64,12 @@ def _half_committed(first: dict, second: dict, out, stop: int | None) -> tuple[l
     (out / "notes.txt").write_text("the user's own file")
     staging = Staging(ResultsFolder(out))
     _write(staging.path, {k: v for k, v in second.items() if not k.startswith(".")})
-    journal = {"format": 1, "staging": staging.path.name, "new": staging.files(),
-               "old": ResultsFolder(out).owned_files()}
+    journal = {
+        "format": 1,
+        "staging": staging.path.name,
+        "new": staging.files(),
+        "old": ResultsFolder(out).owned_files(),
+    }
     (out / JOURNAL).write_text(json.dumps(journal))
     operations = commit_operations(out, journal)
     for _, operation in operations[:stop]:
@@ -91,7 +95,9 @@ def test_commit_killed_after_any_step_recovers(two_runs, tmp_path):
         if "manifest.json" in state:
             assert _results(state) in (_results(first), _results(second)), stop
         notes = recover(ResultsFolder(out))
-        assert ("finished" in notes[0]) if stop < steps else not notes, stop  # the last step removes the journal
+        assert ("finished" in notes[0]) if stop < steps else not notes, (
+            stop
+        )  # the last step removes the journal
         after = snapshot(out)
         assert _results(after) == _results(second) and after["notes.txt"] == b"the user's own file", stop
         assert not leftovers(out), stop
@@ -106,8 +112,16 @@ def test_a_forged_journal_cannot_reach_other_files(tmp_path):
     staging = out / ".staging-abc"
     staging.mkdir()
     (staging / "manifest.json").write_text("{}")
-    (out / JOURNAL).write_text(json.dumps({"format": 1, "staging": ".staging-abc", "new": ["manifest.json"],
-                                           "old": ["../precious.txt", "mine.csv", ".cache", "/etc/hostname"]}))
+    (out / JOURNAL).write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "staging": ".staging-abc",
+                "new": ["manifest.json"],
+                "old": ["../precious.txt", "mine.csv", ".cache", "/etc/hostname"],
+            }
+        )
+    )
     recover(ResultsFolder(out))
     assert (tmp_path / "precious.txt").read_text() == "keep" and (out / "mine.csv").read_text() == "keep"
     bad = out / JOURNAL
@@ -135,13 +149,18 @@ def test_a_run_replaces_only_its_own_files(digits_world, tmp_path):
     audit = basic_audit(digits_world, tmp_path)
     _run(audit)  # with reports
     out = tmp_path / "results"
-    for report in ("report.html", "report.md"):  # rendered in the staging folder, they name the results folder
+    for report in (
+        "report.html",
+        "report.md",
+    ):  # rendered in the staging folder, they name the results folder
         assert ".staging-" not in (out / report).read_text(), report
     (out / "my-notes.md").write_text("mine")
     (out / "predictions" / "README").write_text("mine too")
     _run(audit, "--no-reports")
     assert not (out / "report.html").exists()  # the stale report of the previous run is not left behind
-    assert (out / "my-notes.md").read_text() == "mine" and (out / "predictions" / "README").read_text() == "mine too"
+    assert (out / "my-notes.md").read_text() == "mine" and (
+        out / "predictions" / "README"
+    ).read_text() == "mine too"
     assert not leftovers(out)
 
 
@@ -183,22 +202,33 @@ def test_result_files_follow_the_umask(digits_world, tmp_path):
     audit = basic_audit(digits_world, tmp_path)
     for mask, mode in ((0o022, 0o644), (0o027, 0o640)):
         out = tmp_path / f"umask-{mask:o}"
-        done = subprocess.run([sys.executable, "-m", "uspec_audit", "run", str(audit), "--out", str(out)],
-                              capture_output=True, text=True, preexec_fn=lambda m=mask: os.umask(m))
+        done = subprocess.run(
+            [sys.executable, "-m", "uspec_audit", "run", str(audit), "--out", str(out)],
+            capture_output=True,
+            text=True,
+            preexec_fn=lambda m=mask: os.umask(m),
+        )
         assert done.returncode == 0, done.stderr
         files = [p for p in out.rglob("*") if p.is_file()]
         kinds = {p.suffix for p in files}
         assert {".parquet", ".json", ".html", ".md", ".unit"} <= kinds
-        wrong = {str(p.relative_to(out)): oct(stat.S_IMODE(p.stat().st_mode)) for p in files
-                 if stat.S_IMODE(p.stat().st_mode) != mode}
+        wrong = {
+            str(p.relative_to(out)): oct(stat.S_IMODE(p.stat().st_mode))
+            for p in files
+            if stat.S_IMODE(p.stat().st_mode) != mode
+        }
         assert not wrong, (oct(mask), wrong)
 
 
 def test_second_run_on_the_same_folder_names_the_holder(digits_world, tmp_path):
     audit = basic_audit(digits_world, tmp_path)
     audit.write_text(audit.read_text().replace("batch_size = 128", "batch_size = 4"))
-    first = subprocess.Popen([sys.executable, "-m", "uspec_audit", "run", str(audit), "--fresh", "--json"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "uspec_audit", "run", str(audit), "--fresh", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lock = tmp_path / "results" / ".uspec-audit.lock"
     deadline = time.time() + 60
     while time.time() < deadline and not (lock.exists() and str(first.pid) in lock.read_text()):
@@ -223,8 +253,11 @@ def test_kill_9_at_random_moments_never_leaves_a_false_complete(digits_world, tm
     out = tmp_path / "results"
     previous = {k: v for k, v in snapshot(out).items() if not k.startswith(".")}
     for delay in (0.5, 1.5, 2.5, 3.5, 4.5):
-        process = subprocess.Popen([sys.executable, "-m", "uspec_audit", "run", str(audit), "--fresh"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uspec_audit", "run", str(audit), "--fresh"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
@@ -233,7 +266,8 @@ def test_kill_9_at_random_moments_never_leaves_a_false_complete(digits_world, tm
             names = {f["path"] for f in json.loads(state["manifest.json"])["files"]} | {"manifest.json"}
             assert set(state) == names, delay  # complete means every listed file, and nothing stale
             assert state == previous or all(
-                _sha(state[f["path"]]) == f["sha256"] for f in json.loads(state["manifest.json"])["files"])
+                _sha(state[f["path"]]) == f["sha256"] for f in json.loads(state["manifest.json"])["files"]
+            )
         report = runner.invoke(app, ["report", str(out)])  # finishes a commit the kill interrupted
         assert report.exit_code == 0, (delay, report.output)
         assert not (out / JOURNAL).exists()

@@ -42,7 +42,16 @@ def finished_run(digits_world, tmp_path_factory):
 def test_run_writes_every_table(finished_run):
     folder, _, result = finished_run
     results = folder / "results"
-    for name in ("metrics", "summary", "contracts", "correlations", "calibration", "pca", "marginalization", "rex"):
+    for name in (
+        "metrics",
+        "summary",
+        "contracts",
+        "correlations",
+        "calibration",
+        "pca",
+        "marginalization",
+        "rex",
+    ):
         assert (results / f"{name}.parquet").exists(), name
     manifest = json.loads((results / "manifest.json").read_text())
     assert manifest["status"] == "complete"
@@ -64,7 +73,9 @@ def test_metrics_match_an_independent_computation(finished_run, digits_world):
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         x = digits_world.test_images.transpose(0, 3, 1, 2).astype(np.float32) / 255.0
         expected = accuracy_score(digits_world.test_labels, session.run(None, {"image": x})[0].argmax(1))
-        row = metrics.query("test == 'iid' and member == @path.stem and metric == 'accuracy' and stratum == 'all'")
+        row = metrics.query(
+            "test == 'iid' and member == @path.stem and metric == 'accuracy' and stratum == 'all'"
+        )
         assert row["value"].item() == pytest.approx(expected, abs=1e-12)
 
 
@@ -100,7 +111,9 @@ def test_predictions_are_hive_partitioned(finished_run):
 def test_perturbed_variants_degrade_with_severity(finished_run):
     folder, _, _ = finished_run
     summary = pd.read_parquet(folder / "results" / "summary.parquet")
-    noise = summary.query("test == 'noise' and metric == 'accuracy' and stratum == 'all'").set_index("variant")
+    noise = summary.query("test == 'noise' and metric == 'accuracy' and stratum == 'all'").set_index(
+        "variant"
+    )
     assert noise.loc["gaussian_noise@5", "mean"] < noise.loc["gaussian_noise@1", "mean"]
 
 
@@ -112,7 +125,10 @@ def test_tables_follow_their_schemas(finished_run):
         declared = [c["name"] for c in schema["columns"]]
         assert arrow.names == declared, path.stem
         for column in schema["columns"]:
-            assert arrow_type_matches(column["type"], arrow.field(column["name"]).type), (path.stem, column["name"])
+            assert arrow_type_matches(column["type"], arrow.field(column["name"]).type), (
+                path.stem,
+                column["name"],
+            )
 
 
 def test_rerun_reuses_cache_and_gives_identical_tables(finished_run):
@@ -133,13 +149,16 @@ def test_fresh_recomputes_everything_identically(finished_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["timings"]["units_reused"] == 0
     for name in ("metrics.parquet", "summary.parquet", "correlations.parquet"):
-        pd.testing.assert_frame_equal(pd.read_parquet(folder / "results" / name), pd.read_parquet(out / name),
-                                      check_exact=True)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(folder / "results" / name), pd.read_parquet(out / name), check_exact=True
+        )
 
 
 def test_only_runs_one_test_plus_reference(finished_run, tmp_path):
     _, audit, _ = finished_run
-    result = runner.invoke(app, ["run", str(audit), "--no-reports", "--only", "shift", "--out", str(tmp_path / "o")])
+    result = runner.invoke(
+        app, ["run", str(audit), "--no-reports", "--only", "shift", "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 0, result.output
     tests = set(pd.read_parquet(tmp_path / "o" / "metrics.parquet")["test"])
     assert tests == {"iid", "shift"}
@@ -151,9 +170,13 @@ def test_kill_9_then_resume_recomputes_only_unfinished(digits_world, tmp_path):
     audit = basic_audit(digits_world, tmp_path, extra=NOISE.replace("[1, 3, 5]", "[1, 2, 3, 4, 5]"))
     audit.write_text(audit.read_text().replace("batch_size = 128", "batch_size = 8"))
     cache = tmp_path / "results" / ".cache" / "predictions"
-    process = subprocess.Popen([sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-reports", "--json"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-reports", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 120
+
     def finished_units():
         return [p for p in cache.glob("*.npz") if not p.name.startswith(".tmp-")]
 
@@ -166,19 +189,38 @@ def test_kill_9_then_resume_recomputes_only_unfinished(digits_world, tmp_path):
     finished_before = len(finished_units())
     if interrupted:
         assert not (tmp_path / "results" / "manifest.json").exists()  # nothing looks complete
-    resumed = subprocess.run([sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-reports", "--json"],
-                             capture_output=True, text=True)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-reports", "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert resumed.returncode == 0, resumed.stderr
     timings = json.loads(resumed.stdout)["timings"]
     total = timings["units_computed"] + timings["units_reused"]
     assert timings["units_reused"] >= min(finished_before, total)
     assert not list(cache.glob(".tmp-*"))  # the killed write's temp file was cleaned up
     reference = tmp_path / "reference"
-    subprocess.run([sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-reports", "--fresh", "--json",
-                    "--out", str(reference)], capture_output=True, text=True, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "uspec_audit",
+            "run",
+            str(audit),
+            "--no-reports",
+            "--fresh",
+            "--json",
+            "--out",
+            str(reference),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     for name in ("metrics.parquet", "summary.parquet"):
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results" / name), pd.read_parquet(reference / name),
-                                      check_exact=True)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "results" / name), pd.read_parquet(reference / name), check_exact=True
+        )
 
 
 def test_console_script_subprocess(finished_run):
@@ -194,5 +236,3 @@ def test_report_refuses_incomplete_folder(tmp_path):
     (tmp_path / "metrics.parquet").write_bytes(b"")
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "no manifest.json" in result.output
-
-

@@ -43,10 +43,19 @@ def test_nan_outputs_are_reported_per_member(digits_world, tmp_path):
         if seed == 1:
             with torch.no_grad():
                 net[1].bias[3] = float("nan")
-        torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(models / f"m{seed}.onnx"), input_names=["image"],
-                          output_names=["logits"], dynamic_axes={"image": {0: "n"}}, dynamo=False)
+        torch.onnx.export(
+            net,
+            torch.zeros(1, 1, 8, 8),
+            str(models / f"m{seed}.onnx"),
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "n"}},
+            dynamo=False,
+        )
     audit = basic_audit(digits_world, tmp_path)
-    audit.write_text(audit.read_text().replace(f"{digits_world.root / 'models'}/seed-*.onnx", f"{models}/m*.onnx"))
+    audit.write_text(
+        audit.read_text().replace(f"{digits_world.root / 'models'}/seed-*.onnx", f"{models}/m*.onnx")
+    )
     result = _run(audit)
     assert result.exit_code == 3
     assert "member 'm1'" in result.output and "NaN" in result.output
@@ -75,7 +84,9 @@ def test_missing_stratum_values(digits_world, tmp_path):
     audit = basic_audit(digits_world, tmp_path)
     audit.write_text(audit.read_text().replace(str(digits_world.parquet), str(bad)))
     result = _run(audit)
-    assert result.exit_code == 3 and "1 examples have no value for the stratification attribute" in result.output
+    assert (
+        result.exit_code == 3 and "1 examples have no value for the stratification attribute" in result.output
+    )
 
 
 def test_one_member_ensemble_runs_with_null_spread(digits_world, tmp_path):
@@ -97,7 +108,9 @@ def test_corrupt_onnx_at_run_time(digits_world, tmp_path):
     (models / "a.onnx").write_bytes(digits_world.onnx_members[0].read_bytes())
     (models / "b.onnx").write_bytes(b"\x08\x07garbage")
     audit = basic_audit(digits_world, tmp_path)
-    audit.write_text(audit.read_text().replace(f"{digits_world.root / 'models'}/seed-*.onnx", f"{models}/*.onnx"))
+    audit.write_text(
+        audit.read_text().replace(f"{digits_world.root / 'models'}/seed-*.onnx", f"{models}/*.onnx")
+    )
     result = _run(audit)
     assert result.exit_code == 3 and "b.onnx: onnxruntime cannot load this model" in result.output
     _assert_incomplete(tmp_path)
@@ -107,8 +120,11 @@ def test_failed_run_leaves_previous_complete_results_untouched(digits_world, tmp
     audit = basic_audit(digits_world, tmp_path)
     assert _run(audit).exit_code == 0
     results = tmp_path / "results"
-    before = {p.relative_to(results): p.read_bytes() for p in results.rglob("*") if p.is_file()
-              and not p.name.startswith(".uspec-audit.")}
+    before = {
+        p.relative_to(results): p.read_bytes()
+        for p in results.rglob("*")
+        if p.is_file() and not p.name.startswith(".uspec-audit.")
+    }
     bad = tmp_path / "bad-labels.parquet"  # a failure only the run can see: labels outside the class range
     table = pq.read_table(digits_world.shifted_parquet)
     labels = table.column("label").to_numpy().copy()
@@ -116,13 +132,16 @@ def test_failed_run_leaves_previous_complete_results_untouched(digits_world, tmp
     pq.write_table(table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels)), bad)
     audit.write_text(audit.read_text().replace(str(digits_world.shifted_parquet), str(bad)))
     assert _run(audit).exit_code == 3
-    after = {p.relative_to(results): p.read_bytes() for p in results.rglob("*") if p.is_file()
-             and not p.name.startswith(".uspec-audit.")}
+    after = {
+        p.relative_to(results): p.read_bytes()
+        for p in results.rglob("*")
+        if p.is_file() and not p.name.startswith(".uspec-audit.")
+    }
     assert after == before  # byte for byte, and no staging or temporary file left behind
 
 
 def test_contract_failure_exit_code(digits_world, tmp_path):
-    extra = "contract = { min_mean = { accuracy = 0.99 }, max_sd_ratio = 1000.0, strata = \"all\" }"
+    extra = 'contract = { min_mean = { accuracy = 0.99 }, max_sd_ratio = 1000.0, strata = "all" }'
     audit = basic_audit(digits_world, tmp_path, extra=extra)
     result = runner.invoke(app, ["run", str(audit), "--no-reports", "--json"])
     assert result.exit_code == 1

@@ -38,12 +38,14 @@ def test_table_schemas_match_the_catalog():
     for table in TABLES:
         committed = json.loads((SCHEMA_DIR / f"{table}.schema.json").read_text())
         assert committed == schema_document(table), (
-            f"schemas/tables/{table}.schema.json is stale: regenerate with `python -m uspec_audit.results.schemas`")
+            f"schemas/tables/{table}.schema.json is stale: regenerate with `python -m uspec_audit.results.schemas`"
+        )
 
 
 def test_results_document_matches_the_catalog():
     assert RESULTS_DOC.read_text(encoding="utf-8") == results_markdown(), (
-        "docs/results.md is stale: regenerate it with `python -m uspec_audit.results.schemas`")
+        "docs/results.md is stale: regenerate it with `python -m uspec_audit.results.schemas`"
+    )
     for table in TABLES.values():  # every column, with its description, is in the document
         for column in table.columns:
             assert f"| `{column.name}` |" in results_markdown()
@@ -52,8 +54,8 @@ def test_results_document_matches_the_catalog():
 def test_readme_lists_every_result_table():
     """The README's Results section names every table's file and points to docs/results.md."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Results\n"):]
-    section = section[:section.index("\n## ", 1)]
+    section = readme[readme.index("## Results\n") :]
+    section = section[: section.index("\n## ", 1)]
     missing = [t.file for t in TABLES.values() if f"`{t.file}`" not in section]
     assert not missing, f"README's Results section does not name {missing}"
     assert "docs/results.md" in section
@@ -77,7 +79,6 @@ def test_shipped_audits_validate_against_the_json_schema():
         jsonschema.validate(tomllib.loads(path.read_text()), schema)
 
 
-
 def test_a_table_that_differs_from_the_catalog_is_never_written(tmp_path):
     import numpy as np
     import pandas as pd
@@ -85,14 +86,26 @@ def test_a_table_that_differs_from_the_catalog_is_never_written(tmp_path):
 
     from uspec_audit.results.writer import check_result_tables, write_result_table
 
-    row = {"ensemble": "e", "test": "t", "variant": "none", "stratum": "all", "metric": "accuracy",
-           "contract": "min_mean", "bound": 0.5, "observed": 0.7, "status": "PASS", "message": "ok"}
+    row = {
+        "ensemble": "e",
+        "test": "t",
+        "variant": "none",
+        "stratum": "all",
+        "metric": "accuracy",
+        "contract": "min_mean",
+        "bound": 0.5,
+        "observed": 0.7,
+        "status": "PASS",
+        "message": "ok",
+    }
     good = pd.DataFrame([row])
     write_result_table("contracts", good, tmp_path / "contracts.parquet")
     assert pd.read_parquet(tmp_path / "contracts.parquet").equals(good)
-    for bad, why in ((good.drop(columns=["message"]), "differ from the catalog"),
-                     (good[list(reversed(good.columns))], "differ from the catalog"),
-                     (good.assign(bound="0.5"), "column 'bound' is .*string, the catalog says double")):
+    for bad, why in (
+        (good.drop(columns=["message"]), "differ from the catalog"),
+        (good[list(reversed(good.columns))], "differ from the catalog"),
+        (good.assign(bound="0.5"), "column 'bound' is .*string, the catalog says double"),
+    ):
         with pytest.raises(ValueError, match=why):
             write_result_table("contracts", bad, tmp_path / "bad.parquet")
     with pytest.raises(ValueError, match="not a table of the catalog"):
@@ -100,11 +113,16 @@ def test_a_table_that_differs_from_the_catalog_is_never_written(tmp_path):
     check_result_tables({"contracts": good})  # what a run checks before storing or writing its tables
     with pytest.raises(ValueError, match="differ from the catalog"):
         check_result_tables({"contracts": good.drop(columns=["message"])})
-    predictions = pd.DataFrame({"member": ["a"], "example_id": [1], "target": [2.0], "prediction": [np.float64(1.5)]})
+    predictions = pd.DataFrame(
+        {"member": ["a"], "example_id": [1], "target": [2.0], "prediction": [np.float64(1.5)]}
+    )
     write_result_table("predictions", predictions, tmp_path / "part-0.parquet")  # regression: a subsequence
     # example ids are the dataset's own: a plugin source's float ids are written as they are
     write_result_table("predictions", predictions.assign(example_id=[1.5]), tmp_path / "part-0.parquet")
     with pytest.raises(ValueError, match="in its order"):
-        write_result_table("predictions", predictions[["example_id", "member", "target", "prediction"]],
-                           tmp_path / "bad.parquet")
+        write_result_table(
+            "predictions",
+            predictions[["example_id", "member", "target", "prediction"]],
+            tmp_path / "bad.parquet",
+        )
     assert not (tmp_path / "bad.parquet").exists()

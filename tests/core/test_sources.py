@@ -14,8 +14,12 @@ from uspec_audit.errors import RunError
 
 def _collect(reader, batch_size=50):
     batches = list(reader.iter_batches(batch_size))
-    return (np.concatenate([b.ids for b in batches]), np.concatenate([b.inputs for b in batches]),
-            np.concatenate([b.targets for b in batches]), batches)
+    return (
+        np.concatenate([b.ids for b in batches]),
+        np.concatenate([b.inputs for b in batches]),
+        np.concatenate([b.targets for b in batches]),
+        batches,
+    )
 
 
 def test_parquet_png_bytes(digits_world):
@@ -35,8 +39,11 @@ def test_npz_and_image_folder_agree_with_parquet(digits_world):
     npz = NpzReader(Dataset(source="npz", path="x", id="id", attributes=["ink"]), digits_world.npz)
     _, npz_images, _, _ = _collect(npz)
     np.testing.assert_array_equal(npz_images, digits_world.test_images)
-    folder = ImageFolderReader(Dataset(source="images", path="x", table="t", attributes=["ink"]),
-                               digits_world.image_folder, digits_world.image_table)
+    folder = ImageFolderReader(
+        Dataset(source="images", path="x", table="t", attributes=["ink"]),
+        digits_world.image_folder,
+        digits_world.image_table,
+    )
     _, folder_images, folder_targets, _ = _collect(folder, 16)
     np.testing.assert_array_equal(folder_images, digits_world.test_images[:60])
     np.testing.assert_array_equal(folder_targets, digits_world.test_labels[:60])
@@ -45,15 +52,18 @@ def test_npz_and_image_folder_agree_with_parquet(digits_world):
 def test_fixed_shape_tensor_and_list_columns(tmp_path):
     data = np.random.default_rng(0).integers(0, 255, size=(10, 4, 4, 3), dtype=np.uint8)
     tensor_type = pa.fixed_shape_tensor(pa.uint8(), (4, 4, 3))
-    tensor = pa.ExtensionArray.from_storage(tensor_type, pa.array(list(data.reshape(10, -1)),
-                                                                  pa.list_(pa.uint8(), 48)))
+    tensor = pa.ExtensionArray.from_storage(
+        tensor_type, pa.array(list(data.reshape(10, -1)), pa.list_(pa.uint8(), 48))
+    )
     path = tmp_path / "tensor.parquet"
     pq.write_table(pa.table({"image": tensor, "label": np.arange(10) % 3}), path)
     _, images, _, _ = _collect(ParquetReader(Dataset(source="parquet", path="x"), path), 4)
     np.testing.assert_array_equal(images, data)
 
     lists = tmp_path / "lists.parquet"
-    pq.write_table(pa.table({"image": [row.tolist() for row in data.reshape(10, -1)], "label": np.zeros(10, int)}), lists)
+    pq.write_table(
+        pa.table({"image": [row.tolist() for row in data.reshape(10, -1)], "label": np.zeros(10, int)}), lists
+    )
     with pytest.raises(RunError, match="declare the shape"):
         _collect(ParquetReader(Dataset(source="parquet", path="x"), lists))
     _, images, _, _ = _collect(ParquetReader(Dataset(source="parquet", path="x", shape=[4, 4, 3]), lists))

@@ -26,14 +26,31 @@ USE_TEMPLATE = """
 @pytest.fixture(scope="module")
 def template_site(tmp_path_factory) -> Path:
     site = tmp_path_factory.mktemp("template-site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(TEMPLATE)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(TEMPLATE),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return site
 
 
 def _cli(site: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), *sys.path]))
-    return subprocess.run([sys.executable, "-m", "uspec_audit", *args], capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "uspec_audit", *args], capture_output=True, text=True, env=env
+    )
 
 
 def test_installed_template_components_are_listed(template_site):
@@ -43,8 +60,13 @@ def test_installed_template_components_are_listed(template_site):
     vignette = components[("perturbation", "template/vignette")]
     assert vignette["plugin"] == "template" and vignette["package"] == "uspec-audit-template"
     assert vignette["version"] == "0.3.0"
-    assert {("metric", "template/error_rate"), ("loader", "template/linear"), ("source", "template/csv"),
-            ("test_kind", "template/group-gap"), ("report_section", "template/group-gap")} <= set(components)
+    assert {
+        ("metric", "template/error_rate"),
+        ("loader", "template/linear"),
+        ("source", "template/csv"),
+        ("test_kind", "template/group-gap"),
+        ("report_section", "template/group-gap"),
+    } <= set(components)
 
 
 def test_template_components_run_from_an_audit(template_site, digits_world, tmp_path):
@@ -67,14 +89,19 @@ def test_template_params_are_validated(template_site, digits_world, tmp_path):
 def test_template_params_and_options_join_the_schema(template_site):
     result = _cli(template_site, "schema")
     schema = json.loads(result.stdout)
-    assert {"perturbation:template/vignette", "loader:template/linear", "source:template/csv"} <= set(schema["$defs"])
+    assert {"perturbation:template/vignette", "loader:template/linear", "source:template/csv"} <= set(
+        schema["$defs"]
+    )
     assert set(schema["$defs"]["source:template/csv"]["properties"]) == {"delimiter", "decimal", "encoding"}
 
 
 def test_template_source_options_are_validated(template_site, digits_world, tmp_path):
     csv = tmp_path / "data.csv"
     csv.write_text("a;label\n1,5;0\n")
-    audit = basic_audit(digits_world, tmp_path, extra=f"""
+    audit = basic_audit(
+        digits_world,
+        tmp_path,
+        extra=f"""
         [[tests]]
         name = "from-csv"
         kind = "shifted"
@@ -85,7 +112,12 @@ def test_template_source_options_are_validated(template_site, digits_world, tmp_
         path = "{csv}"
         features = ["a"]
         options = {{ delimiter = ";;" }}
-""")
+""",
+    )
     result = _cli(template_site, "validate", str(audit))
     said = " ".join(result.stderr.split())
-    assert result.returncode == 2 and "dataset 'csv': options.delimiter:" in said and "at most 1 character" in said
+    assert (
+        result.returncode == 2
+        and "dataset 'csv': options.delimiter:" in said
+        and "at most 1 character" in said
+    )

@@ -71,31 +71,41 @@ def text_world(tmp_path_factory):
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(model(ids, mask), torch.from_numpy(train_labels)).backward()
             optimizer.step()
-        torch.onnx.export(model.eval(), (ids[:1], mask[:1]), str(root / f"seed-{seed}.onnx"),
-                          input_names=["input_ids", "attention_mask"], output_names=["logits"],
-                          dynamic_axes={"input_ids": {0: "n"}, "attention_mask": {0: "n"}}, dynamo=False)
+        torch.onnx.export(
+            model.eval(),
+            (ids[:1], mask[:1]),
+            str(root / f"seed-{seed}.onnx"),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes={"input_ids": {0: "n"}, "attention_mask": {0: "n"}},
+            dynamo=False,
+        )
     texts, labels = _sentences(np.random.default_rng(1), 300)
-    pq.write_table(pa.table({"text": texts, "label": labels, "length": ["short"] * 150 + ["long"] * 150}),
-                   root / "test.parquet")
+    pq.write_table(
+        pa.table({"text": texts, "label": labels, "length": ["short"] * 150 + ["long"] * 150}),
+        root / "test.parquet",
+    )
     return root
 
 
 def test_text_audit_with_tokenizer_and_typos(text_world, tmp_path):
-    audit = write_audit(tmp_path / "text.toml", f"""
+    audit = write_audit(
+        tmp_path / "text.toml",
+        f"""
         [audit]
         name = "text"
         seed = 3
-        output = "{tmp_path / 'results'}"
+        output = "{tmp_path / "results"}"
 
         [ensembles.bow]
         members = "{text_world}/seed-*.onnx"
         task = "binary"
         preprocess = {{ layout = "none" }}
-        tokenizer = {{ path = "{text_world / 'tokenizer.json'}", max_length = 12 }}
+        tokenizer = {{ path = "{text_world / "tokenizer.json"}", max_length = 12 }}
 
         [datasets.reviews]
         source = "parquet"
-        path = "{text_world / 'test.parquet'}"
+        path = "{text_world / "test.parquet"}"
         input = "text"
         attributes = ["length"]
 
@@ -119,11 +129,14 @@ def test_text_audit_with_tokenizer_and_typos(text_world, tmp_path):
         metrics = ["accuracy"]
         perturbations = [{{ name = "negation_distractor" }}]
         threshold = {{ positive_class = 1, target = "positive_rate", value = 0.5 }}
-        """)
+        """,
+    )
     result = CliRunner().invoke(app, ["run", str(audit), "--no-reports", "--json"])
     assert result.exit_code == 0, result.output
     summary = pd.read_parquet(tmp_path / "results" / "summary.parquet")
-    accuracy = summary.query("metric == 'accuracy' and stratum == 'all'").set_index(["test", "variant"])["mean"]
+    accuracy = summary.query("metric == 'accuracy' and stratum == 'all'").set_index(["test", "variant"])[
+        "mean"
+    ]
     assert accuracy[("iid", "none")] > 0.95  # the keyword models learned the task
     assert accuracy[("typos", "typos@5")] < accuracy[("iid", "none")] - 0.1  # misspelt keywords become [UNK]
     flips = pd.read_parquet(tmp_path / "results" / "flips.parquet")
@@ -132,7 +145,9 @@ def test_text_audit_with_tokenizer_and_typos(text_world, tmp_path):
 
 
 def test_missing_tokenizer_file_is_an_audit_error(text_world, tmp_path):
-    audit = write_audit(tmp_path / "bad.toml", f"""
+    audit = write_audit(
+        tmp_path / "bad.toml",
+        f"""
         [audit]
         name = "text"
         [ensembles.bow]
@@ -141,12 +156,13 @@ def test_missing_tokenizer_file_is_an_audit_error(text_world, tmp_path):
         tokenizer = {{ path = "nowhere/tokenizer.json" }}
         [datasets.reviews]
         source = "parquet"
-        path = "{text_world / 'test.parquet'}"
+        path = "{text_world / "test.parquet"}"
         input = "text"
         [[tests]]
         name = "iid"
         kind = "iid"
         dataset = "reviews"
-        """)
+        """,
+    )
     result = CliRunner().invoke(app, ["validate", str(audit)])
     assert result.exit_code == 2 and "tokenizer file" in result.output

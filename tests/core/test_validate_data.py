@@ -28,12 +28,31 @@ def _line(path, text: str) -> int:
     return path.read_text().splitlines().index(text) + 1
 
 
-@pytest.mark.parametrize("key, old, new", [
-    ("input", 'id = "id"\nattributes = ["ink", "parity", "ink_total"]', 'input = "img"\nid = "id"\nattributes = ["ink", "parity", "ink_total"]'),
-    ("target", 'id = "id"\nattributes = ["ink", "parity", "ink_total"]', 'target = "diagnosis"\nid = "id"\nattributes = ["ink", "parity", "ink_total"]'),
-    ("id", 'id = "id"\nattributes = ["ink", "parity", "ink_total"]', 'id = "idx"\nattributes = ["ink", "parity", "ink_total"]'),
-    ("attributes", 'attributes = ["ink", "parity", "ink_total"]', 'attributes = ["ink", "parity", "ink_totl"]'),
-])
+@pytest.mark.parametrize(
+    "key, old, new",
+    [
+        (
+            "input",
+            'id = "id"\nattributes = ["ink", "parity", "ink_total"]',
+            'input = "img"\nid = "id"\nattributes = ["ink", "parity", "ink_total"]',
+        ),
+        (
+            "target",
+            'id = "id"\nattributes = ["ink", "parity", "ink_total"]',
+            'target = "diagnosis"\nid = "id"\nattributes = ["ink", "parity", "ink_total"]',
+        ),
+        (
+            "id",
+            'id = "id"\nattributes = ["ink", "parity", "ink_total"]',
+            'id = "idx"\nattributes = ["ink", "parity", "ink_total"]',
+        ),
+        (
+            "attributes",
+            'attributes = ["ink", "parity", "ink_total"]',
+            'attributes = ["ink", "parity", "ink_totl"]',
+        ),
+    ],
+)
 def test_columns_that_do_not_exist(digits_world, tmp_path, key, old, new):
     path = basic_audit(digits_world, tmp_path)
     text = path.read_text()
@@ -54,10 +73,12 @@ def test_columns_that_do_not_exist(digits_world, tmp_path, key, old, new):
 
 def test_npz_keys_features_and_image_tables(digits_world, tmp_path):
     models = digits_world.root / "models"
-    path = write_audit(tmp_path / "audit.toml", f"""
+    path = write_audit(
+        tmp_path / "audit.toml",
+        f"""
         [audit]
         name = "keys"
-        output = "{tmp_path / 'results'}"
+        output = "{tmp_path / "results"}"
 
         [ensembles.linear]
         members = "{models}/seed-*.onnx"
@@ -88,7 +109,8 @@ def test_npz_keys_features_and_image_tables(digits_world, tmp_path):
         kind = "iid"
         dataset = "npz"
         metrics = ["accuracy"]
-        """)
+        """,
+    )
     result = _validate(path)
     assert result.exit_code == 2
     out = result.output.replace("\n", " ")
@@ -103,16 +125,30 @@ def test_npz_keys_features_and_image_tables(digits_world, tmp_path):
 def test_list_column_needs_a_shape_and_the_right_size(digits_world, tmp_path):
     data = tmp_path / "lists.parquet"
     pixels = digits_world.test_images.reshape(len(digits_world.test_images), -1).astype(np.float32)
-    pq.write_table(pa.table({"pixels": pa.array(list(pixels), type=pa.list_(pa.float32(), 64)),
-                             "label": digits_world.test_labels}), data)
+    pq.write_table(
+        pa.table(
+            {
+                "pixels": pa.array(list(pixels), type=pa.list_(pa.float32(), 64)),
+                "label": digits_world.test_labels,
+            }
+        ),
+        data,
+    )
     config = Dataset(source="parquet", path=str(data), input="pixels")
     assert probe_dataset(config, tmp_path).problems == [
-        ("shape", "column 'pixels' is a list column; declare the shape of one example with shape = [...] in the "
-                  "dataset table.")]
+        (
+            "shape",
+            "column 'pixels' is a list column; declare the shape of one example with shape = [...] in the "
+            "dataset table.",
+        )
+    ]
     config = Dataset(source="parquet", path=str(data), input="pixels", shape=[1, 8, 9])
-    assert "holds 64 values per row; shape [1, 8, 9] needs 72" in probe_dataset(config, tmp_path).problems[0][1]
-    assert probe_dataset(Dataset(source="parquet", path=str(data), input="pixels", shape=[1, 8, 8]),
-                         tmp_path).input_shape == (1, 8, 8)
+    assert (
+        "holds 64 values per row; shape [1, 8, 9] needs 72" in probe_dataset(config, tmp_path).problems[0][1]
+    )
+    assert probe_dataset(
+        Dataset(source="parquet", path=str(data), input="pixels", shape=[1, 8, 8]), tmp_path
+    ).input_shape == (1, 8, 8)
 
 
 def test_probes_read_headers_not_data(digits_world, tmp_path):
@@ -123,7 +159,7 @@ def test_probes_read_headers_not_data(digits_world, tmp_path):
     np.savez_compressed(npz, image=images, label=np.zeros(300, np.int64))
     raw = bytearray(npz.read_bytes())
     start = raw.index(b"image.npy") + 100_000  # far past the .npy header, inside the compressed pixels
-    raw[start:start + 50_000] = b"\x00" * 50_000
+    raw[start : start + 50_000] = b"\x00" * 50_000
     npz.write_bytes(bytes(raw))
     schema = probe_dataset(Dataset(source="npz", path=str(npz)), tmp_path)
     assert schema.input_shape == (32, 32, 3) and schema.num_rows == 300
@@ -132,12 +168,22 @@ def test_probes_read_headers_not_data(digits_world, tmp_path):
     # Parquet: overwrite the middle of the file (data pages); the footer still gives the schema
     data = tmp_path / "lists.parquet"
     pixels = digits_world.test_images.reshape(len(digits_world.test_images), -1).astype(np.float32)
-    pq.write_table(pa.table({"pixels": pa.array(list(pixels), type=pa.list_(pa.float32(), 64)),
-                             "label": digits_world.test_labels}), data, compression="none")
+    pq.write_table(
+        pa.table(
+            {
+                "pixels": pa.array(list(pixels), type=pa.list_(pa.float32(), 64)),
+                "label": digits_world.test_labels,
+            }
+        ),
+        data,
+        compression="none",
+    )
     raw = bytearray(data.read_bytes())
     raw[100:20_000] = b"\xff" * 19_900
     data.write_bytes(bytes(raw))
-    schema = probe_dataset(Dataset(source="parquet", path=str(data), input="pixels", shape=[8, 8, 1]), tmp_path)
+    schema = probe_dataset(
+        Dataset(source="parquet", path=str(data), input="pixels", shape=[8, 8, 1]), tmp_path
+    )
     assert schema.columns == ["pixels", "label"] and schema.input_shape == (8, 8, 1)
 
 
@@ -153,11 +199,14 @@ def test_onnx_inputs_agree_with_onnxruntime(digits_world):
 
 def test_member_input_dtype_and_name(digits_world, tmp_path):
     path = basic_audit(digits_world, tmp_path)
-    path.write_text(path.read_text().replace('scale = 255.0 }', 'scale = 255.0, dtype = "float64" }'))
+    path.write_text(path.read_text().replace("scale = 255.0 }", 'scale = 255.0, dtype = "float64" }'))
     result = _validate(path)
-    assert result.exit_code == 2 and 'expects dtype float32; the preprocessing gives float64' in result.output
-    path.write_text(basic_audit(digits_world, tmp_path).read_text()
-                    .replace('task = "multiclass"', 'task = "multiclass"\ninput_name = "pixels"'))
+    assert result.exit_code == 2 and "expects dtype float32; the preprocessing gives float64" in result.output
+    path.write_text(
+        basic_audit(digits_world, tmp_path)
+        .read_text()
+        .replace('task = "multiclass"', 'task = "multiclass"\ninput_name = "pixels"')
+    )
     result = _validate(path)
     assert result.exit_code == 2 and "has no input named 'pixels'; its inputs: ['image']" in result.output
 

@@ -94,14 +94,33 @@ def ray_head():
     ray_bin = Path(sys.executable).parent / "ray"
     temp_dir = tempfile.mkdtemp(prefix="uray-", dir="/tmp")  # short: Ray's socket paths have a length limit
     port = _free_port()
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
-           "PYTHONPATH": os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")]))}  # builders: factories
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PYTHONPATH": os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")])),
+    }  # builders: factories
     log = open(Path(temp_dir) / "start.log", "w")  # noqa: SIM115 - closed at teardown
     process = subprocess.Popen(
-        [str(ray_bin), "start", "--head", "--block", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
-         "--object-store-memory=134217728", "--include-dashboard=false", "--disable-usage-stats",
-         f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        [
+            str(ray_bin),
+            "start",
+            "--head",
+            "--block",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--num-gpus=0",
+            "--object-store-memory=134217728",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            f"--temp-dir={temp_dir}",
+            "--node-ip-address=127.0.0.1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     pidfile = os.environ.get("USPEC_AUDIT_RAY_PIDFILE")  # CI's trap stops the group even if pytest dies
     if pidfile:
         Path(pidfile).write_text(str(process.pid))

@@ -22,9 +22,12 @@ def test_io_binding_and_fixed_shapes_give_the_plain_tables(digits_world, tmp_pat
     (tmp_path / "bound").mkdir()
     plain = basic_audit(digits_world, tmp_path / "plain")
     bound = basic_audit(digits_world, tmp_path / "bound")
-    bound.write_text(bound.read_text().replace(
-        'preprocess = { layout = "NCHW", scale = 255.0 }',
-        'preprocess = { layout = "NCHW", scale = 255.0 }\noptions = { io_binding = true, pad_batches = true }'))
+    bound.write_text(
+        bound.read_text().replace(
+            'preprocess = { layout = "NCHW", scale = 255.0 }',
+            'preprocess = { layout = "NCHW", scale = 255.0 }\noptions = { io_binding = true, pad_batches = true }',
+        )
+    )
     for audit in (plain, bound):
         result = runner.invoke(app, ["run", str(audit), "--no-reports", "--json"])
         assert result.exit_code == 0, result.output

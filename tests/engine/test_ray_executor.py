@@ -24,8 +24,20 @@ from builders import basic_audit, write_audit
 from conftest import TESTS, command_line, descendants, ray_or_skip
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = ("metrics", "summary", "contracts", "correlations", "calibration", "pca", "marginalization", "rex",
-          "disagreement", "differences", "corruptions", "flips")
+TABLES = (
+    "metrics",
+    "summary",
+    "contracts",
+    "correlations",
+    "calibration",
+    "pca",
+    "marginalization",
+    "rex",
+    "disagreement",
+    "differences",
+    "corruptions",
+    "flips",
+)
 NOISE = """
         [[tests]]
         name = "noise"
@@ -49,10 +61,18 @@ def _ray_installed():
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """The real command in a fresh process (a Ray driver owns its process: signals, atexit, the cluster)."""
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
-           "PYTHONPATH": os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "uspec_audit", "run", *args, "--no-reports", "--json"],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PYTHONPATH": os.pathsep.join(filter(None, [TESTS, os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "uspec_audit", "run", *args, "--no-reports", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def assert_same_tables(left: Path, right: Path) -> None:
@@ -79,11 +99,13 @@ def manifest(folder: Path) -> dict:
 def derm_like_audit(folder: Path) -> Path:
     """A small version of audits/derm.toml: ONNX and TorchScript ensembles, strata, corruptions, contrastive."""
     derm = ROOT / "examples" / "derm"
-    return write_audit(folder / "derm.toml", f"""
+    return write_audit(
+        folder / "derm.toml",
+        f"""
         [audit]
         name = "derm-small"
         seed = 20201106
-        output = "{folder / 'results'}"
+        output = "{folder / "results"}"
         batch_size = 50
 
         [ensembles.cnn]
@@ -147,7 +169,8 @@ def derm_like_audit(folder: Path) -> Path:
         bootstrap = 50
         member_bootstrap = 50
         {SMALL_RAY}
-        """)
+        """,
+    )
 
 
 def test_digits_on_a_local_ray_cluster_gives_the_local_tables(digits_world, tmp_path):
@@ -164,8 +187,12 @@ def test_digits_on_a_local_ray_cluster_gives_the_local_tables(digits_world, tmp_
     assert manifest(tmp_path / "local")["execution"] == {"executor": "local"}
     assert manifest(tmp_path / "ray")["timings"]["units_computed"] == 7  # 2 unperturbed streams + 5 variants
     # the run's own cluster is gone: no daemon of a default-located (ray.init) cluster outlives the command
-    leftovers = [p for p in descendants(1) if "/tmp/ray/session" in command_line(p)
-                 and ("raylet" in command_line(p) or "gcs_server" in command_line(p))]
+    leftovers = [
+        p
+        for p in descendants(1)
+        if "/tmp/ray/session" in command_line(p)
+        and ("raylet" in command_line(p) or "gcs_server" in command_line(p))
+    ]
     assert not leftovers, [command_line(p)[:200] for p in leftovers]
 
 
@@ -173,15 +200,21 @@ def test_derm_like_audit_on_a_joined_cluster_matches_and_a_cached_rerun_needs_no
     audit = derm_like_audit(tmp_path)
     local = run_cli(str(audit), "--out", str(tmp_path / "local"))
     assert local.returncode == 0, local.stderr
-    on_ray = run_cli(str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_head.address)
+    on_ray = run_cli(
+        str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_head.address
+    )
     assert on_ray.returncode == 0, on_ray.stderr
     assert_same_tables(tmp_path / "local", tmp_path / "ray")
     execution = manifest(tmp_path / "ray")["execution"]
     assert execution["address"] == ray_head.address and execution["actors"] == 2
     members = [m for e in manifest(tmp_path / "ray")["ensembles"] for m in e["members"]]
     assert {tuple(m["providers"]) for m in members} == {("CPUExecutionProvider",), ("torch:cpu",)}
-    again = run_cli(str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", "127.0.0.1:9")
-    assert again.returncode == 0, again.stderr  # everything cached: the (unreachable) cluster is never contacted
+    again = run_cli(
+        str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", "127.0.0.1:9"
+    )
+    assert again.returncode == 0, (
+        again.stderr
+    )  # everything cached: the (unreachable) cluster is never contacted
     assert json.loads(again.stdout)["timings"]["units_computed"] == 0
 
 
@@ -191,17 +224,39 @@ def _member_hosts(head) -> list[int]:
 
 def test_an_actor_killed_mid_run_is_restarted_and_the_tables_are_unchanged(digits_world, ray_head, tmp_path):
     """Also runs the producers anywhere in the cluster (data = "shared"), each checking the data's fingerprint."""
-    audit = basic_audit(digits_world, tmp_path, extra=NOISE.replace("[1, 3, 5]", "[1, 2, 3, 4, 5]")
-                        .replace("[2, 4]", "[1, 2, 3, 4, 5]"), analysis=SMALL_RAY + '        data = "shared"\n')
+    audit = basic_audit(
+        digits_world,
+        tmp_path,
+        extra=NOISE.replace("[1, 3, 5]", "[1, 2, 3, 4, 5]").replace("[2, 4]", "[1, 2, 3, 4, 5]"),
+        analysis=SMALL_RAY + '        data = "shared"\n',
+    )
     audit.write_text(audit.read_text().replace("batch_size = 128", "batch_size = 16"))
     units = 12  # iid and shifted streams + 10 noise variants
     reference = run_cli(str(audit), "--out", str(tmp_path / "local"))
     assert reference.returncode == 0, reference.stderr
     cache = tmp_path / "ray" / ".cache" / "predictions"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    process = subprocess.Popen([sys.executable, "-m", "uspec_audit", "run", str(audit), "--no-reports", "--json",
-                                "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_head.address],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uspec_audit",
+            "run",
+            str(audit),
+            "--no-reports",
+            "--json",
+            "--out",
+            str(tmp_path / "ray"),
+            "--executor",
+            "ray",
+            "--address",
+            ray_head.address,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     killed = None
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None and killed is None:
@@ -224,14 +279,18 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_tables_are_unchanged(digit
 
 
 def test_a_killed_driver_leaves_no_actors_and_the_rerun_resumes(digits_world, ray_head, tmp_path):
-    audit = basic_audit(digits_world, tmp_path, extra=NOISE.replace("[1, 3, 5]", "[1, 2, 3, 4, 5]"),
-                        analysis=SMALL_RAY)
+    audit = basic_audit(
+        digits_world, tmp_path, extra=NOISE.replace("[1, 3, 5]", "[1, 2, 3, 4, 5]"), analysis=SMALL_RAY
+    )
     audit.write_text(audit.read_text().replace("batch_size = 128", "batch_size = 16"))
     command = [str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_head.address]
     cache = tmp_path / "ray" / ".cache" / "predictions"
-    process = subprocess.Popen([sys.executable, "-m", "uspec_audit", "run", *command, "--no-reports", "--json"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uspec_audit", "run", *command, "--no-reports", "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None and len(list(cache.glob("[0-9a-f]*.unit"))) < 2:
         time.sleep(0.02)
@@ -277,8 +336,9 @@ def test_a_port_that_answers_but_is_no_cluster_times_out_with_exit_code_3(digits
     try:
         audit = basic_audit(digits_world, tmp_path, analysis="[execution]\nconnect_timeout_s = 4")
         started = time.monotonic()
-        result = run_cli(str(audit), "--executor", "ray", "--address", f"127.0.0.1:{server.getsockname()[1]}",
-                         timeout=90)
+        result = run_cli(
+            str(audit), "--executor", "ray", "--address", f"127.0.0.1:{server.getsockname()[1]}", timeout=90
+        )
         assert result.returncode == 3, result.stdout + result.stderr
         message = json.loads(result.stdout)["message"]
         assert "did not finish within 4 s" in message or "cannot join the Ray cluster" in message
@@ -296,8 +356,11 @@ def test_resources_the_cluster_lacks_are_an_error_not_a_hang(digits_world, ray_h
     assert "has 2 CPUs and 0 GPUs" in message and "1 GPU" in message, message
     assert time.monotonic() - started < 60
     # actors that fit in total but not on any node: placement times out instead of hanging
-    audit = basic_audit(digits_world, tmp_path, analysis="[execution]\nactors = 1\nnum_cpus = 2\n"
-                                                         "producer_cpus = 1\nbatch_timeout_s = 5")
+    audit = basic_audit(
+        digits_world,
+        tmp_path,
+        analysis="[execution]\nactors = 1\nnum_cpus = 2\nproducer_cpus = 1\nbatch_timeout_s = 5",
+    )
     result = run_cli(str(audit), "--executor", "ray", "--address", ray_head.address, timeout=120)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "within 5 s" in json.loads(result.stdout)["message"]
@@ -323,8 +386,16 @@ def test_workers_refuse_models_and_data_that_differ_from_the_drivers(digits_worl
     with pytest.raises(RunError, match="the transfer is corrupt"):
         materialize(data[:-1], good, ".onnx", "seed-0.onnx")
     dataset = Dataset(source="parquet", path=str(digits_world.parquet), id="id")
-    request = StreamRequest(group=WorkGroup("test", Variant()), dataset=dataset, base_dir=tmp_path,
-                            fingerprint="0" * 64, verify=True, seed=1, batch_size=64, feature_stats=None)
+    request = StreamRequest(
+        group=WorkGroup("test", Variant()),
+        dataset=dataset,
+        base_dir=tmp_path,
+        fingerprint="0" * 64,
+        verify=True,
+        seed=1,
+        batch_size=64,
+        feature_stats=None,
+    )
     with pytest.raises(RunError, match="differs from the driver's"):
         next(produce_stream(request))
 
@@ -362,10 +433,17 @@ except Exception as error:
 
 def test_an_actor_that_cannot_load_its_model_is_a_clear_error(ray_head):
     """The actor itself refuses bytes whose hash is not the driver's; the error reaches the user as ours."""
-    out = subprocess.run([sys.executable, "-c", ACTOR_THAT_CANNOT_LOAD, ray_head.address], capture_output=True,
-                         text=True, timeout=120, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    out = subprocess.run(
+        [sys.executable, "-c", ACTOR_THAT_CANNOT_LOAD, ray_head.address],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
     last = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""  # Ray's own notices come first
-    assert last.startswith("/models/seed-0.onnx: the model bytes that reached the worker"), out.stdout + out.stderr
+    assert last.startswith("/models/seed-0.onnx: the model bytes that reached the worker"), (
+        out.stdout + out.stderr
+    )
 
 
 FACTORY_ON_A_WORKER = """
@@ -394,10 +472,12 @@ for allowed in ([], ["builders"]):
 def test_factories_run_on_workers_only_with_the_drivers_opt_in(digits_world, ray_head, tmp_path):
     """--allow-code reaches the actors: a worker refuses a factory the command did not enable, and an enabled one
     gives the local executor's tables."""
-    audit = write_audit(tmp_path / "factory.toml", f"""
+    audit = write_audit(
+        tmp_path / "factory.toml",
+        f"""
         [audit]
         name = "factory"
-        output = "{tmp_path / 'results'}"
+        output = "{tmp_path / "results"}"
         batch_size = 32
 
         [ensembles.net]
@@ -427,18 +507,35 @@ def test_factories_run_on_workers_only_with_the_drivers_opt_in(digits_world, ray
         by = "parity"
         metrics = ["accuracy"]
         {SMALL_RAY}
-        """)
-    out = subprocess.run([sys.executable, "-c", FACTORY_ON_A_WORKER, ray_head.address, str(digits_world.state_dict)],
-                         capture_output=True, text=True, timeout=300, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+        """,
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", FACTORY_ON_A_WORKER, ray_head.address, str(digits_world.state_dict)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+    )
     lines = [line for line in out.stdout.splitlines() if line.startswith(("refused:", "loaded:"))]
     assert len(lines) == 2, out.stdout + out.stderr
     assert lines[0].startswith("refused:") and "--allow-code builders" in lines[0], lines[0]
     assert lines[1] == "loaded: seed-0", lines[1]
     local = run_cli(str(audit), "--out", str(tmp_path / "local"), "--allow-code", "builders")
     assert local.returncode == 0, local.stderr
-    refused = run_cli(str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_head.address)
+    refused = run_cli(
+        str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_head.address
+    )
     assert refused.returncode == 2 and "--allow-code builders" in json.loads(refused.stdout)["message"]
-    on_ray = run_cli(str(audit), "--out", str(tmp_path / "ray"), "--executor", "ray", "--address", ray_head.address,
-                     "--allow-code", "builders")
+    on_ray = run_cli(
+        str(audit),
+        "--out",
+        str(tmp_path / "ray"),
+        "--executor",
+        "ray",
+        "--address",
+        ray_head.address,
+        "--allow-code",
+        "builders",
+    )
     assert on_ray.returncode == 0, on_ray.stderr
     assert_same_tables(tmp_path / "local", tmp_path / "ray")

@@ -82,7 +82,9 @@ def test_suites_name_registered_corruptions():
         for entry in data["perturbations"]:
             assert entry["name"] in IMAGE_PERTURBATIONS and entry["severities"] == SEVERITIES
             seen.append(entry["name"])
-    assert [e["name"] for e in tomllib.loads(SUITES["imagenet-c"].read_text())["perturbations"]] == list(IMAGENET_C)
+    assert [e["name"] for e in tomllib.loads(SUITES["imagenet-c"].read_text())["perturbations"]] == list(
+        IMAGENET_C
+    )
     assert sorted(seen) == sorted(NAMES)
 
 
@@ -113,8 +115,16 @@ def test_chunking_does_not_change_pixels():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_seeds_matter_for_random_corruptions(name):
-    deterministic = {"defocus_blur", "zoom_blur", "gaussian_blur", "brightness", "contrast", "saturate",
-                     "pixelate", "jpeg_compression"}
+    deterministic = {
+        "defocus_blur",
+        "zoom_blur",
+        "gaussian_blur",
+        "brightness",
+        "contrast",
+        "saturate",
+        "pixelate",
+        "jpeg_compression",
+    }
     a = run(name, IMAGES, 3, [1, 2, 3])
     b = run(name, IMAGES, 3, [4, 5, 6])
     assert np.array_equal(a, b) == (name in deterministic)
@@ -137,8 +147,18 @@ def test_grayscale_images(name):
     gray = IMAGES[..., :1]
     out = run(name, gray, 4, [1, 2, 3])
     assert out.shape == gray.shape and out.dtype == np.uint8
-    if name in {"defocus_blur", "gaussian_blur", "zoom_blur", "motion_blur", "contrast", "pixelate",
-                "brightness", "elastic_transform", "glass_blur", "fog"}:
+    if name in {
+        "defocus_blur",
+        "gaussian_blur",
+        "zoom_blur",
+        "motion_blur",
+        "contrast",
+        "pixelate",
+        "brightness",
+        "elastic_transform",
+        "glass_blur",
+        "fog",
+    }:
         # channel-agnostic: a grey image in RGB gives three copies of the grayscale result
         rgb = run(name, np.repeat(gray, 3, axis=-1), 4, [1, 2, 3])
         assert np.abs(rgb[..., :1].astype(int) - out).max() <= 1
@@ -176,8 +196,18 @@ def test_known_values():
 
 
 TORCH_NAMES = [
-    "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "defocus_blur", "gaussian_blur",
-    "motion_blur", "zoom_blur", "brightness", "contrast", "saturate", "pixelate",
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "speckle_noise",
+    "defocus_blur",
+    "gaussian_blur",
+    "motion_blur",
+    "zoom_blur",
+    "brightness",
+    "contrast",
+    "saturate",
+    "pixelate",
 ]
 
 

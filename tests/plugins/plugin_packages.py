@@ -9,7 +9,9 @@ import textwrap
 from pathlib import Path
 
 
-def write_package(root: Path, name: str, version: str, modules: dict[str, str], entry_points: dict[str, str]) -> Path:
+def write_package(
+    root: Path, name: str, version: str, modules: dict[str, str], entry_points: dict[str, str]
+) -> Path:
     """A setuptools project ``root/name`` with a package of ``modules`` (file name -> source) and entry points."""
     project = root / name
     package = name.replace("-", "_")
@@ -19,7 +21,8 @@ def write_package(root: Path, name: str, version: str, modules: dict[str, str], 
     for file, text in modules.items():
         (source / file).write_text(textwrap.dedent(text))
     points = "\n".join(f'{point} = "{package}.{module}"' for point, module in entry_points.items())
-    (project / "pyproject.toml").write_text(textwrap.dedent(f"""\
+    (project / "pyproject.toml").write_text(
+        textwrap.dedent(f"""\
         [build-system]
         requires = ["setuptools>=61"]
         build-backend = "setuptools.build_meta"
@@ -33,15 +36,34 @@ def write_package(root: Path, name: str, version: str, modules: dict[str, str], 
         where = ["src"]
 
         [project.entry-points.uspec_audit]
-        """) + points + "\n")
+        """)
+        + points
+        + "\n"
+    )
     return project
 
 
 def pip_install(site: Path, *projects: Path) -> Path:
     """``pip install --target site`` the projects (no dependencies, no build isolation: fast and offline)."""
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-cache-dir", "--upgrade", "--target", str(site), *map(str, projects)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-cache-dir",
+            "--upgrade",
+            "--target",
+            str(site),
+            *map(str, projects),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return site
 
 
@@ -52,5 +74,10 @@ def site_env(site: Path, **extra: str) -> dict[str, str]:
 
 def uspec(site: Path, *args: str, cwd: Path | None = None, **env: str) -> subprocess.CompletedProcess:
     """``python -m uspec_audit ARGS`` with ``site`` on the path."""
-    return subprocess.run([sys.executable, "-m", "uspec_audit", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, **site_env(site, **env)})
+    return subprocess.run(
+        [sys.executable, "-m", "uspec_audit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **site_env(site, **env)},
+    )

@@ -102,8 +102,13 @@ PLUGIN = """
         register(DatasetSourceSpec("ident/csv", Csv, "a csv file"))
 """
 
-MODULES = {"settings.py": SETTINGS, "perturb.py": PERTURBATION, "load.py": LOADER, "source.py": SOURCE,
-           "plugin.py": PLUGIN}
+MODULES = {
+    "settings.py": SETTINGS,
+    "perturb.py": PERTURBATION,
+    "load.py": LOADER,
+    "source.py": SOURCE,
+    "plugin.py": PLUGIN,
+}
 
 
 def _package(root, version: str):
@@ -119,9 +124,9 @@ def setup(tmp_path):
     for index, (weight, bias) in enumerate(world.weights):
         np.savez(world.root / "linear" / f"member-{index}.npz", weight=weight, bias=bias)
     features = [f"f{i}" for i in range(6)]
-    pd.DataFrame(world.inputs, columns=features).assign(id=np.arange(len(world.labels)), label=world.labels,
-                                                        site=world.sites).to_csv(world.root / "data" / "test.csv",
-                                                                                 index=False)
+    pd.DataFrame(world.inputs, columns=features).assign(
+        id=np.arange(len(world.labels)), label=world.labels, site=world.sites
+    ).to_csv(world.root / "data" / "test.csv", index=False)
     quoted = ", ".join(f'"{f}"' for f in features)
     audit = dict(
         tests="""
@@ -136,13 +141,15 @@ def setup(tmp_path):
             kind = "shifted"
             dataset = "csv"
             """,
-        ensembles=world.ensemble_table + """
+        ensembles=world.ensemble_table
+        + """
             [ensembles.lin]
             loader = "ident/linear"
             members = "linear/member-*.npz"
             task = "multiclass"
             """,
-        datasets=world.dataset_table + f"""
+        datasets=world.dataset_table
+        + f"""
             [datasets.csv]
             source = "ident/csv"
             path = "data/test.csv"
@@ -150,13 +157,15 @@ def setup(tmp_path):
             target = "label"
             id = "id"
             attributes = ["site"]
-            """)
+            """,
+    )
     return tmp_path, site, world, audit
 
 
 def _run(world: TinyAudit, site, audit: dict):
-    result = world.run(audit["tests"], ensembles=audit["ensembles"], datasets=audit["datasets"],
-                       env=site_env(site)).ok()
+    result = world.run(
+        audit["tests"], ensembles=audit["ensembles"], datasets=audit["datasets"], env=site_env(site)
+    ).ok()
     timings = result.json["timings"]
     units = {(u["ensemble"], u["dataset"], u["variant"]): u["key"] for u in result.manifest["units"]}
     return timings["units_computed"], timings["units_reused"], units, result
@@ -183,8 +192,9 @@ def test_a_changed_plugin_recomputes_exactly_what_it_touched(setup):
 
     _edit(site, "settings.py", "SCALE = 0.5", "SCALE = 3.0")  # the helper the perturbation imports
     computed, reused, units, result = _run(world, site, audit)
-    assert _changed(first, units) == {(e, "test", v) for e in ("tiny", "lin") for v in ("ident/shift@1",
-                                                                                       "ident/shift@2")}
+    assert _changed(first, units) == {
+        (e, "test", v) for e in ("tiny", "lin") for v in ("ident/shift@1", "ident/shift@2")
+    }
     assert (computed, reused) == (4, 4)
     changed = result.table("metrics").query("test == 'shifted-inputs' and metric == 'accuracy'")["value"]
     assert not np.allclose(changed.to_numpy(), accuracy.to_numpy())  # the new code ran, not a stale copy
@@ -198,9 +208,12 @@ def test_a_changed_plugin_recomputes_exactly_what_it_touched(setup):
     before = units
     _edit(site, "load.py", "def load(request):", "def load(request):  # one npz per member")
     computed, reused, units, _ = _run(world, site, audit)
-    assert _changed(before, units) == {("lin", "test", v) for v in ("none", "ident/shift@1", "ident/shift@2")} | {
-        ("lin", "csv", "none")}
-    assert computed == 4  # (units_reused counts only fully cached groups on main; the issue-13 branch fixes it)
+    assert _changed(before, units) == {
+        ("lin", "test", v) for v in ("none", "ident/shift@1", "ident/shift@2")
+    } | {("lin", "csv", "none")}
+    assert (
+        computed == 4
+    )  # (units_reused counts only fully cached groups on main; the issue-13 branch fixes it)
 
     # the same code under a new version of the distribution: everything the plugin produced
     before = units

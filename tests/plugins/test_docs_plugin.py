@@ -38,8 +38,13 @@ def guide_files() -> dict[str, str]:
 
 def test_the_guide_holds_a_whole_package():
     files = guide_files()
-    assert set(files) == {"pyproject.toml", *(f"src/uspec_audit_mypkg/{m}.py" for m in
-                          ("plugin", "linear", "csv_source", "vignette", "metrics", "group_gap", "gap_section"))}
+    assert set(files) == {
+        "pyproject.toml",
+        *(
+            f"src/uspec_audit_mypkg/{m}.py"
+            for m in ("plugin", "linear", "csv_source", "vignette", "metrics", "group_gap", "gap_section")
+        ),
+    }
     for name, text in files.items():
         if name.endswith(".py"):
             compile(text, name, "exec")  # every block is a whole, valid module
@@ -55,16 +60,38 @@ def installed(tmp_path_factory) -> Path:
         (project / name).write_text(text, encoding="utf-8")
     (project / "src" / "uspec_audit_mypkg" / "__init__.py").write_text("")
     site = root / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-cache-dir", "--target", str(site), str(project)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-cache-dir",
+            "--target",
+            str(site),
+            str(project),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return site
 
 
 def _uspec(site: Path, *args, cwd: Path) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "uspec_audit", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, **site_env(site)}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "uspec_audit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **site_env(site)},
+        timeout=600,
+    )
 
 
 def _world(root: Path) -> tuple[TinyAudit, TinyAudit]:
@@ -75,9 +102,9 @@ def _world(root: Path) -> tuple[TinyAudit, TinyAudit]:
         (world.root / "linear").mkdir()
         for index, (weight, bias) in enumerate(world.weights):
             np.savez(world.root / "linear" / f"member-{index}.npz", weight=weight, bias=bias)
-    pd.DataFrame(tabular.inputs, columns=FEATURES).assign(id=np.arange(len(tabular.labels)), label=tabular.labels,
-                                                          site=tabular.sites).to_csv(
-        tabular.root / "data" / "clinic.csv", sep=";", decimal=",", index=False)
+    pd.DataFrame(tabular.inputs, columns=FEATURES).assign(
+        id=np.arange(len(tabular.labels)), label=tabular.labels, site=tabular.sites
+    ).to_csv(tabular.root / "data" / "clinic.csv", sep=";", decimal=",", index=False)
     return images, tabular
 
 
@@ -160,9 +187,14 @@ def test_the_guides_package_installs_and_audits_end_to_end(installed, tmp_path):
     listed = _uspec(installed, "plugins", "--json", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     names = {(c["family"], c["name"]) for c in json.loads(listed.stdout)["components"]}
-    assert {("loader", "mypkg/linear"), ("source", "mypkg/csv"), ("perturbation", "mypkg/vignette"),
-            ("metric", "mypkg/error_rate"), ("test_kind", "mypkg/group-gap"),
-            ("report_section", "mypkg/group-gap")} <= names
+    assert {
+        ("loader", "mypkg/linear"),
+        ("source", "mypkg/csv"),
+        ("perturbation", "mypkg/vignette"),
+        ("metric", "mypkg/error_rate"),
+        ("test_kind", "mypkg/group-gap"),
+        ("report_section", "mypkg/group-gap"),
+    } <= names
 
     images, tabular = _world(tmp_path / "data")
     audit = _audit(tmp_path, images, tabular, GROUP_GAP)
@@ -173,13 +205,19 @@ def test_the_guides_package_installs_and_audits_end_to_end(installed, tmp_path):
 
     # the loader and the CSV source with its options: the linear members' own accuracy, recomputed here
     whole = metrics[(metrics["stratum"] == "all") & (metrics["variant"] == "none")]
-    for ensemble, world, test, scale, temperature in (("img", images, "iid-pics", 255.0, 1.0),
-                                                      ("tab", tabular, "clinic-by-site", 1.0, 2.0)):
+    for ensemble, world, test, scale, temperature in (
+        ("img", images, "iid-pics", 255.0, 1.0),
+        ("tab", tabular, "clinic-by-site", 1.0, 2.0),
+    ):
         x = world.inputs.reshape(len(world.inputs), -1) / scale
         for index, (weight, bias) in enumerate(world.weights):
             expected = float(np.mean(((x @ weight + bias) / temperature).argmax(axis=1) == world.labels))
-            row = whole[(whole["ensemble"] == ensemble) & (whole["test"] == test)
-                        & (whole["member"] == f"member-{index}") & (whole["metric"] == "accuracy")]
+            row = whole[
+                (whole["ensemble"] == ensemble)
+                & (whole["test"] == test)
+                & (whole["member"] == f"member-{index}")
+                & (whole["metric"] == "accuracy")
+            ]
             assert row["value"].item() == pytest.approx(expected)
     pivot = whole.pivot_table(index=["ensemble", "test", "member"], columns="metric", values="value")
     assert np.allclose(pivot["accuracy"] + pivot["mypkg/error_rate"], 1.0)  # the metric
@@ -202,23 +240,31 @@ def test_the_guides_package_installs_and_audits_end_to_end(installed, tmp_path):
     # the report section, with its figure, in the HTML report and in the Markdown report
     html = (out / "report.html").read_text()
     assert '<h2 id="mypkg/group-gap">6. Gap between groups</h2>' in html
-    assert "Gap between groups per variant" in html and html.index("group-gap") < html.index('id="limitations"')
+    assert "Gap between groups per variant" in html and html.index("group-gap") < html.index(
+        'id="limitations"'
+    )
     assert "### Gap between groups" in (out / "report.md").read_text()
 
 
 def test_the_guides_kind_reports_mistakes_at_their_line(installed, tmp_path):
     images, tabular = _world(tmp_path / "data")
-    wrong = GROUP_GAP.replace('by = "site"', 'by = "sight"').replace('metric = "accuracy"', 'metirc = "accuracy"')
+    wrong = GROUP_GAP.replace('by = "site"', 'by = "sight"').replace(
+        'metric = "accuracy"', 'metirc = "accuracy"'
+    )
     audit = _audit(tmp_path, images, tabular, wrong)
     result = _uspec(installed, "validate", audit, cwd=tmp_path)
     stderr = " ".join(result.stderr.split())
     line = audit.read_text().splitlines().index('metirc = "accuracy"') + 1
     assert result.returncode == 2
-    assert (f"{audit}:{line}: test 'vignette-by-site': unknown key 'tests[2].metirc' for a test of kind "
-            f"'mypkg/group-gap'. Did you mean 'metric'?") in stderr
+    assert (
+        f"{audit}:{line}: test 'vignette-by-site': unknown key 'tests[2].metirc' for a test of kind "
+        f"'mypkg/group-gap'. Did you mean 'metric'?"
+    ) in stderr
     fixed = _audit(tmp_path, images, tabular, GROUP_GAP.replace('by = "site"', 'by = "sight"'))
     result = _uspec(installed, "validate", fixed, cwd=tmp_path)
     stderr = " ".join(result.stderr.split())
     line = fixed.read_text().splitlines().index('by = "sight"') + 1
     assert result.returncode == 2
-    assert f"{fixed}:{line}: test 'vignette-by-site': 'sight' is not an attribute of dataset 'pics'." in stderr
+    assert (
+        f"{fixed}:{line}: test 'vignette-by-site': 'sight' is not an attribute of dataset 'pics'." in stderr
+    )

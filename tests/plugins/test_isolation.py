@@ -170,8 +170,9 @@ GOODPARTS = {
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("plugin-packages")
-    misfits = write_package(root, "uspec-audit-misfits", "1.0", MISFITS,
-                            {name[:-3]: name[:-3] for name in MISFITS})
+    misfits = write_package(
+        root, "uspec-audit-misfits", "1.0", MISFITS, {name[:-3]: name[:-3] for name in MISFITS}
+    )
     goodparts = write_package(root, "uspec-audit-goodparts", "2.5", GOODPARTS, {"goodparts": "parts"})
     return pip_install(root / "site", misfits, goodparts)
 
@@ -204,7 +205,9 @@ def test_plugins_exits_3_and_still_lists_everything_else(listing):
 
 def test_a_misspelled_hook_leaves_the_plugin_out_with_a_did_you_mean(listing):
     (error,) = _failures(listing, "typo")
-    assert "'uspec_audit_register_metric'" in error and "Did you mean 'uspec_audit_register_metrics'?" in error
+    assert (
+        "'uspec_audit_register_metric'" in error and "Did you mean 'uspec_audit_register_metrics'?" in error
+    )
     assert "USPEC_AUDIT_DISABLE_PLUGINS=typo" in error and "uspec-audit-misfits 1.0" in error
 
 
@@ -250,8 +253,12 @@ def test_name_clashes(listing):
 
 
 def test_the_disable_variable_switches_plugins_off(site):
-    result = uspec(site, "plugins", "--json", USPEC_AUDIT_DISABLE_PLUGINS="typo,undecorated,badargs,broken,"
-                   "raising,clasher,badspec,goodparts")
+    result = uspec(
+        site,
+        "plugins",
+        "--json",
+        USPEC_AUDIT_DISABLE_PLUGINS="typo,undecorated,badargs,broken,raising,clasher,badspec,goodparts",
+    )
     assert result.returncode == 0, result.stdout
     assert json.loads(result.stdout)["failures"] == []
 
@@ -275,7 +282,8 @@ def test_an_audit_that_does_not_use_a_broken_plugin_validates_and_runs(world, si
     ran = _use(world, site, 'metrics = ["accuracy", "clasher/fine", "raising/kept"]', command="run")
     assert ran.returncode == 0, ran.stderr
     assert set(ran.json["summary"][0]) and {"clasher/fine", "raising/kept"} <= {
-        row["metric"] for row in ran.json["summary"]}
+        row["metric"] for row in ran.json["summary"]
+    }
 
 
 def test_an_audit_that_uses_a_left_out_component_says_which_plugin_failed_and_why(world, site):
@@ -290,33 +298,78 @@ def test_an_audit_that_uses_a_left_out_component_says_which_plugin_failed_and_wh
     assert result.returncode == 3
     assert "unknown perturbation 'raising/first'" in result.stderr
     assert "raising/first" in result.stderr and "database unreachable" in result.stderr
-    clash = _use(world, site, tests.replace("perturbed", "iid").replace('perturbations = [{ name = "raising/first" }]',
-                                                                        'metrics = ["shared/metric"]'))
+    clash = _use(
+        world,
+        site,
+        tests.replace("perturbed", "iid").replace(
+            'perturbations = [{ name = "raising/first" }]', 'metrics = ["shared/metric"]'
+        ),
+    )
     assert clash.returncode == 3 and "neither is chosen silently" in clash.stderr
 
 
 RUNTIME = {
-    "loader raises": ('[ensembles.tiny]\nloader = "goodparts/failing"\nmembers = "models/member-*.onnx"\n'
-                      'task = "multiclass"\n', None, "",
-                      ["loader 'goodparts/failing' (plugin 'goodparts' (uspec-audit-goodparts 2.5))",
-                       "failed to load member 'member-0' of ensemble 'tiny'", "ValueError: no weights in member-0.onnx"]),
-    "member lacks fingerprint": ('[ensembles.tiny]\nloader = "goodparts/noproto"\nmembers = "models/member-*.onnx"\n'
-                                 'task = "multiclass"\n', None, "",
-                                 ["loader 'goodparts/noproto' (plugin 'goodparts'", "ensemble 'tiny'",
-                                  "does not follow the Member protocol", "it has no `fingerprint`"]),
-    "reader lacks methods": (None, 'source = "goodparts/incomplete"', "",
-                             ["dataset source 'goodparts/incomplete' (plugin 'goodparts'", "dataset 'test'",
-                              "it has no `iter_batches()` method", "it has no `content_hash()` method"]),
-    "reader fails mid-stream": (None, 'source = "goodparts/midstream"', "",
-                                ["dataset source 'goodparts/midstream' (plugin 'goodparts'",
-                                 "failed reading dataset 'test'", "OSError: connection reset by peer"]),
-    "metric raises": (None, None, 'metrics = ["goodparts/boom"]',
-                      ["metric 'goodparts/boom' (plugin 'goodparts'", "test 'iid' of ensemble 'tiny'",
-                       "ZeroDivisionError"]),
-    "perturbation raises": (None, None, '\n[[tests]]\nname = "p"\nkind = "perturbed"\ndataset = "test"\n'
-                                        'perturbations = [{ name = "goodparts/boom" }]\n',
-                            ["perturbation 'goodparts/boom' (plugin 'goodparts'", "dataset 'test'",
-                             "KeyError: 'missing lookup table'"]),
+    "loader raises": (
+        '[ensembles.tiny]\nloader = "goodparts/failing"\nmembers = "models/member-*.onnx"\n'
+        'task = "multiclass"\n',
+        None,
+        "",
+        [
+            "loader 'goodparts/failing' (plugin 'goodparts' (uspec-audit-goodparts 2.5))",
+            "failed to load member 'member-0' of ensemble 'tiny'",
+            "ValueError: no weights in member-0.onnx",
+        ],
+    ),
+    "member lacks fingerprint": (
+        '[ensembles.tiny]\nloader = "goodparts/noproto"\nmembers = "models/member-*.onnx"\n'
+        'task = "multiclass"\n',
+        None,
+        "",
+        [
+            "loader 'goodparts/noproto' (plugin 'goodparts'",
+            "ensemble 'tiny'",
+            "does not follow the Member protocol",
+            "it has no `fingerprint`",
+        ],
+    ),
+    "reader lacks methods": (
+        None,
+        'source = "goodparts/incomplete"',
+        "",
+        [
+            "dataset source 'goodparts/incomplete' (plugin 'goodparts'",
+            "dataset 'test'",
+            "it has no `iter_batches()` method",
+            "it has no `content_hash()` method",
+        ],
+    ),
+    "reader fails mid-stream": (
+        None,
+        'source = "goodparts/midstream"',
+        "",
+        [
+            "dataset source 'goodparts/midstream' (plugin 'goodparts'",
+            "failed reading dataset 'test'",
+            "OSError: connection reset by peer",
+        ],
+    ),
+    "metric raises": (
+        None,
+        None,
+        'metrics = ["goodparts/boom"]',
+        ["metric 'goodparts/boom' (plugin 'goodparts'", "test 'iid' of ensemble 'tiny'", "ZeroDivisionError"],
+    ),
+    "perturbation raises": (
+        None,
+        None,
+        '\n[[tests]]\nname = "p"\nkind = "perturbed"\ndataset = "test"\n'
+        'perturbations = [{ name = "goodparts/boom" }]\n',
+        [
+            "perturbation 'goodparts/boom' (plugin 'goodparts'",
+            "dataset 'test'",
+            "KeyError: 'missing lookup table'",
+        ],
+    ),
 }
 
 

@@ -40,8 +40,10 @@ def test_every_public_name_resolves_and_importing_the_package_stays_cheap():
         assert getattr(uspec_audit, name) is not None, name
         assert name in dir(uspec_audit)
     assert Register[LoaderSpec] is not None  # a typed callback: Callable[[LoaderSpec], None]
-    probe = ("import sys, uspec_audit; from uspec_audit import PerturbationSpec, Member, hookimpl; "
-             "print(sorted(m for m in ('numpy', 'pandas', 'pyarrow', 'pydantic', 'onnxruntime') if m in sys.modules))")
+    probe = (
+        "import sys, uspec_audit; from uspec_audit import PerturbationSpec, Member, hookimpl; "
+        "print(sorted(m for m in ('numpy', 'pandas', 'pyarrow', 'pydantic', 'onnxruntime') if m in sys.modules))"
+    )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"  # a plugin's `from uspec_audit import ...` pulls in nothing heavy
 
@@ -68,22 +70,33 @@ def _validate(world: TinyAudit, text: str):
 
 
 def test_loader_options_are_validated_by_the_loaders_model_with_file_and_line(world):
-    text = world.audit_text().replace('preprocess = { layout = "NC", scale = 255.0 }',
-                                      'preprocess = { layout = "NC", scale = 255.0 }\noptions = { io_bindng = true }')
+    text = world.audit_text().replace(
+        'preprocess = { layout = "NC", scale = 255.0 }',
+        'preprocess = { layout = "NC", scale = 255.0 }\noptions = { io_bindng = true }',
+    )
     result, path = _validate(world, text)
     line = text.splitlines().index("options = { io_bindng = true }") + 1
     assert result.returncode == 2
-    assert f"{path}:{line}: ensemble 'tiny': options.io_bindng: loader 'onnx' has no option 'io_bindng'." in result.stderr
+    assert (
+        f"{path}:{line}: ensemble 'tiny': options.io_bindng: loader 'onnx' has no option 'io_bindng'."
+        in result.stderr
+    )
     assert "Did you mean 'io_binding'?" in result.stderr
     wrong_type = text.replace("io_bindng = true", "io_binding = 3")
     result, _ = _validate(world, wrong_type)
-    assert result.returncode == 2 and "options.io_binding" in result.stderr and "valid boolean" in result.stderr
+    assert (
+        result.returncode == 2 and "options.io_binding" in result.stderr and "valid boolean" in result.stderr
+    )
 
 
 def test_a_source_without_an_options_model_takes_none(world):
-    text = world.audit_text().replace('source = "parquet"', 'source = "parquet"\noptions = { delimiter = ";" }')
+    text = world.audit_text().replace(
+        'source = "parquet"', 'source = "parquet"\noptions = { delimiter = ";" }'
+    )
     result, _ = _validate(world, text)
-    assert result.returncode == 2 and "dataset source 'parquet' takes no options, got delimiter" in result.stderr
+    assert (
+        result.returncode == 2 and "dataset source 'parquet' takes no options, got delimiter" in result.stderr
+    )
 
 
 def test_component_options_join_the_json_schema(world):
@@ -107,17 +120,23 @@ def test_member_suffixes_are_read(world):
     text = world.audit_text().replace('loader = "onnx"', 'loader = "torch"')
     result, _ = _validate(world, text)
     assert result.returncode == 2
-    assert ("member files member-0.onnx, member-1.onnx, member-2.onnx are .onnx files, which loader 'onnx' reads; "
-            "loader 'torch' reads .pt, .ts, .pt2, .pth. Set loader = \"onnx\"") in result.stderr
+    assert (
+        "member files member-0.onnx, member-1.onnx, member-2.onnx are .onnx files, which loader 'onnx' reads; "
+        "loader 'torch' reads .pt, .ts, .pt2, .pth. Set loader = \"onnx\""
+    ) in result.stderr
     renamed = world.root / "renamed"
     renamed.mkdir(exist_ok=True)
     for member in world.members:
         (renamed / f"{member.stem}.model").write_bytes(member.read_bytes())
-    text = world.audit_text().replace('members = "models/member-*.onnx"', 'members = "renamed/member-*.model"')
+    text = world.audit_text().replace(
+        'members = "models/member-*.onnx"', 'members = "renamed/member-*.model"'
+    )
     result, _ = _validate(world, text)
     assert result.returncode == 0, result.stderr
-    assert ("member files member-0.model, member-1.model, member-2.model do not end in a suffix loader 'onnx' "
-            "declares (.onnx); it will try to load them anyway") in result.stderr
+    assert (
+        "member files member-0.model, member-1.model, member-2.model do not end in a suffix loader 'onnx' "
+        "declares (.onnx); it will try to load them anyway"
+    ) in result.stderr
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,11 +158,29 @@ def test_a_loader_receives_a_typed_request_and_may_return_a_frozen_member(tmp_pa
     spec = LoaderSpec("api/seen", lambda request: _Seen(request), (), "records its request", options=_Options)
     path = tmp_path / "m.bin"
     path.write_bytes(b"x")
-    named = load_member(spec, path, name="seed-3", ensemble="e", options={"scale": 2.0}, device="cpu",
-                        output_index=1, input_name="pixels", task="binary", base_dir=tmp_path)
+    named = load_member(
+        spec,
+        path,
+        name="seed-3",
+        ensemble="e",
+        options={"scale": 2.0},
+        device="cpu",
+        output_index=1,
+        input_name="pixels",
+        task="binary",
+        base_dir=tmp_path,
+    )
     request = named.member.request
-    assert (request.path, request.name, request.ensemble, request.options, request.output_index, request.input_name,
-            request.task, request.device) == (path, "seed-3", "e", _Options(scale=2.0), 1, "pixels", "binary", "cpu")
+    assert (
+        request.path,
+        request.name,
+        request.ensemble,
+        request.options,
+        request.output_index,
+        request.input_name,
+        request.task,
+        request.device,
+    ) == (path, "seed-3", "e", _Options(scale=2.0), 1, "pixels", "binary", "cpu")
     assert request.resolve("w.bin") == tmp_path / "w.bin"
     assert named.name == "seed-3" and named.fingerprint == "f" and named.providers == ["cpu"]
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -201,7 +238,10 @@ def test_the_base_readers_fingerprint_covers_data_settings_options_and_the_sourc
     data.write_bytes(b"second")
     assert fingerprint() != base
     other_code = DatasetSourceSpec("api/opts", _WithOptions, "options", options=_Options, version="2")
-    assert open_dataset(other_code, Dataset(source="api/opts", path=str(data)), tmp_path).fingerprint() != fingerprint()
+    assert (
+        open_dataset(other_code, Dataset(source="api/opts", path=str(data)), tmp_path).fingerprint()
+        != fingerprint()
+    )
 
 
 def test_hookspecs_document_every_family():

@@ -54,8 +54,13 @@ def _reuse(run) -> tuple[int, bool]:
 
 
 def test_a_changed_metric_plugin_recomputes_the_statistics(tmp_path):
-    project = write_package(tmp_path / "pkg", "uspec-audit-rerunmetric", "1.0",
-                            {"metric.py": METRIC, "plugin.py": PLUGIN}, {"rerunmetric": "plugin"})
+    project = write_package(
+        tmp_path / "pkg",
+        "uspec-audit-rerunmetric",
+        "1.0",
+        {"metric.py": METRIC, "plugin.py": PLUGIN},
+        {"rerunmetric": "plugin"},
+    )
     site = pip_install(tmp_path / "site", project)
     world = TinyAudit(tmp_path / "world")
     env = site_env(site)

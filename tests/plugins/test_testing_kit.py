@@ -34,8 +34,10 @@ IMAGES = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8
 
 def _noise(images, ctx):
     """Seeded per example, scaled by severity: the right way."""
-    out = [np.clip(image + np.random.default_rng(seed).normal(0, 10 * ctx.severity, image.shape), 0, 255)
-           for image, seed in zip(images, ctx.seeds, strict=True)]
+    out = [
+        np.clip(image + np.random.default_rng(seed).normal(0, 10 * ctx.severity, image.shape), 0, 255)
+        for image, seed in zip(images, ctx.seeds, strict=True)
+    ]
     return np.rint(out).astype(np.uint8)
 
 
@@ -54,7 +56,9 @@ def _context(severity):
     from uspec_audit import PerturbContext
     from uspec_audit.engine.seeds import example_seeds
 
-    return PerturbContext(seeds=example_seeds(0, np.arange(len(IMAGES)), "kit/p", severity), severity=severity)
+    return PerturbContext(
+        seeds=example_seeds(0, np.arange(len(IMAGES)), "kit/p", severity), severity=severity
+    )
 
 
 def _global_rng(images, ctx):
@@ -95,17 +99,24 @@ def _decreasing(images, ctx):
     return _noise(images, dataclasses.replace(ctx, severity=4 - ctx.severity))
 
 
-@pytest.mark.parametrize("apply, inputs, expected", [
-    (_global_rng, IMAGES, "a second call with the same seeds gave other outputs"),
-    (_per_batch_rng, IMAGES, "reversing the batch changed the examples' outputs"),
-    (_batch_mean, IMAGES, "alone gets other outputs"),
-    (_in_place, IMAGES, "modified its inputs in place"),
-    (_unit_range, IMAGES, "changed the dtype from uint8 to float64"),
-    (_float_unit_range, IMAGES.astype(np.float64), "shrank the values from"),
-    (_crop, IMAGES, "changed the shape from [10, 8, 8, 3] to [10, 7, 7, 3]"),
-    (_ignores_severity, IMAGES, "does not grow with severity"),
-    (_decreasing, IMAGES, "not monotone in severity: the change (mean_absolute_change) falls from severity 1 to 2"),
-])
+@pytest.mark.parametrize(
+    "apply, inputs, expected",
+    [
+        (_global_rng, IMAGES, "a second call with the same seeds gave other outputs"),
+        (_per_batch_rng, IMAGES, "reversing the batch changed the examples' outputs"),
+        (_batch_mean, IMAGES, "alone gets other outputs"),
+        (_in_place, IMAGES, "modified its inputs in place"),
+        (_unit_range, IMAGES, "changed the dtype from uint8 to float64"),
+        (_float_unit_range, IMAGES.astype(np.float64), "shrank the values from"),
+        (_crop, IMAGES, "changed the shape from [10, 8, 8, 3] to [10, 7, 7, 3]"),
+        (_ignores_severity, IMAGES, "does not grow with severity"),
+        (
+            _decreasing,
+            IMAGES,
+            "not monotone in severity: the change (mean_absolute_change) falls from severity 1 to 2",
+        ),
+    ],
+)
 def test_perturbation_mistakes_are_caught(apply, inputs, expected):
     with pytest.raises(ComponentCheckError) as caught:
         check_perturbation(_spec(apply), inputs.copy())
@@ -131,7 +142,9 @@ def test_text_perturbations_by_name_and_their_mistakes():
     report = check_perturbation("typos", np.array(texts, dtype=object))
     assert 0 < report.change[1] < report.change[5]
     with pytest.raises(ComponentCheckError, match="returned a ndarray for a list input"):
-        check_perturbation(_spec(lambda t, ctx: np.array(t, dtype=object), severities=(), modality="text"), texts)
+        check_perturbation(
+            _spec(lambda t, ctx: np.array(t, dtype=object), severities=(), modality="text"), texts
+        )
 
 
 def test_built_in_metrics_agree_with_scikit_learn():
@@ -144,7 +157,9 @@ def test_built_in_metrics_agree_with_scikit_learn():
 
 def test_metric_mistakes_are_caught():
     target, probabilities = np.array([0, 1, 1, 0]), np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.4, 0.6]])
-    wrong = MetricSpec("kit/wrong", lambda t, p, task: float(np.mean(p.argmax(1) == t)) + 0.01, ("binary",), True, "")
+    wrong = MetricSpec(
+        "kit/wrong", lambda t, p, task: float(np.mean(p.argmax(1) == t)) + 0.01, ("binary",), True, ""
+    )
     with pytest.raises(ComponentCheckError, match="it gives 0.51, the reference 0.5"):
         check_metric(wrong, target, probabilities, 0.5)
     first = MetricSpec("kit/first", lambda t, p, task: float(p[0, 1]), ("binary",), True, "order dependent")
@@ -215,13 +230,17 @@ class _Frame(BaseDatasetReader):
     def iter_batches(self, batch_size):
         size = batch_size * 2 if self.mistake == "oversized" else batch_size
         for start in range(0, self.num_examples, size):
-            part = self.frame.iloc[start:start + size]
+            part = self.frame.iloc[start : start + size]
             ids = part["id"].to_numpy()[::-1] if self.mistake == "order" else part["id"].to_numpy()
             inputs = part[[f"f{i}" for i in range(6)]].to_numpy()
             if self.mistake == "batch-normalized":
                 inputs = inputs - inputs.mean(0)
-            yield Batch(ids=ids, inputs=inputs, targets=part["label"].to_numpy(),
-                        attributes={"site": part["site"].to_numpy()})
+            yield Batch(
+                ids=ids,
+                inputs=inputs,
+                targets=part["label"].to_numpy(),
+                attributes={"site": part["site"].to_numpy()},
+            )
 
 
 def _frame_source(mistake=""):
@@ -229,15 +248,23 @@ def _frame_source(mistake=""):
     return DatasetSourceSpec(f"kit/{mistake or 'good'}", reader, "test")
 
 
-@pytest.mark.parametrize("mistake, expected", [
-    ("oversized", "batch size 1: a batch holds 2 examples"),
-    ("order", "the batches' ids are not metadata()'s ids in its order"),
-    ("batch-normalized", "give different inputs"),
-])
+@pytest.mark.parametrize(
+    "mistake, expected",
+    [
+        ("oversized", "batch size 1: a batch holds 2 examples"),
+        ("order", "the batches' ids are not metadata()'s ids in its order"),
+        ("batch-normalized", "give different inputs"),
+    ],
+)
 def test_source_mistakes_are_caught(tmp_path, mistake, expected):
     world = TinyAudit(tmp_path / "world", modality="tabular")
-    table = {"path": str(world.data), "features": [f"f{i}" for i in range(6)], "target": "label", "id": "id",
-             "attributes": ["site"]}
+    table = {
+        "path": str(world.data),
+        "features": [f"f{i}" for i in range(6)],
+        "target": "label",
+        "id": "id",
+        "attributes": ["site"],
+    }
     check_source(_frame_source(), table)
     with pytest.raises(ComponentCheckError) as caught:
         check_source(_frame_source(mistake), table)
@@ -246,8 +273,18 @@ def test_source_mistakes_are_caught(tmp_path, mistake, expected):
 
 def test_source_checks_of_built_ins_and_options(tmp_path):
     world = TinyAudit(tmp_path / "world")
-    reader = check_source("parquet", {"path": "data/test.parquet", "input": "image", "shape": [8, 8, 3],
-                                      "target": "label", "id": "id", "attributes": ["site"]}, base_dir=world.root)
+    reader = check_source(
+        "parquet",
+        {
+            "path": "data/test.parquet",
+            "input": "image",
+            "shape": [8, 8, 3],
+            "target": "label",
+            "id": "id",
+            "attributes": ["site"],
+        },
+        base_dir=world.root,
+    )
     assert reader.num_examples == 60
     with pytest.raises(ComponentCheckError, match="dataset source 'parquet' .* takes no options, got x"):
         check_source("parquet", {"path": str(world.data), "options": {"x": 1}})
@@ -259,8 +296,16 @@ def test_tokenizer_check(tmp_path):
     tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab=vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
     tok.save(str(tmp_path / "tokenizer.json"))
-    encoded = check_tokenizer("tokenizers", ["a man sleeps", "a woman"], path="tokenizer.json", base_dir=tmp_path,
-                              max_length=4, options={"padding": "longest"})
+    encoded = check_tokenizer(
+        "tokenizers",
+        ["a man sleeps", "a woman"],
+        path="tokenizer.json",
+        base_dir=tmp_path,
+        max_length=4,
+        options={"padding": "longest"},
+    )
     np.testing.assert_array_equal(encoded["input_ids"], [[2, 3, 4], [2, 1, 0]])
     with pytest.raises(ComponentCheckError, match="has no option 'pading'. Did you mean 'padding'"):
-        check_tokenizer("tokenizers", ["a"], path="tokenizer.json", base_dir=tmp_path, options={"pading": "longest"})
+        check_tokenizer(
+            "tokenizers", ["a"], path="tokenizer.json", base_dir=tmp_path, options={"pading": "longest"}
+        )

@@ -20,9 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-extensions", "--hide-scrollbars",
-         "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--remote-allow-origins=*"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--hide-scrollbars",
+    "--remote-debugging-address=127.0.0.1",
+    "--remote-debugging-port=0",
+    "--remote-allow-origins=*",
+]
 
 FIGURE_JS = """JSON.stringify(Array.from(document.querySelectorAll('img, svg')).map(function (el) {
   var r = el.getBoundingClientRect();
@@ -52,8 +63,10 @@ def pdf_engine_reason() -> str | None:
         import weasyprint  # noqa: F401
     except (ImportError, OSError):
         if pdf_chromium() is None:
-            return ("no PDF engine: neither WeasyPrint (pip install weasyprint, with Pango) nor chromium "
-                    "(apt-get install -y chromium) is installed")
+            return (
+                "no PDF engine: neither WeasyPrint (pip install weasyprint, with Pango) nor chromium "
+                "(apt-get install -y chromium) is installed"
+            )
     return None
 
 
@@ -82,8 +95,11 @@ class Chromium:
 
         self._tmp = tempfile.TemporaryDirectory(prefix="uspec-chromium-")
         profile = Path(self._tmp.name)
-        self.proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         port_file = profile / "DevToolsActivePort"
         deadline = time.time() + 30
         while not (port_file.is_file() and port_file.read_text().strip()):
@@ -126,13 +142,19 @@ class Chromium:
             self.events.append(msg)
         raise TimeoutError(method)
 
-    def check_page(self, html_file: Path, shots: Path | None = None, width: int = 1280,
-                   height: int = 1600) -> PageCheck:
+    def check_page(
+        self, html_file: Path, shots: Path | None = None, width: int = 1280, height: int = 1600
+    ) -> PageCheck:
         """Load ``html_file``; gather console errors, network requests, figure sizes, screenshots."""
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable")
-        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
-                  mobile=False)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         self.send("Page.navigate", url=Path(html_file).absolute().as_uri())
         self.wait_event("Page.loadEventFired")
         time.sleep(0.5)  # let late console messages arrive
@@ -141,8 +163,9 @@ class Chromium:
         for ev in self.events:
             m, p = ev.get("method"), ev.get("params", {})
             if m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-                out.console_errors.append(" ".join(str(a.get("value", a.get("description", "")))
-                                                   for a in p.get("args", [])))
+                out.console_errors.append(
+                    " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", []))
+                )
             elif m == "Runtime.exceptionThrown":
                 out.console_errors.append(p.get("exceptionDetails", {}).get("text", "exception"))
             elif m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
@@ -152,11 +175,19 @@ class Chromium:
         self.events.clear()
         res = self.send("Runtime.evaluate", expression=FIGURE_JS, returnByValue=True)
         out.figures = json.loads(res["result"]["value"])
-        out.title = self.send("Runtime.evaluate", expression="document.title", returnByValue=True)["result"]["value"]
+        out.title = self.send("Runtime.evaluate", expression="document.title", returnByValue=True)["result"][
+            "value"
+        ]
         if shots is not None:
             shots.mkdir(parents=True, exist_ok=True)
-            targets = [("top", "0"), ("first-figure", "document.querySelector('figure') ? "
-                                      "document.querySelector('figure').getBoundingClientRect().top + scrollY - 20 : 0")]
+            targets = [
+                ("top", "0"),
+                (
+                    "first-figure",
+                    "document.querySelector('figure') ? "
+                    "document.querySelector('figure').getBoundingClientRect().top + scrollY - 20 : 0",
+                ),
+            ]
             for name, expr in targets:
                 self.send("Runtime.evaluate", expression=f"window.scrollTo(0, {expr})")
                 time.sleep(0.2)

@@ -27,7 +27,7 @@ from uspec_audit.report.render import render_reports  # noqa: E402
 def contact_sheets(pages: list[Path], out: Path, per_sheet: int = 12) -> list[Path]:
     sheets = []
     for start in range(0, len(pages), per_sheet):
-        ims = [Image.open(p) for p in pages[start:start + per_sheet]]
+        ims = [Image.open(p) for p in pages[start : start + per_sheet]]
         w, h = ims[0].size
         sheet = Image.new("RGB", (6 * (w + 10), 2 * (h + 10)), "#808080")
         for i, im in enumerate(ims):
@@ -42,8 +42,9 @@ def main(out: Path, results: Path | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     if results is None:
         results = load_results_fixture().build_results(out / "results")
-    html, pdf, md = render_reports(results, html=out / "report.html", pdf=out / "report.pdf",
-                                   markdown=out / "report.md")
+    html, pdf, md = render_reports(
+        results, html=out / "report.html", pdf=out / "report.pdf", markdown=out / "report.md"
+    )
     print(f"wrote {html} ({html.stat().st_size / 1e6:.2f} MB), {pdf}, {md}")
     binary = find_chromium()
     if binary:
@@ -53,7 +54,9 @@ def main(out: Path, results: Path | None) -> None:
     (out / "pdf").mkdir(exist_ok=True)
     subprocess.run(["pdftoppm", "-r", "50", "-png", str(pdf), str(out / "pdf" / "page")], check=True)
     sheets = contact_sheets(sorted((out / "pdf").glob("page-*.png")), out)
-    print(f"PDF pages: {len(list((out / 'pdf').glob('page-*.png')))}; contact sheets: {[str(s) for s in sheets]}")
+    print(
+        f"PDF pages: {len(list((out / 'pdf').glob('page-*.png')))}; contact sheets: {[str(s) for s in sheets]}"
+    )
 
 
 if __name__ == "__main__":

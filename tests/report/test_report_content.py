@@ -41,7 +41,8 @@ class _Tables(HTMLParser):
         elif tag == "tr" and self._row is not None:
             table = self.tables[-1]
             (table["rows"] if table["headers"] else table["headers"]).extend(
-                [self._row] if table["headers"] else self._row)
+                [self._row] if table["headers"] else self._row
+            )
             self._row = None
         if self._in:
             self._in.pop()
@@ -68,8 +69,17 @@ def _decimals(cell: str) -> int | None:
     return len(match.group(1))
 
 
-NUMERIC = ("mean [95% CI]", "sd", "sd ratio", "corrected sd ratio [95% CI]", "excess p (adj.)", "ρ with iid [95% CI]",
-           "bound", "observed", "n")
+NUMERIC = (
+    "mean [95% CI]",
+    "sd",
+    "sd ratio",
+    "corrected sd ratio [95% CI]",
+    "excess p (adj.)",
+    "ρ with iid [95% CI]",
+    "bound",
+    "observed",
+    "n",
+)
 
 
 def test_one_number_format_per_column(rendered):
@@ -86,8 +96,10 @@ def test_one_number_format_per_column(rendered):
     assert checked > 30
     md = rendered["markdown"].read_text(encoding="utf-8")
     assert not re.search(r"\d\.\d+e-\d", md)
-    headline = md[md.index("### Headline statistics"):]
-    rows = [line.split(" | ") for line in headline.splitlines() if line.startswith("| ") and "---" not in line]
+    headline = md[md.index("### Headline statistics") :]
+    rows = [
+        line.split(" | ") for line in headline.splitlines() if line.startswith("| ") and "---" not in line
+    ]
     header = rows[0]
     for j, name in enumerate(header):
         if name.strip("| ") in ("mean", "sd", "sd ratio"):
@@ -96,7 +108,7 @@ def test_one_number_format_per_column(rendered):
 
 def test_synthetic_banner_in_the_summary_the_title_page_and_markdown(rendered, build_results, tmp_path):
     html = rendered["html"].read_text(encoding="utf-8")
-    summary = html[html.index('<h2 id="summary"'):html.index('<h2 id="scope"')]
+    summary = html[html.index('<h2 id="summary"') : html.index('<h2 id="scope"')]
     assert 'class="banner synthetic"' in summary and "<b>test</b> is generated" in summary
     md = rendered["markdown"].read_text(encoding="utf-8").splitlines()
     assert md[2].startswith("> **Synthetic data:** test is generated")
@@ -108,28 +120,42 @@ def test_synthetic_banner_in_the_summary_the_title_page_and_markdown(rendered, b
 def test_synthetic_banner_on_the_pdf_title_page(rendered):
     if rendered["pdf"] is None or shutil.which("pdftotext") is None:
         pytest.skip("no PDF engine or no pdftotext (poppler-utils)")
-    first = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(rendered["pdf"]), "-"], capture_output=True,
-                           text=True, check=True).stdout
-    assert "Synthetic data." in first and "generated, not collected from the real world" in " ".join(first.split())
-    summary_page = subprocess.run(["pdftotext", "-f", "2", "-l", "3", str(rendered["pdf"]), "-"], capture_output=True,
-                                  text=True, check=True).stdout
+    first = subprocess.run(
+        ["pdftotext", "-f", "1", "-l", "1", str(rendered["pdf"]), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Synthetic data." in first and "generated, not collected from the real world" in " ".join(
+        first.split()
+    )
+    summary_page = subprocess.run(
+        ["pdftotext", "-f", "2", "-l", "3", str(rendered["pdf"]), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "Synthetic data." in summary_page
 
 
 def test_headline_ranks_by_the_corrected_ratio_and_leaves_out_insufficient_cells(build_results, tmp_path):
     folder = build_results(tmp_path / "res", members_cnn=8, members_mlp=2, minimal=True)
     html, md = render_reports(folder, html=tmp_path / "r.html", markdown=tmp_path / "r.md")
-    table = next(t for t in _tables(html.read_text()) if t["caption"].startswith("Flagged cells ranked by the lower"))
+    table = next(
+        t for t in _tables(html.read_text()) if t["caption"].startswith("Flagged cells ranked by the lower")
+    )
     assert table["rows"] and all(not row[0].startswith("mlp") for row in table["rows"])
     summary = pd.read_parquet(folder / "summary.parquet")
     flagged = summary[summary["verdict"].isin(["underspecified", "degraded"])]
     expected = flagged.sort_values("sd_ratio_corrected_ci_low", ascending=False)
     first = expected.iloc[0]
-    assert table["rows"][0][0].endswith(f"{first['test']} · {first['variant']}".replace(" · none", "")
-                                        + ("" if first["stratum"] == "all" else f" · {first['stratum']}"))
+    assert table["rows"][0][0].endswith(
+        f"{first['test']} · {first['variant']}".replace(" · none", "")
+        + ("" if first["stratum"] == "all" else f" · {first['stratum']}")
+    )
     assert "excess p (adj.)" in table["headers"][-3] or "excess p (adj.)" in " ".join(table["headers"])
     text = md.read_text()
-    headline = text[text.index("### Headline statistics"):]
+    headline = text[text.index("### Headline statistics") :]
     assert "| mlp |" not in headline and "corrected sd ratio [95% CI]" in headline and "| why |" in headline
     assert "Members spread beyond the iid spread and sampling noise." in headline
 
@@ -145,15 +171,31 @@ def test_old_results_show_the_raw_ratio_and_permutation_p(build_results, tmp_pat
 
 def test_two_member_ensemble_gets_notes_not_blank_figures(build_results, tmp_path):
     folder = build_results(tmp_path / "res", members_cnn=2, members_mlp=0, only_tests=("skin-type",))
-    corr = pd.DataFrame([{"ensemble": "cnn", "metric": "accuracy", "test_a": "iid", "variant_a": "none",
-                          "stratum_a": "all", "test_b": "skin-type", "variant_b": "none", "stratum_b": s,
-                          "spearman": float("nan"), "pearson": float("nan"), "n_members": 2}
-                         for s in ("fitzpatrick=I", "fitzpatrick=II", "fitzpatrick=III")])
+    corr = pd.DataFrame(
+        [
+            {
+                "ensemble": "cnn",
+                "metric": "accuracy",
+                "test_a": "iid",
+                "variant_a": "none",
+                "stratum_a": "all",
+                "test_b": "skin-type",
+                "variant_b": "none",
+                "stratum_b": s,
+                "spearman": float("nan"),
+                "pearson": float("nan"),
+                "n_members": 2,
+            }
+            for s in ("fitzpatrick=I", "fitzpatrick=II", "fitzpatrick=III")
+        ]
+    )
     corr.to_parquet(folder / "correlations.parquet")  # what the statistics write for 2 members: NaN
     text = render_reports(folder, html=tmp_path / "r.html")[0].read_text()
     assert 'id="fig-corr-' not in text and 'id="fig-pca-' not in text
-    assert "<b>Rank correlations · cnn · accuracy:</b> not drawn: a rank correlation across members needs at " \
-           "least 3 members, and ensemble cnn has 2." in text
+    assert (
+        "<b>Rank correlations · cnn · accuracy:</b> not drawn: a rank correlation across members needs at "
+        "least 3 members, and ensemble cnn has 2." in text
+    )
     assert "Structure of disagreement · cnn · skin-type:</b> not drawn" in text
 
 
@@ -162,10 +204,17 @@ def test_identifiers_are_never_attributes(rendered, results_dir):
     assert is_identifier("lesion_id", set()) and is_identifier("patient-ID", set())  # by their names
     assert not any(is_identifier(a, set()) for a in ("ita", "fitzpatrick", "camera", "valid", "age"))
     manifest = json.loads((results_dir / "manifest.json").read_text())
-    manifest["audit"]["text"] += '\n[[tests]]\nname = "pairs"\nkind = "contrastive"\ndataset = "test"\nlink = "case"\n'
-    manifest["audit"]["text"] = manifest["audit"]["text"].replace('target = "label"', 'target = "label"\nid = "uid"')
+    manifest["audit"]["text"] += (
+        '\n[[tests]]\nname = "pairs"\nkind = "contrastive"\ndataset = "test"\nlink = "case"\n'
+    )
+    manifest["audit"]["text"] = manifest["audit"]["text"].replace(
+        'target = "label"', 'target = "label"\nid = "uid"'
+    )
     results.manifest = manifest
-    assert identifier_columns(results, "skin-type") == {"case", "uid"}  # the id and the link of the audit file
+    assert identifier_columns(results, "skin-type") == {
+        "case",
+        "uid",
+    }  # the id and the link of the audit file
     assert not identifier_columns(results, "skin-type") & {"fitzpatrick", "camera", "age"}
     html = rendered["html"].read_text(encoding="utf-8")
     alts = re.findall(r'<img [^>]*alt="(PCA of member disagreement[^"]*)"', html)
@@ -174,12 +223,16 @@ def test_identifiers_are_never_attributes(rendered, results_dir):
     for src in re.findall(r'<figure id="fig-pca-[^"]*"><img src="data:image/svg\+xml;base64,([^"]+)"', html):
         svg = base64.b64decode(src)
         assert b"lesion_id" not in svg
-        assert b"camera (\xce\xb7)" in svg and b"fitzpatrick (\xcf\x81)" in svg  # categorical eta, numeric rho
+        assert (
+            b"camera (\xce\xb7)" in svg and b"fitzpatrick (\xcf\x81)" in svg
+        )  # categorical eta, numeric rho
 
 
 def test_figure_text_matches_its_colours(rendered):
     html = rendered["html"].read_text(encoding="utf-8")
-    for fid, src in re.findall(r'<figure id="(fig-strip-[^"]*)"><img src="data:image/svg\+xml;base64,([^"]+)"', html):
+    for fid, src in re.findall(
+        r'<figure id="(fig-strip-[^"]*)"><img src="data:image/svg\+xml;base64,([^"]+)"', html
+    ):
         svg = base64.b64decode(src).decode()
         assert "(red)" not in svg and "(blue)" not in svg, fid
         assert "ensemble mean ± 95% CI" in svg and "member" in svg, fid  # a legend names the marks instead
@@ -197,9 +250,16 @@ def test_timings_are_labelled_as_what_they_are(rendered):
 
 
 def test_progress_has_a_known_total_and_reaches_it(build_results, tmp_path):
-    folder = build_results(tmp_path / "res", members_cnn=5, members_mlp=0, minimal=True, only_tests=("skin-type",))
+    folder = build_results(
+        tmp_path / "res", members_cnn=5, members_mlp=0, minimal=True, only_tests=("skin-type",)
+    )
     calls: list[tuple[int, int]] = []
-    render_reports(folder, html=tmp_path / "r.html", markdown=tmp_path / "r.md", progress=lambda d, t: calls.append((d, t)))
+    render_reports(
+        folder,
+        html=tmp_path / "r.html",
+        markdown=tmp_path / "r.md",
+        progress=lambda d, t: calls.append((d, t)),
+    )
     total = report_steps(load_results(folder), html=True, pdf=False, markdown=True)
     assert calls[0] == (0, total) and calls[-1] == (total, total)
     assert [d for d, _ in calls] == list(range(total + 1))
@@ -241,7 +301,9 @@ def test_html_is_built_once_for_html_and_pdf(build_results, tmp_path, monkeypatc
     calls = []
     real = html_module.build_html
     monkeypatch.setattr(html_module, "build_html", lambda *a, **k: calls.append(1) or real(*a, **k))
-    folder = build_results(tmp_path / "res", members_cnn=5, members_mlp=0, minimal=True, only_tests=("skin-type",))
+    folder = build_results(
+        tmp_path / "res", members_cnn=5, members_mlp=0, minimal=True, only_tests=("skin-type",)
+    )
     written = render_reports(folder, html=tmp_path / "r.html", pdf=tmp_path / "r.pdf")
     assert len(calls) == 1 and [p.name for p in written] == ["r.html", "r.pdf"]
 
@@ -250,10 +312,17 @@ def test_a_pdf_failure_can_be_a_warning(build_results, tmp_path, monkeypatch):
     monkeypatch.setenv("USPEC_AUDIT_PDF_ENGINE", "chromium")
     monkeypatch.setenv("PATH", str(tmp_path))  # no chromium binary anywhere
     monkeypatch.delenv("USPEC_AUDIT_CHROMIUM", raising=False)
-    folder = build_results(tmp_path / "res", members_cnn=5, members_mlp=0, minimal=True, only_tests=("skin-type",))
+    folder = build_results(
+        tmp_path / "res", members_cnn=5, members_mlp=0, minimal=True, only_tests=("skin-type",)
+    )
     warnings: list[str] = []
-    written = render_reports(folder, html=tmp_path / "r.html", pdf=tmp_path / "r.pdf", markdown=tmp_path / "r.md",
-                             on_pdf_error=warnings.append)
+    written = render_reports(
+        folder,
+        html=tmp_path / "r.html",
+        pdf=tmp_path / "r.pdf",
+        markdown=tmp_path / "r.md",
+        on_pdf_error=warnings.append,
+    )
     assert [p.name for p in written] == ["r.html", "r.md"] and "no chromium binary" in warnings[0]
 
 
@@ -270,8 +339,15 @@ def test_reports_read_what_a_kind_says_not_its_name(results_dir):
     tests = []
     for t in manifest["tests"]:
         renamed = {"iid": "site-reference", "stratified": "mypkg/groups"}.get(t["kind"], t["kind"])
-        tests.append({**t, "kind": renamed, "reference": t["kind"] == "iid", "strata": bool(t.get("by")),
-                      "produces": ["flips"] if t["kind"] == "contrastive" else []})
+        tests.append(
+            {
+                **t,
+                "kind": renamed,
+                "reference": t["kind"] == "iid",
+                "strata": bool(t.get("by")),
+                "produces": ["flips"] if t["kind"] == "contrastive" else [],
+            }
+        )
     manifest["tests"] = tests
     results.manifest = manifest
     reference = next(t["name"] for t in tests if t["reference"])

@@ -48,8 +48,15 @@ def test_html_is_self_contained_and_escaped(rendered):
 
 def test_html_has_every_section_and_every_contract(rendered, results_dir):
     text = rendered["html"].read_text(encoding="utf-8")
-    for heading in ("Executive summary", "Scope", "Methodology", "Results by ensemble", "Results per test",
-                    "Limitations", "Reproducibility"):
+    for heading in (
+        "Executive summary",
+        "Scope",
+        "Methodology",
+        "Results by ensemble",
+        "Results per test",
+        "Limitations",
+        "Reproducibility",
+    ):
         assert f"{heading}</h2>" in text, heading
     for cite in ("D'Amour", "Krueger", "Sellam", "Benjamini", "Guo", "Hendrycks"):
         assert cite in text.replace("&#x27;", "'"), cite
@@ -81,8 +88,15 @@ def test_markdown_lists_every_contract_verdict(rendered, results_dir):
     contracts = pd.read_parquet(results_dir / "contracts.parquet")
     lines = md.splitlines()
     for _, c in contracts.iterrows():
-        hits = [ln for ln in lines if c["status"] in ln and f"| {c['ensemble']} |" in ln
-                and f"| {c['stratum']} |" in ln and f"| {c['contract']} |" in ln and f"| {c['test']} |" in ln]
+        hits = [
+            ln
+            for ln in lines
+            if c["status"] in ln
+            and f"| {c['ensemble']} |" in ln
+            and f"| {c['stratum']} |" in ln
+            and f"| {c['contract']} |" in ln
+            and f"| {c['test']} |" in ln
+        ]
         assert len(hits) == 1, (c.to_dict(), hits)
     failed = int((contracts["status"] == "FAIL").sum())
     assert f"{failed} of {len(contracts)} contracts FAIL" in md
@@ -137,8 +151,7 @@ def test_one_member_ensemble_and_no_groups(build_results, tmp_path):
 
 
 def test_few_members_and_columns_missing(build_results, tmp_path):
-    d = build_results(tmp_path / "res", members_cnn=4, members_mlp=3, minimal=True,
-                      only_tests=("skin-type",))
+    d = build_results(tmp_path / "res", members_cnn=4, members_mlp=3, minimal=True, only_tests=("skin-type",))
     s = pd.read_parquet(d / "summary.parquet").drop(columns=["spearman_ci_low", "mean_ci_low", "anova_p"])
     s.to_parquet(d / "summary.parquet")
     text = render_reports(d, html=tmp_path / "r.html")[0].read_text(encoding="utf-8")

@@ -37,7 +37,9 @@ def test_html_in_headless_chromium(rendered, tmp_path):
     binary = find_chromium()
     if binary is None:
         pytest.skip("chromium is not installed (Debian: apt-get install -y chromium)")
-    pytest.importorskip("websocket", reason="websocket-client is not installed (pip install websocket-client)")
+    pytest.importorskip(
+        "websocket", reason="websocket-client is not installed (pip install websocket-client)"
+    )
     shots = _artifacts(tmp_path, "html")
     with Chromium(binary) as browser:
         page = browser.check_page(rendered["html"], shots=shots)
@@ -73,8 +75,15 @@ def test_pdf_pages(rendered, tmp_path):
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(out / "page")], check=True)
     images = sorted(out.glob("page-*.png"))
     assert len(images) == pages
-    texts = [subprocess.run(["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(pdf), "-"],
-                            capture_output=True, text=True, check=True).stdout for i in range(1, pages + 1)]
+    texts = [
+        subprocess.run(
+            ["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for i in range(1, pages + 1)
+    ]
     # title page: the title and the verdict line, alone on page 1
     assert "Skin-condition classifier" in texts[0] and "contracts FAIL" in texts[0]
     assert "Executive summary" not in texts[0]
@@ -95,8 +104,9 @@ def test_pdf_with_chromium_engine(results_dir, tmp_path, monkeypatch, build_resu
     if shutil.which("pdfinfo") is None:
         pytest.skip("pdfinfo is not installed (Debian: apt-get install -y poppler-utils)")
     monkeypatch.setenv("USPEC_AUDIT_PDF_ENGINE", "chromium")
-    small = build_results(tmp_path / "small", members_cnn=4, members_mlp=0, minimal=True,
-                          only_tests=("skin-type",))
+    small = build_results(
+        tmp_path / "small", members_cnn=4, members_mlp=0, minimal=True, only_tests=("skin-type",)
+    )
     pdf = render_reports(small, pdf=tmp_path / "c.pdf")[0]
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:"))) >= 5
@@ -116,7 +126,9 @@ def test_badges_stay_inside_their_tables(rendered, width):
     binary = find_chromium()
     if binary is None:
         pytest.skip("chromium is not installed (Debian: apt-get install -y chromium)")
-    pytest.importorskip("websocket", reason="websocket-client is not installed (pip install websocket-client)")
+    pytest.importorskip(
+        "websocket", reason="websocket-client is not installed (pip install websocket-client)"
+    )
     import json
 
     with Chromium(binary) as browser:

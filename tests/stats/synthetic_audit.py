@@ -89,9 +89,17 @@ class SyntheticAudit:
                 plan_mod.TestPlan("iid", "iid", ("cnn",), ("accuracy", "nll", "auc")),
                 # what the built-in kinds say (uspec_audit.kinds): stratified is not compared with the
                 # reference, shifted tests pool into one REx set, a perturbed test's variants form one
-                plan_mod.TestPlan("skin", "stratified", ("cnn",), ("accuracy", "nll", "auc"), by=("fitz",),
-                                  compare_with_reference=False),
-                plan_mod.TestPlan("shift", "shifted", ("cnn",), ("accuracy", "nll", "auc"), rex_domains="pooled"),
+                plan_mod.TestPlan(
+                    "skin",
+                    "stratified",
+                    ("cnn",),
+                    ("accuracy", "nll", "auc"),
+                    by=("fitz",),
+                    compare_with_reference=False,
+                ),
+                plan_mod.TestPlan(
+                    "shift", "shifted", ("cnn",), ("accuracy", "nll", "auc"), rex_domains="pooled"
+                ),
                 plan_mod.TestPlan(
                     "corrupt",
                     "perturbed",

@@ -45,23 +45,53 @@ def _many_strata_audit(n_strata=400, per=5, m=5):
     p1 = np.clip(y[None, :] * 0.6 + 0.2 + rng.normal(0, 0.25, (m, n)), 0.01, 0.99)
     labels = np.repeat(np.arange(n_strata), per)
     members = [f"m{i}" for i in range(m)]
-    ps = PredictionSet("e", "iid", "none", "binary", members, np.arange(n), y, np.stack([1 - p1, p1], -1),
-                       attributes={"site": labels})
+    ps = PredictionSet(
+        "e",
+        "iid",
+        "none",
+        "binary",
+        members,
+        np.arange(n),
+        y,
+        np.stack([1 - p1, p1], -1),
+        attributes={"site": labels},
+    )
     by = PredictionSet(**{**{f: getattr(ps, f) for f in ps.__dataclass_fields__}, "test": "site"})
     correct = ps.correct
     rows = []
-    for test, parts in (("iid", [("all", np.ones(n, bool))]),
-                        ("site", [("all", np.ones(n, bool))] + [(f"site={s}", labels == s) for s in range(n_strata)])):
+    for test, parts in (
+        ("iid", [("all", np.ones(n, bool))]),
+        ("site", [("all", np.ones(n, bool))] + [(f"site={s}", labels == s) for s in range(n_strata)]),
+    ):
         for stratum, mask in parts:
             acc = correct[:, mask].mean(axis=1)
-            rows += [dict(ensemble="e", member=members[i], group=None, test=test, kind=test, variant="none",
-                          perturbation=None, severity=None, stratum=stratum, n=int(mask.sum()), metric="accuracy",
-                          value=float(acc[i])) for i in range(m)]
+            rows += [
+                dict(
+                    ensemble="e",
+                    member=members[i],
+                    group=None,
+                    test=test,
+                    kind=test,
+                    variant="none",
+                    perturbation=None,
+                    severity=None,
+                    stratum=stratum,
+                    n=int(mask.sum()),
+                    metric="accuracy",
+                    value=float(acc[i]),
+                )
+                for i in range(m)
+            ]
     metrics = pd.DataFrame(rows)
     metrics["severity"] = metrics["severity"].astype("Int64")
-    plan = AnalysisPlan((EnsemblePlan("e", "binary", tuple(members), "iid"),),
-                        (TestPlan("iid", "iid", ("e",), ("accuracy",)),
-                         TestPlan("site", "stratified", ("e",), ("accuracy",), by=("site",), compare_with_reference=False)), {"accuracy": True})
+    plan = AnalysisPlan(
+        (EnsemblePlan("e", "binary", tuple(members), "iid"),),
+        (
+            TestPlan("iid", "iid", ("e",), ("accuracy",)),
+            TestPlan("site", "stratified", ("e",), ("accuracy",), by=("site",), compare_with_reference=False),
+        ),
+        {"accuracy": True},
+    )
     return metrics, {"iid": ps, "site": by}, plan
 
 
@@ -69,8 +99,14 @@ def test_many_strata_analysis_stays_linear():
     """400 strata of 5 examples (the same bound holds for 5,000: the table is linear in the strata)."""
     metrics, sets, plan = _many_strata_audit()
     notes: list[str] = []
-    settings = AnalysisSettings(permutations=50, bootstrap=50, member_bootstrap=10, marginalization_subsets=1,
-                                pca_scores=False, max_correlation_units=50)
+    settings = AnalysisSettings(
+        permutations=50,
+        bootstrap=50,
+        member_bootstrap=10,
+        marginalization_subsets=1,
+        pca_scores=False,
+        max_correlation_units=50,
+    )
     tables = analyze(metrics, lambda e, t, v: sets[t], plan, settings, seed=0, notes=notes)
     units = 2 + 400  # iid, the stratified test as a whole, its strata
     assert len(tables["correlations"]) <= 5 * units  # not units**2 = 162,409

@@ -98,7 +98,9 @@ def test_iid_members_that_tie_do_not_hide_large_excess():
     hits = 0
     for _ in range(60):
         x, y = _bernoulli_world(rng, np.zeros(10), rng.normal(0, 0.5, 10), n_test=2000)
-        res = excess_test(x.mean(1), y.mean(1), noise.mean_noise_cov(x), noise.mean_noise_cov(y), None, 400, rng)
+        res = excess_test(
+            x.mean(1), y.mean(1), noise.mean_noise_cov(x), noise.mean_noise_cov(y), None, 400, rng
+        )
         hits += res.p_value < 0.01
         assert res.slope <= 3.0
     assert hits == 60
@@ -108,22 +110,28 @@ def _bernoulli_world(rng, offsets_iid, offsets_test, n_iid=2000, n_test=1000, te
     logit = lambda p: np.log(p) - np.log1p(-p)  # noqa: E731
     p = np.clip(rng.beta(1.7, 0.3, n_iid), 1e-6, 1 - 1e-6)
     q = np.clip(rng.beta(*test_beta, n_test), 1e-6, 1 - 1e-6)
-    x = (rng.random((offsets_iid.size, n_iid)) < _sigmoid(logit(p)[None] + offsets_iid[:, None])).astype(float)
-    y = (rng.random((offsets_test.size, n_test)) < _sigmoid(logit(q)[None] + offsets_test[:, None])).astype(float)
+    x = (rng.random((offsets_iid.size, n_iid)) < _sigmoid(logit(p)[None] + offsets_iid[:, None])).astype(
+        float
+    )
+    y = (rng.random((offsets_test.size, n_test)) < _sigmoid(logit(q)[None] + offsets_test[:, None])).astype(
+        float
+    )
     return x, y
 
 
-@pytest.mark.parametrize(
-    "case", ["pure", "carry-over on a harder test", "carry-over on a small test"]
-)
+@pytest.mark.parametrize("case", ["pure", "carry-over on a harder test", "carry-over on a small test"])
 def test_excess_test_holds_its_level_under_both_nulls(case):
     rng = np.random.default_rng(5)
     pvals = []
     for _ in range(300):
         a = np.zeros(10) if case == "pure" else rng.normal(0, 0.3, 10)
-        beta, n_test = ((1.4, 0.6), 1000) if "harder" in case else ((1.7, 0.3), 300 if "small" in case else 2000)
+        beta, n_test = (
+            ((1.4, 0.6), 1000) if "harder" in case else ((1.7, 0.3), 300 if "small" in case else 2000)
+        )
         x, y = _bernoulli_world(rng, a, a, n_test=n_test, test_beta=beta)
-        res = excess_test(x.mean(1), y.mean(1), noise.mean_noise_cov(x), noise.mean_noise_cov(y), None, 400, rng)
+        res = excess_test(
+            x.mean(1), y.mean(1), noise.mean_noise_cov(x), noise.mean_noise_cov(y), None, 400, rng
+        )
         pvals.append(res.p_value)
     pvals = np.array(pvals)
     # level 0.05 within Monte Carlo error (se 0.0126 at 300 repetitions), and roughly uniform
@@ -136,7 +144,9 @@ def test_excess_test_power_and_smallest_p():
     hits = 0
     for _ in range(60):
         x, y = _bernoulli_world(rng, np.zeros(10), rng.normal(0, 0.2, 10), n_test=2000)
-        res = excess_test(x.mean(1), y.mean(1), noise.mean_noise_cov(x), noise.mean_noise_cov(y), None, 400, rng)
+        res = excess_test(
+            x.mean(1), y.mean(1), noise.mean_noise_cov(x), noise.mean_noise_cov(y), None, 400, rng
+        )
         hits += res.p_value < 0.05
         assert res.p_value >= 1 / 401  # Monte Carlo p, never 0
     assert hits / 60 >= 0.8
@@ -149,8 +159,9 @@ def test_excess_test_degenerate_inputs():
     same = excess_test([0.8, 0.8, 0.8], [0.8, 0.8, 0.8], np.zeros((3, 3)), np.zeros((3, 3)), None, 100, rng)
     assert same.p_value == 1.0 and same.excess_sd == 0.0
     # a member with NaN on either side is dropped, not propagated
-    res = excess_test([0.8, 0.81, np.nan, 0.79], [0.6, 0.9, 0.7, 0.65], np.eye(4) * 1e-4, np.eye(4) * 1e-4, None,
-                      500, rng)
+    res = excess_test(
+        [0.8, 0.81, np.nan, 0.79], [0.6, 0.9, 0.7, 0.65], np.eye(4) * 1e-4, np.eye(4) * 1e-4, None, 500, rng
+    )
     assert res.n_members == 3 and np.isfinite(res.p_value)
 
 
@@ -197,7 +208,9 @@ def test_replicate_values_share_the_resamples_of_member_mean_replicates():
     reps_acc, reps_ece = replicate_values([acc, ece_r], 500, 40, rng_for(3, "s"))
     np.testing.assert_allclose(reps_acc, member_mean_replicates(acc.rows, 40, rng_for(3, "s")))
     idx = np.vstack(list(example_index_chunks(500, 40, rng_for(3, "s"), None, 500)))
-    np.testing.assert_allclose(reps_ece, [[ece(ps.target[i], ps.outputs[j][i]) for j in range(4)] for i in idx])
+    np.testing.assert_allclose(
+        reps_ece, [[ece(ps.target[i], ps.outputs[j][i]) for j in range(4)] for i in idx]
+    )
 
 
 @pytest.mark.parametrize("task, k", [("binary", 2), ("multiclass", 4)])

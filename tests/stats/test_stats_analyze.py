@@ -261,9 +261,15 @@ def test_binary_auc_jackknife_against_sklearn():
         ps = sets[test]
         y, p1 = ps.target, ps.outputs[..., 1]
         n = y.size
-        lab, g = block_labels(n, FAST.jackknife_blocks, rng_for(0, "jackknife-blocks", "bin", test, "none", "all"))
-        theta = np.array([np.std([roc_auc_score(y[lab != b], p1[i][lab != b]) for i in range(m)], ddof=1)
-                          for b in range(g)])
+        lab, g = block_labels(
+            n, FAST.jackknife_blocks, rng_for(0, "jackknife-blocks", "bin", test, "none", "all")
+        )
+        theta = np.array(
+            [
+                np.std([roc_auc_score(y[lab != b], p1[i][lab != b]) for i in range(m)], ddof=1)
+                for b in range(g)
+            ]
+        )
         full = np.std([roc_auc_score(y, p1[i]) for i in range(m)], ddof=1)
         return full, np.sqrt((g - 1) / g * ((theta - theta.mean()) ** 2).sum())
 

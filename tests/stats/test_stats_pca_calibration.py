@@ -44,7 +44,9 @@ def test_attribute_eta_matches_one_way_anova():
     levels = np.array(["I", "II", "III", "IV", "V", "VI"], dtype=object)
     labels = levels[rng.integers(0, 6, size=240)]
     shift = {"I": 0.0, "II": 0.1, "III": 0.3, "IV": 0.2, "V": 0.9, "VI": 1.4}
-    scores = np.stack([np.array([shift[v] for v in labels]) + rng.normal(size=240), rng.normal(size=240)], axis=1)
+    scores = np.stack(
+        [np.array([shift[v] for v in labels]) + rng.normal(size=240), rng.normal(size=240)], axis=1
+    )
     labels[[5, 17]] = None  # missing values are dropped
     got = attribute_eta(scores, labels)
     keep = np.array([v is not None for v in labels])
@@ -99,8 +101,11 @@ def test_reliability_matches_a_naive_loop_per_member():
         np.testing.assert_allclose(rel.confidence[m][filled], conf_sum[filled] / count[filled])
         np.testing.assert_allclose(rel.accuracy[m][filled], hit_sum[filled] / count[filled])
         assert np.isnan(rel.confidence[m][~filled]).all()
-        ece_hand = sum(count[k] / 500 * abs(hit_sum[k] / count[k] - conf_sum[k] / count[k])
-                       for k in range(10) if count[k])
+        ece_hand = sum(
+            count[k] / 500 * abs(hit_sum[k] / count[k] - conf_sum[k] / count[k])
+            for k in range(10)
+            if count[k]
+        )
         assert rel.ece[m] == pytest.approx(ece_hand)
         onehot = np.eye(5)[y]
         assert rel.brier[m] == pytest.approx(((probs[m] - onehot) ** 2).sum(axis=1).mean())

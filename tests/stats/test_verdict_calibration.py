@@ -22,8 +22,14 @@ from uspec_audit.stats.settings import AnalysisSettings
 
 M = 10
 STRATA = (("a", 1000), ("b", 600), ("c", 300), ("d", 100))
-SETTINGS = AnalysisSettings(permutations=1000, bootstrap=300, member_bootstrap=20, marginalization_subsets=1,
-                            pca_components=1, pca_scores=False)
+SETTINGS = AnalysisSettings(
+    permutations=1000,
+    bootstrap=300,
+    member_bootstrap=20,
+    marginalization_subsets=1,
+    pca_components=1,
+    pca_scores=False,
+)
 
 
 def _sigmoid(z):
@@ -40,8 +46,17 @@ def _set(test, correct, rng, ids, attributes):
     y = rng.integers(0, 2, n)
     q = np.where(correct, rng.uniform(0.55, 0.99, (m, n)), rng.uniform(0.01, 0.45, (m, n)))
     p1 = np.where(y[None, :] == 1, q, 1 - q)
-    return PredictionSet("sim", test, "none", "binary", [f"m{i}" for i in range(m)], ids, y,
-                         np.stack([1 - p1, p1], axis=-1), attributes=attributes)
+    return PredictionSet(
+        "sim",
+        test,
+        "none",
+        "binary",
+        [f"m{i}" for i in range(m)],
+        ids,
+        y,
+        np.stack([1 - p1, p1], axis=-1),
+        attributes=attributes,
+    )
 
 
 def _audit(seed, carry_sd, shift_sd):
@@ -51,14 +66,25 @@ def _audit(seed, carry_sd, shift_sd):
     labels = np.concatenate([np.full(k, s) for s, k in STRATA]).astype(object)
     rng.shuffle(labels)
     p = rng.beta(1.7, 0.3, n)
-    iid = _set("iid", rng.random((M, n)) < _sigmoid(_logit(p)[None] + a[:, None]), rng, np.arange(n), {"g": labels})
+    iid = _set(
+        "iid", rng.random((M, n)) < _sigmoid(_logit(p)[None] + a[:, None]), rng, np.arange(n), {"g": labels}
+    )
     strata = PredictionSet(**{**{f: getattr(iid, f) for f in iid.__dataclass_fields__}, "test": "strata"})
     sets = {"iid": iid, "strata": strata}
-    for name, k, beta in (("shift", 2000, (1.7, 0.3)), ("small", 300, (1.7, 0.3)), ("hard", 1000, (1.4, 0.6))):
+    for name, k, beta in (
+        ("shift", 2000, (1.7, 0.3)),
+        ("small", 300, (1.7, 0.3)),
+        ("hard", 1000, (1.4, 0.6)),
+    ):
         b = rng.normal(0, shift_sd, M) if name != "hard" else np.zeros(M)
         q = rng.beta(*beta, k)
-        sets[name] = _set(name, rng.random((M, k)) < _sigmoid(_logit(q)[None] + (a + b)[:, None]), rng,
-                          np.arange(k) + 10**6, {})
+        sets[name] = _set(
+            name,
+            rng.random((M, k)) < _sigmoid(_logit(q)[None] + (a + b)[:, None]),
+            rng,
+            np.arange(k) + 10**6,
+            {},
+        )
     rows = []
     for test, ps in sets.items():
         parts = [("all", np.ones(ps.target.size, bool))]
@@ -66,18 +92,38 @@ def _audit(seed, carry_sd, shift_sd):
             parts += [(f"g={s}", labels == s) for s, _ in STRATA]
         for stratum, mask in parts:
             acc = ps.correct[:, mask].mean(axis=1)
-            rows += [dict(ensemble="sim", member=f"m{i}", group=None, test=test, kind=test, variant="none",
-                          perturbation=None, severity=None, stratum=stratum, n=int(mask.sum()), metric="accuracy",
-                          value=float(acc[i])) for i in range(M)]
+            rows += [
+                dict(
+                    ensemble="sim",
+                    member=f"m{i}",
+                    group=None,
+                    test=test,
+                    kind=test,
+                    variant="none",
+                    perturbation=None,
+                    severity=None,
+                    stratum=stratum,
+                    n=int(mask.sum()),
+                    metric="accuracy",
+                    value=float(acc[i]),
+                )
+                for i in range(M)
+            ]
     metrics = pd.DataFrame(rows)
     metrics["severity"] = metrics["severity"].astype("Int64")
-    plan = AnalysisPlan((EnsemblePlan("sim", "binary", tuple(f"m{i}" for i in range(M)), "iid"),),
-                        (TestPlan("iid", "iid", ("sim",), ("accuracy",)),
-                         TestPlan("strata", "stratified", ("sim",), ("accuracy",), by=("g",), compare_with_reference=False),
-                         TestPlan("shift", "shifted", ("sim",), ("accuracy",), rex_domains="pooled"),
-                         TestPlan("small", "shifted", ("sim",), ("accuracy",), rex_domains="pooled"),
-                         TestPlan("hard", "shifted", ("sim",), ("accuracy",), rex_domains="pooled")),
-                        {"accuracy": True})
+    plan = AnalysisPlan(
+        (EnsemblePlan("sim", "binary", tuple(f"m{i}" for i in range(M)), "iid"),),
+        (
+            TestPlan("iid", "iid", ("sim",), ("accuracy",)),
+            TestPlan(
+                "strata", "stratified", ("sim",), ("accuracy",), by=("g",), compare_with_reference=False
+            ),
+            TestPlan("shift", "shifted", ("sim",), ("accuracy",), rex_domains="pooled"),
+            TestPlan("small", "shifted", ("sim",), ("accuracy",), rex_domains="pooled"),
+            TestPlan("hard", "shifted", ("sim",), ("accuracy",), rex_domains="pooled"),
+        ),
+        {"accuracy": True},
+    )
     summary = analyze(metrics, lambda e, t, v: sets[t], plan, SETTINGS, seed=seed)["summary"]
     return summary[~((summary.test == "iid") | ((summary.test == "strata") & (summary.stratum == "all")))]
 
@@ -85,8 +131,13 @@ def _audit(seed, carry_sd, shift_sd):
 @pytest.fixture(scope="module")
 def nulls():
     """Both nulls: members exchangeable (pure), and the same logit offsets everywhere (carry-over)."""
-    return pd.concat([_audit(1000 + r, sd, 0.0).assign(null=name)
-                      for name, sd in (("pure", 0.0), ("carry-over", 0.3)) for r in range(16)])
+    return pd.concat(
+        [
+            _audit(1000 + r, sd, 0.0).assign(null=name)
+            for name, sd in (("pure", 0.0), ("carry-over", 0.3))
+            for r in range(16)
+        ]
+    )
 
 
 def test_false_positive_rates_under_both_nulls(nulls):

@@ -24,8 +24,18 @@ def result(synthetic_audit_module):
 
 
 def _inputs(**kw):
-    base = dict(n_members=10, is_reference=False, excess_p=0.5, excess_sd=0.0, floor_sd=0.005, degraded_p=0.5,
-                difference=0.0, difference_ci=(-0.01, 0.01), ratio=1.0, ratio_ci=(0.5, 1.5))
+    base = dict(
+        n_members=10,
+        is_reference=False,
+        excess_p=0.5,
+        excess_sd=0.0,
+        floor_sd=0.005,
+        degraded_p=0.5,
+        difference=0.0,
+        difference_ci=(-0.01, 0.01),
+        ratio=1.0,
+        ratio_ci=(0.5, 1.5),
+    )
     base.update(kw)
     return VerdictInputs(**base)
 
@@ -39,17 +49,28 @@ def test_verdict_rules():
     assert verdict(_inputs(excess_p=0.06, excess_sd=0.5))[0] == "stable"  # large but not significant
     assert verdict(_inputs(degraded_p=0.01, difference=-0.1, difference_ci=(-0.12, -0.08)))[0] == "degraded"
     assert verdict(_inputs(excess_p=0.01, excess_sd=0.02, degraded_p=0.01))[0] == "underspecified"
-    assert verdict(_inputs(excess_p=np.nan, degraded_p=np.nan, note="why"))== ("insufficient",
-                                                                               "no test possible: why")
+    assert verdict(_inputs(excess_p=np.nan, degraded_p=np.nan, note="why")) == (
+        "insufficient",
+        "no test possible: why",
+    )
     assert verdict(_inputs(excess_p=0.049, excess_sd=0.02), alpha=0.01)[0] == "stable"
     assert verdict(_inputs(n_members=3), min_members=3)[0] == "stable"
 
 
 def test_verdict_reasons_quote_the_numbers():
-    v, reason = verdict(_inputs(excess_p=0.001, excess_sd=0.021, floor_sd=0.006, ratio=2.4, ratio_ci=(1.6, 3.5)))
+    v, reason = verdict(
+        _inputs(excess_p=0.001, excess_sd=0.021, floor_sd=0.006, ratio=2.4, ratio_ci=(1.6, 3.5))
+    )
     assert v == "underspecified"
-    assert "0.021" in reason and "0.006" in reason and "p_adj=0.001" in reason and "2.4x iid [1.6, 3.5]" in reason
-    v, reason = verdict(_inputs(degraded_p=0.0004, difference=-0.117, difference_ci=(-0.15, -0.09), adjusted=False))
+    assert (
+        "0.021" in reason
+        and "0.006" in reason
+        and "p_adj=0.001" in reason
+        and "2.4x iid [1.6, 3.5]" in reason
+    )
+    v, reason = verdict(
+        _inputs(degraded_p=0.0004, difference=-0.117, difference_ci=(-0.15, -0.09), adjusted=False)
+    )
     assert v == "degraded" and "-0.117" in reason and "degraded p=0.0004" in reason
     assert "min_members = 5" in verdict(_inputs(n_members=2))[1]
 
@@ -63,8 +84,13 @@ def test_bh_columns_are_bh_of_the_raw_columns(result):
         assert s.loc[ref, f"{col}_adj"].isna().all()
     # perm_p: one p per unit (the same for every metric), the reference unit included
     units = s.drop_duplicates(["ensemble", "test", "variant", "stratum"])
-    adj = dict(zip(units.apply(lambda r: (r.test, r.stratum, r.variant), axis=1),
-                   sps.false_discovery_control(units["perm_p"]), strict=True))
+    adj = dict(
+        zip(
+            units.apply(lambda r: (r.test, r.stratum, r.variant), axis=1),
+            sps.false_discovery_control(units["perm_p"]),
+            strict=True,
+        )
+    )
     for r in s.itertuples():
         assert r.perm_p_adj == pytest.approx(adj[(r.test, r.stratum, r.variant)])
     iid = s[ref].iloc[0]
@@ -73,7 +99,9 @@ def test_bh_columns_are_bh_of_the_raw_columns(result):
 
 def test_without_fdr_the_adjusted_columns_are_null_and_verdicts_use_raw_p(synthetic_audit):
     audit = synthetic_audit
-    s = analyze(audit.metrics, audit.load, audit.plan, SETTINGS.model_copy(update={"fdr": False}), SEED)["summary"]
+    s = analyze(audit.metrics, audit.load, audit.plan, SETTINGS.model_copy(update={"fdr": False}), SEED)[
+        "summary"
+    ]
     assert s[["perm_p_adj", "excess_p_adj", "degraded_p_adj"]].isna().all().all()
     assert s["perm_p"].notna().all()
     row = s[(s.test == "shift") & (s.metric == "accuracy")].iloc[0]
@@ -103,8 +131,9 @@ def strata_of_iid():
     """The synthetic audit with its stratified test on the iid test's own predictions."""
     audit = SyntheticAudit()
     iid = audit.sets[("iid", "none")]
-    audit.sets[("skin", "none")] = PredictionSet(**{**{f: getattr(iid, f) for f in iid.__dataclass_fields__},
-                                                    "test": "skin"})
+    audit.sets[("skin", "none")] = PredictionSet(
+        **{**{f: getattr(iid, f) for f in iid.__dataclass_fields__}, "test": "skin"}
+    )
     audit.metrics = audit._metrics()
     return audit, analyze(audit.metrics, audit.load, audit.plan, SETTINGS, seed=SEED)["summary"]
 
@@ -123,7 +152,10 @@ def test_strata_of_the_iid_data_are_compared_paired_with_iid(strata_of_iid):
         rng = rng_for(SEED, "multiboot-examples", "cnn", "skin", "none", lab)
         step = max(1, min(500, 10_000_000 // cols.size))
         ie = np.vstack(list(example_index_chunks(cols.size, SETTINGS.bootstrap, rng, None, step)))
-        strata[lab] = (cols.size, np.array([x[idx_m[b]][:, cols[ie[b]]].mean() for b in range(SETTINGS.bootstrap)]))
+        strata[lab] = (
+            cols.size,
+            np.array([x[idx_m[b]][:, cols[ie[b]]].mean() for b in range(SETTINGS.bootstrap)]),
+        )
     whole = sum(k / n * reps for k, reps in strata.values())
     for lab, (_, reps) in strata.items():
         row = s[(s.test == "skin") & (s.stratum == lab) & (s.metric == "accuracy")].iloc[0]

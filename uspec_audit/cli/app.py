@@ -44,8 +44,10 @@ class _Command(typer.core.TyperCommand):
 
     def collect_usage_pieces(self, ctx) -> list[str]:
         # "run [OPTIONS] AUDIT", not "{audit}": the argument's metavar names it, required is implied
-        return [piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
-                for piece in super().collect_usage_pieces(ctx)]
+        return [
+            piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+            for piece in super().collect_usage_pieces(ctx)
+        ]
 
 
 class _Group(typer.core.TyperGroup, _Command):
@@ -84,7 +86,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
 ) -> None:
     """Audit machine-learning model ensembles for underspecification."""
 
@@ -95,32 +99,69 @@ def _warn_plugin_failures(registry) -> None:
         stderr.print(f"[yellow]warning:[/] {escape(printable(failure.error))} (this audit does not use it)")
 
 
-ALLOW_CODE_HELP = ("Let the audit file's factory = 'MODULE:function' options import and call code from MODULE (and "
-                   "its submodules); repeatable. Only for code you trust; never the standard library.")
+ALLOW_CODE_HELP = (
+    "Let the audit file's factory = 'MODULE:function' options import and call code from MODULE (and "
+    "its submodules); repeatable. Only for code you trust; never the standard library."
+)
 
 
 @app.command(cls=_Command)
 @reports_errors
 def run(
     audit: Annotated[Path, typer.Argument(help="The audit TOML file.", metavar="AUDIT")],
-    out: Annotated[Path | None, typer.Option("--out", help="Results folder (default: the audit's output).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Results folder (default: the audit's output).")
+    ] = None,
     device: Annotated[Device, typer.Option("--device", help="Where models run.")] = Device.auto,
-    fresh: Annotated[bool, typer.Option("--fresh", help="Ignore the cache: recompute predictions, statistics and reports.")] = False,
-    executor: Annotated[Executor | None, typer.Option("--executor", help="Where members run: local (this process) or "
-                                                      "ray (a Ray cluster; default: the audit's [execution]).")] = None,
-    address: Annotated[str | None, typer.Option("--address", help="--executor ray: join the cluster at this address "
-                                                "(host:port, ray://host:10001, auto); default a local one.")] = None,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Run only this test (repeatable); the iid "
-                                                                   "reference always runs.")] = None,
-    reports: Annotated[bool, typer.Option("--reports/--no-reports", help="Write the reports the audit asks for "
-                                                                         "(default html and markdown).")] = True,
-    pdf: Annotated[bool, typer.Option("--pdf", help="Also write report.pdf (an error if no PDF engine works).")] = False,
-    all_metrics: Annotated[bool, typer.Option("--all-metrics", help="Show every metric in the terminal report.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable result instead of the report.")] = False,
-    allow_code: Annotated[list[str] | None, typer.Option("--allow-code", metavar="MODULE",
-                                                         help=ALLOW_CODE_HELP)] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="If another run is writing to the same results folder, wait "
-                                                      "for it to finish instead of exiting.")] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Ignore the cache: recompute predictions, statistics and reports.")
+    ] = False,
+    executor: Annotated[
+        Executor | None,
+        typer.Option(
+            "--executor",
+            help="Where members run: local (this process) or "
+            "ray (a Ray cluster; default: the audit's [execution]).",
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="--executor ray: join the cluster at this address "
+            "(host:port, ray://host:10001, auto); default a local one.",
+        ),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Run only this test (repeatable); the iid reference always runs."),
+    ] = None,
+    reports: Annotated[
+        bool,
+        typer.Option(
+            "--reports/--no-reports", help="Write the reports the audit asks for (default html and markdown)."
+        ),
+    ] = True,
+    pdf: Annotated[
+        bool, typer.Option("--pdf", help="Also write report.pdf (an error if no PDF engine works).")
+    ] = False,
+    all_metrics: Annotated[
+        bool, typer.Option("--all-metrics", help="Show every metric in the terminal report.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a machine-readable result instead of the report.")
+    ] = False,
+    allow_code: Annotated[
+        list[str] | None, typer.Option("--allow-code", metavar="MODULE", help=ALLOW_CODE_HELP)
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="If another run is writing to the same results folder, wait "
+            "for it to finish instead of exiting.",
+        ),
+    ] = False,
 ) -> None:
     """Run an audit: stream every test through every member, compute the statistics, check the contracts."""
     from uspec_audit.engine.progress import Progress, RichProgress
@@ -137,22 +178,41 @@ def run(
     for warning in checked.warnings:
         if not as_json:
             stderr.print(f"[yellow]warning:[/] {escape(printable(warning))}")
-    options = RunOptions(output=out, device=device.value, fresh=fresh, only=list(only or []),
-                         executor=executor.value if executor else None, address=address,
-                         command=" ".join(["uspec-audit", *map(shlex.quote, sys.argv[1:])]) if sys.argv else "",
-                         reports=None if reports else set(), pdf=pdf, wait=wait, allow_code=list(allow_code or []))
+    options = RunOptions(
+        output=out,
+        device=device.value,
+        fresh=fresh,
+        only=list(only or []),
+        executor=executor.value if executor else None,
+        address=address,
+        command=" ".join(["uspec-audit", *map(shlex.quote, sys.argv[1:])]) if sys.argv else "",
+        reports=None if reports else set(),
+        pdf=pdf,
+        wait=wait,
+        allow_code=list(allow_code or []),
+    )
     outcome = execute_audit(checked, registry, options, progress)  # renders the reports before the manifest
     if as_json:
         summary = outcome.tables["summary"]
         contracts = outcome.tables["contracts"]
-        print(json.dumps({
-            "status": "complete", "output": str(outcome.output),
-            "contracts": {"checked": int(len(contracts)), "failed": outcome.contracts_failed,
-                          "rows": json.loads(contracts.to_json(orient="records"))},
-            "summary": json.loads(summary.to_json(orient="records")),
-            "reports": [str(p) for p in outcome.reports], "warnings": outcome.warnings,
-            "timings": outcome.manifest["timings"],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "status": "complete",
+                    "output": str(outcome.output),
+                    "contracts": {
+                        "checked": int(len(contracts)),
+                        "failed": outcome.contracts_failed,
+                        "rows": json.loads(contracts.to_json(orient="records")),
+                    },
+                    "summary": json.loads(summary.to_json(orient="records")),
+                    "reports": [str(p) for p in outcome.reports],
+                    "warnings": outcome.warnings,
+                    "timings": outcome.manifest["timings"],
+                },
+                indent=2,
+            )
+        )
     else:
         render_terminal(outcome.output, stdout, all_metrics=all_metrics)
         for warning in outcome.report_warnings:
@@ -167,8 +227,9 @@ def run(
 def validate(
     audit: Annotated[Path, typer.Argument(help="The audit TOML file.", metavar="AUDIT")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    allow_code: Annotated[list[str] | None, typer.Option("--allow-code", metavar="MODULE",
-                                                         help=ALLOW_CODE_HELP)] = None,
+    allow_code: Annotated[
+        list[str] | None, typer.Option("--allow-code", metavar="MODULE", help=ALLOW_CODE_HELP)
+    ] = None,
 ) -> None:
     """Check an audit file without running it: syntax, keys, names, paths, contracts, the datasets' columns and
     the members' inputs (read from file headers), the code it would run, and the work units a run would
@@ -182,12 +243,23 @@ def validate(
     plan = build_plan(checked, registry)
     units = plan.unit_count
     if as_json:
-        print(json.dumps({"status": "valid", "audit": str(checked.path), "sha256": checked.loaded.sha256,
-                          "ensembles": {k: len(v) for k, v in plan.members.items()},
-                          "tests": [t.config.name for t in plan.tests], "units": units,
-                          "warnings": list(checked.warnings), "notes": list(checked.notes),
-                          "code": list(checked.trust_notes),
-                          "plugin_failures": [f.error for f in registry.failures]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "status": "valid",
+                    "audit": str(checked.path),
+                    "sha256": checked.loaded.sha256,
+                    "ensembles": {k: len(v) for k, v in plan.members.items()},
+                    "tests": [t.config.name for t in plan.tests],
+                    "units": units,
+                    "warnings": list(checked.warnings),
+                    "notes": list(checked.notes),
+                    "code": list(checked.trust_notes),
+                    "plugin_failures": [f.error for f in registry.failures],
+                },
+                indent=2,
+            )
+        )
         return
     _warn_plugin_failures(registry)
     for warning in checked.warnings:
@@ -197,15 +269,19 @@ def validate(
     for note in checked.trust_notes:
         stderr.print(f"[yellow]code:[/] {escape(printable(note))}")
     members = ", ".join(f"{k} ({len(v)} members)" for k, v in plan.members.items())
-    stdout.print(f"[green]valid[/]: {escape(printable(str(checked.path)))} — ensembles {escape(printable(members))}; "
-                 f"{len(plan.tests)} "
-                 f"tests; {len(plan.groups)} dataset streams (a dataset under one variant, read once); {units} "
-                 f"work units (one ensemble on one stream: what the run computes or reuses from its cache).")
+    stdout.print(
+        f"[green]valid[/]: {escape(printable(str(checked.path)))} — ensembles {escape(printable(members))}; "
+        f"{len(plan.tests)} "
+        f"tests; {len(plan.groups)} dataset streams (a dataset under one variant, read once); {units} "
+        f"work units (one ensemble on one stream: what the run computes or reuses from its cache)."
+    )
 
 
 @app.command(cls=_Command)
 @reports_errors
-def plugins(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
     """List every registered component with its plugin, package and version, and the plugins (or components)
     that were left out and why; exits 3 when any was."""
     from rich.table import Table
@@ -213,10 +289,27 @@ def plugins(as_json: Annotated[bool, typer.Option("--json", help="Machine-readab
     from uspec_audit.plugins import get_registry
 
     registry = get_registry()
-    rows = [{"family": item.family, "name": item.name, "plugin": item.plugin, "package": item.package,
-             "version": item.version, "doc": getattr(item.spec, "doc", "")} for item in registry.all()]
-    failures = [{"plugin": f.plugin, "package": f.package, "family": f.family, "component": f.component,
-                 "error": f.error} for f in registry.failures]
+    rows = [
+        {
+            "family": item.family,
+            "name": item.name,
+            "plugin": item.plugin,
+            "package": item.package,
+            "version": item.version,
+            "doc": getattr(item.spec, "doc", ""),
+        }
+        for item in registry.all()
+    ]
+    failures = [
+        {
+            "plugin": f.plugin,
+            "package": f.package,
+            "family": f.family,
+            "component": f.component,
+            "error": f.error,
+        }
+        for f in registry.failures
+    ]
     if as_json:
         print(json.dumps({"components": rows, "failures": failures, "plugins": registry.plugins}, indent=2))
     else:
@@ -235,7 +328,9 @@ def plugins(as_json: Annotated[bool, typer.Option("--json", help="Machine-readab
 @app.command(cls=_Command)
 @reports_errors
 def schema(
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
 ) -> None:
     """Print the JSON Schema of audit files (with the parameters of every registered perturbation)."""
     from uspec_audit.config.schema import audit_schema
@@ -254,7 +349,9 @@ def report(
     results: Annotated[Path, typer.Argument(help="A results folder of a finished run.", metavar="RESULTS")],
     html: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")] = None,
     pdf: Annotated[Path | None, typer.Option("--pdf", help="Write the PDF report here.")] = None,
-    markdown: Annotated[Path | None, typer.Option("--markdown", help="Write the Markdown summary here.")] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Write the Markdown summary here.")
+    ] = None,
     all_metrics: Annotated[bool, typer.Option("--all-metrics", help="Show every metric.")] = False,
 ) -> None:
     """Render the reports of a finished run from its result files alone (no models or data needed)."""

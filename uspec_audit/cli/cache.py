@@ -13,9 +13,10 @@ from rich.table import Table
 
 from uspec_audit.cli.errors import reports_errors
 
-cache_app = typer.Typer(help="Inspect or prune the cache of a results folder (DIR/.cache/: predictions, statistics, "
-                             "reports).",
-                        no_args_is_help=True)
+cache_app = typer.Typer(
+    help="Inspect or prune the cache of a results folder (DIR/.cache/: predictions, statistics, reports).",
+    no_args_is_help=True,
+)
 stdout = Console(highlight=False, soft_wrap=False, width=None)
 
 
@@ -31,7 +32,9 @@ def _size(n: float) -> str:
 @reports_errors
 def info(
     results: Annotated[Path, typer.Argument(help="A results folder.", metavar="DIR")],
-    verify: Annotated[bool, typer.Option("--verify", help="Check every entry's checksum (reads all of them).")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Check every entry's checksum (reads all of them).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Size of the cache, its entries by store, and which of them the current results use."""
@@ -50,16 +53,42 @@ def info(
     stores = {name: [e for e in entries if e.store == name] for name in STORE_NAMES}
     damaged = [e for e in entries if e.damaged]
     if as_json:
-        print(json.dumps({
-            "cache": str(folder.cache_dir), "entries": len(entries), "bytes": sum(e.bytes for e in entries),
-            "groups": {name: {"entries": len(g), "bytes": sum(e.bytes for e in g)} for name, g in groups.items()},
-            "stores": {name: {"entries": len(g), "bytes": sum(e.bytes for e in g),
-                              "referenced": sum(e.referenced for e in g)} for name, g in stores.items()},
-            "referenced_known": listed is not None, "verified": verify,
-            "damaged": [e.path.name for e in damaged],
-            "files": [{"name": e.path.name, "store": e.store, "bytes": e.bytes, "kind": e.kind,
-                       "referenced": e.referenced, "damaged": e.damaged} for e in entries],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "cache": str(folder.cache_dir),
+                    "entries": len(entries),
+                    "bytes": sum(e.bytes for e in entries),
+                    "groups": {
+                        name: {"entries": len(g), "bytes": sum(e.bytes for e in g)}
+                        for name, g in groups.items()
+                    },
+                    "stores": {
+                        name: {
+                            "entries": len(g),
+                            "bytes": sum(e.bytes for e in g),
+                            "referenced": sum(e.referenced for e in g),
+                        }
+                        for name, g in stores.items()
+                    },
+                    "referenced_known": listed is not None,
+                    "verified": verify,
+                    "damaged": [e.path.name for e in damaged],
+                    "files": [
+                        {
+                            "name": e.path.name,
+                            "store": e.store,
+                            "bytes": e.bytes,
+                            "kind": e.kind,
+                            "referenced": e.referenced,
+                            "damaged": e.damaged,
+                        }
+                        for e in entries
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
     table = Table(title=f"Cache of {folder.path}")
     for header in ("", "entries", "size"):
@@ -72,14 +101,22 @@ def info(
     for header in ("store", "entries", "referenced", "size"):
         by_store.add_column(header, justify="right" if header != "store" else "left")
     for name, group in stores.items():
-        by_store.add_row(name, f"{len(group):,}", f"{sum(e.referenced for e in group):,}",
-                         _size(sum(e.bytes for e in group)))
+        by_store.add_row(
+            name,
+            f"{len(group):,}",
+            f"{sum(e.referenced for e in group):,}",
+            _size(sum(e.bytes for e in group)),
+        )
     stdout.print(by_store)
     if listed is None:
-        stdout.print("The folder has no complete run that lists its cache entries: none counts as referenced.")
+        stdout.print(
+            "The folder has no complete run that lists its cache entries: none counts as referenced."
+        )
     if verify:
-        stdout.print(f"{len(damaged)} damaged entries" + (": " + ", ".join(e.path.name for e in damaged)
-                                                         if damaged else "."))
+        stdout.print(
+            f"{len(damaged)} damaged entries"
+            + (": " + ", ".join(e.path.name for e in damaged) if damaged else ".")
+        )
     stdout.print("`uspec-audit cache prune DIR` removes everything but the referenced entries.")
 
 
@@ -87,7 +124,9 @@ def info(
 @reports_errors
 def prune_command(
     results: Annotated[Path, typer.Argument(help="A results folder.", metavar="DIR")],
-    everything: Annotated[bool, typer.Option("--all", help="Remove every entry, the referenced ones too.")] = False,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Remove every entry, the referenced ones too.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Remove cache entries (predictions, statistics, reports) the last complete run does not use, and damaged or

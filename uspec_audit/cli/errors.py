@@ -21,8 +21,10 @@ from uspec_audit.errors import UspecError, printable
 from uspec_audit.signals import interrupted
 
 EXIT_OK, EXIT_CONTRACT_FAILED, EXIT_INVALID, EXIT_RUNTIME, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-INTERRUPTED = ("interrupted. Finished work units are cached and the previous results are untouched: run the same "
-               "command again to resume.")
+INTERRUPTED = (
+    "interrupted. Finished work units are cached and the previous results are untouched: run the same "
+    "command again to resume."
+)
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 _interrupt_reported = False
@@ -70,8 +72,13 @@ def reports_errors(function):
             _emit(str(error), as_json, error.exit_code, type(error).__name__)
             raise typer.Exit(error.exit_code) from None
         except MemoryError:
-            _emit("out of memory. Lower [audit] batch_size, run fewer tests at once (--only), or use a machine "
-                  "with more memory; the previous results are untouched.", as_json, EXIT_RUNTIME, "MemoryError")
+            _emit(
+                "out of memory. Lower [audit] batch_size, run fewer tests at once (--only), or use a machine "
+                "with more memory; the previous results are untouched.",
+                as_json,
+                EXIT_RUNTIME,
+                "MemoryError",
+            )
             raise typer.Exit(EXIT_RUNTIME) from None
         except Exception as error:  # an unexpected failure is still a run-time failure, said plainly
             if interrupted():
@@ -79,8 +86,13 @@ def reports_errors(function):
                 raise typer.Exit(EXIT_INTERRUPTED) from None
             if os.environ.get("USPEC_AUDIT_DEBUG"):
                 traceback.print_exc()
-            _emit(f"unexpected {type(error).__name__}: {error}. Set USPEC_AUDIT_DEBUG=1 for the traceback and "
-                  f"please report it.", as_json, EXIT_RUNTIME, "InternalError")
+            _emit(
+                f"unexpected {type(error).__name__}: {error}. Set USPEC_AUDIT_DEBUG=1 for the traceback and "
+                f"please report it.",
+                as_json,
+                EXIT_RUNTIME,
+                "InternalError",
+            )
             raise typer.Exit(EXIT_RUNTIME) from None
         if interrupted():  # a library swallowed the KeyboardInterrupt
             report_interrupt(as_json)

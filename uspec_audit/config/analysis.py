@@ -99,9 +99,7 @@ class AnalysisSettings(BaseModel):
             "use adjusted p-values; off: the *_p_adj columns are null and verdicts use the raw p-values."
         ),
     )
-    ci_level: float = Field(
-        0.95, gt=0, lt=1, description="Coverage of every percentile confidence interval."
-    )
+    ci_level: float = Field(0.95, gt=0, lt=1, description="Coverage of every percentile confidence interval.")
     calibration_bins: int = Field(
         10,
         ge=1,

@@ -17,8 +17,13 @@ def computed_metrics(test: StressTest, ensemble: Ensemble) -> list[str]:
     return list(test.metrics) if test.metrics else list(DEFAULT_METRICS[ensemble.task])
 
 
-def contract_problems(test: StressTest, kind: TestKindSpec | None, ensembles: dict[str, Ensemble],
-                      reference: Mapping[str, str | None], where: Callable[..., str]) -> list[str]:
+def contract_problems(
+    test: StressTest,
+    kind: TestKindSpec | None,
+    ensembles: dict[str, Ensemble],
+    reference: Mapping[str, str | None],
+    where: Callable[..., str],
+) -> list[str]:
     """Every bound of ``test.contract`` that could not be evaluated, as messages naming file:line.
 
     ``kind`` is the test's kind (``None`` when unknown: bounds that depend on it are not checked),
@@ -40,21 +45,28 @@ def contract_problems(test: StressTest, kind: TestKindSpec | None, ensembles: di
                         f"{where('contract', bound, metric)}: {label}: contract {bound} bounds metric '{metric}', "
                         f"which the test does not compute for ensemble '{name}'.{did_you_mean(metric, known)} "
                         f"It computes ({source}): {', '.join(known)}; add '{metric}' to the test's `metrics` or "
-                        f"fix the name.")
+                        f"fix the name."
+                    )
                     break
     if kind is None:
         return problems
     if contract.max_flip_rate is not None and "flips" not in kind.produces:
-        problems.append(f"{where('contract', 'max_flip_rate')}: {label}: max_flip_rate bounds the label flips of a "
-                        f"contrastive test; this test is '{test.kind}' and has no flips.")
+        problems.append(
+            f"{where('contract', 'max_flip_rate')}: {label}: max_flip_rate bounds the label flips of a "
+            f"contrastive test; this test is '{test.kind}' and has no flips."
+        )
     if contract.max_sd_ratio is not None:
         if kind.reference:
-            problems.append(f"{where('contract', 'max_sd_ratio')}: {label}: max_sd_ratio compares a test's spread "
-                            f"with the iid reference's; on the iid test itself the ratio is 1 by definition.")
+            problems.append(
+                f"{where('contract', 'max_sd_ratio')}: {label}: max_sd_ratio compares a test's spread "
+                f"with the iid reference's; on the iid test itself the ratio is 1 by definition."
+            )
         else:
             missing = [name for name in ensembles if reference.get(name) is None]
             if missing:
-                problems.append(f"{where('contract', 'max_sd_ratio')}: {label}: max_sd_ratio needs an iid "
-                                f"reference test, and ensemble(s) {missing} have none (add an iid test or set "
-                                f"`reference` in the ensemble table).")
+                problems.append(
+                    f"{where('contract', 'max_sd_ratio')}: {label}: max_sd_ratio needs an iid "
+                    f"reference test, and ensemble(s) {missing} have none (add an iid test or set "
+                    f"`reference` in the ensemble table)."
+                )
     return problems

@@ -102,16 +102,22 @@ def parse_audit(path: Path) -> LoadedAudit:
     except tomllib.TOMLDecodeError as error:
         raise AuditFileError(f"{path}: malformed TOML: {error}.") from error
     except RecursionError:
-        raise AuditFileError(f"{path}: tables or arrays are nested too deeply to read (at most {MAX_NESTING} "
-                             f"levels).") from None
+        raise AuditFileError(
+            f"{path}: tables or arrays are nested too deeply to read (at most {MAX_NESTING} levels)."
+        ) from None
     depth = _nesting(data)
     if depth > MAX_NESTING:
-        raise AuditFileError(f"{path}: tables or arrays are nested {depth} levels deep; at most {MAX_NESTING} are "
-                             f"accepted.")
+        raise AuditFileError(
+            f"{path}: tables or arrays are nested {depth} levels deep; at most {MAX_NESTING} are accepted."
+        )
     lines = key_lines(text)
     try:
         model = Audit.model_validate(data)
     except ValidationError as error:
         messages = _validation_messages(error, path, lines)
-        raise AuditFileError("The audit file is invalid:\n" + "\n".join(f"  - {m}" for m in messages)) from error
-    return LoadedAudit(model=model, path=path.resolve(), text=text, sha256=hashlib.sha256(raw).hexdigest(), lines=lines)
+        raise AuditFileError(
+            "The audit file is invalid:\n" + "\n".join(f"  - {m}" for m in messages)
+        ) from error
+    return LoadedAudit(
+        model=model, path=path.resolve(), text=text, sha256=hashlib.sha256(raw).hexdigest(), lines=lines
+    )

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
-_KEY = re.compile(r"""^\s*((?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-$]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-$]+))*)\s*=""")
+_KEY = re.compile(
+    r"""^\s*((?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-$]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_\-$]+))*)\s*="""
+)
 
 
 def _split_dotted(text: str) -> list[str]:
@@ -49,7 +51,7 @@ def key_lines(text: str) -> dict[tuple[str | int, ...], int]:
             if key:
                 key_path = current + tuple(_split_dotted(key.group(1)))
                 lines.setdefault(key_path, number)
-                value = line[key.end():]
+                value = line[key.end() :]
                 for quote in ('"""', "'''"):
                     if value.count(quote) == 1:
                         in_multiline_string = quote

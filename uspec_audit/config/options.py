@@ -38,7 +38,9 @@ def option_problems(model: type[BaseModel] | None, raw: dict[str, Any], what: st
         if key not in known:
             close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
             hint = f" Did you mean '{close[0]}'?" if close else ""
-            problems.append(f"options.{key}: {what} has no option '{key}'.{hint} Options: {', '.join(known) or 'none'}")
+            problems.append(
+                f"options.{key}: {what} has no option '{key}'.{hint} Options: {', '.join(known) or 'none'}"
+            )
     if problems:
         return None, problems
     try:
@@ -46,8 +48,11 @@ def option_problems(model: type[BaseModel] | None, raw: dict[str, Any], what: st
     except ValidationError as error:
         for item in error.errors():
             key = ".".join(str(p) for p in item["loc"]) or "(options)"
-            problems.append(f"options.{key}: {item['msg']} (got {item.get('input')!r:.80})" if item["type"] != "missing"
-                            else f"options.{key}: {what} needs this option")
+            problems.append(
+                f"options.{key}: {item['msg']} (got {item.get('input')!r:.80})"
+                if item["type"] != "missing"
+                else f"options.{key}: {what} needs this option"
+            )
         return None, problems
     except Exception as error:  # a plugin's validator that raises something pydantic does not wrap
         return None, [f"options: {what} refused them: {type(error).__name__}: {error}"]
@@ -58,5 +63,7 @@ def validate_options(model: type[BaseModel] | None, raw: dict[str, Any], what: s
     options, problems = option_problems(model, raw, what)
     if problems:
         prefix = f"{where}: " if where else ""
-        raise AuditFileError("The audit file is invalid:\n" + "\n".join(f"  - {prefix}{p}." for p in problems))
+        raise AuditFileError(
+            "The audit file is invalid:\n" + "\n".join(f"  - {prefix}{p}." for p in problems)
+        )
     return options

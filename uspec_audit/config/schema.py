@@ -47,7 +47,9 @@ def audit_schema(registry) -> dict[str, Any]:
             selects: dict[str, Any] = {"properties": {selector: {"const": name}}}
             if holder.model_fields[selector].default != name:
                 selects["required"] = [selector]
-            conditions.append({"if": selects, "then": {"properties": {key: {"$ref": f"#/$defs/{definition}"}}}})
+            conditions.append(
+                {"if": selects, "then": {"properties": {key: {"$ref": f"#/$defs/{definition}"}}}}
+            )
         if conditions and holder.__name__ in definitions:
             definitions[holder.__name__]["allOf"] = conditions
     _kind_conditions(registry, definitions)
@@ -68,7 +70,9 @@ def _kind_conditions(registry, definitions: dict[str, Any]) -> None:
             kind_schema["description"] = spec.doc
             definitions[f"test_kind:{name}"] = kind_schema
             then = {"$ref": f"#/$defs/test_kind:{name}"}
-        conditions.append({"if": {"properties": {"kind": {"const": name}}, "required": ["kind"]}, "then": then})
+        conditions.append(
+            {"if": {"properties": {"kind": {"const": name}}, "required": ["kind"]}, "then": then}
+        )
     stress_test = definitions[StressTest.__name__]
     stress_test.pop("additionalProperties", None)
     stress_test["unevaluatedProperties"] = False

@@ -66,10 +66,14 @@ def check_allow_list(modules: Sequence[str]) -> None:
     """Validate the modules given with ``--allow-code``."""
     for module in modules:
         if not _MODULE.match(module):
-            raise AuditFileError(f"--allow-code {module!r}: expected a module name such as 'mypackage.models'.")
+            raise AuditFileError(
+                f"--allow-code {module!r}: expected a module name such as 'mypackage.models'."
+            )
         if _never(module):
-            raise AuditFileError(f"--allow-code {module}: the standard library and uspec-audit's own modules are "
-                                 f"never allowed as factories.")
+            raise AuditFileError(
+                f"--allow-code {module}: the standard library and uspec-audit's own modules are "
+                f"never allowed as factories."
+            )
 
 
 def _split(spec: object) -> tuple[str, str]:
@@ -88,11 +92,15 @@ def refusal(spec: object, allowed: Sequence[str]) -> str | None:
     except ValueError as error:
         return str(error)
     if _never(module):
-        return (f"'{module}' belongs to Python's standard library or to uspec-audit; such code is never run from an "
-                f"audit file")
+        return (
+            f"'{module}' belongs to Python's standard library or to uspec-audit; such code is never run from an "
+            f"audit file"
+        )
     if not any(module == a or module.startswith(a + ".") for a in allowed):
-        return (f"running code named in an audit file needs your explicit opt-in: add --allow-code {module} to the "
-                f"command if you trust that module")
+        return (
+            f"running code named in an audit file needs your explicit opt-in: add --allow-code {module} to the "
+            f"command if you trust that module"
+        )
     return None
 
 
@@ -109,8 +117,10 @@ def import_callable(spec: str, where: str = "factory") -> Callable:
         raise RunError(f"{where} = {spec!r} cannot be imported ({error}).") from error
     origin = getattr(target, "__module__", None)
     if isinstance(origin, str) and _never(origin):  # re-exported from the standard library (e.g. os.system)
-        raise RunError(f"{where} = {spec!r} is {origin}.{getattr(target, '__name__', function_name)} from Python's "
-                       f"standard library or uspec-audit; such code is never run from an audit file.")
+        raise RunError(
+            f"{where} = {spec!r} is {origin}.{getattr(target, '__name__', function_name)} from Python's "
+            f"standard library or uspec-audit; such code is never run from an audit file."
+        )
     if not callable(target):
         raise RunError(f"{where} = {spec!r} is not callable.")
     return target
@@ -120,7 +130,9 @@ def code_references(loaded: LoadedAudit) -> list[tuple[str, str, object]]:
     """``(file:line, key path, value)`` of every option that names code to import."""
     found = []
     for name, ensemble in loaded.model.ensembles.items():
-        places: list[tuple[tuple[str, ...], dict[str, Any]]] = [(("ensembles", name, "options"), ensemble.options)]
+        places: list[tuple[tuple[str, ...], dict[str, Any]]] = [
+            (("ensembles", name, "options"), ensemble.options)
+        ]
         if ensemble.tokenizer is not None:
             places.append((("ensembles", name, "tokenizer", "options"), ensemble.tokenizer.options))
         for path, options in places:
@@ -135,9 +147,11 @@ def output_problem(loaded: LoadedAudit) -> str | None:
     output, base = loaded.output_dir.resolve(), loaded.base_dir.resolve()
     if output == base or output.is_relative_to(base):
         return None
-    return (f"{loaded.where('audit', 'output')}: [audit] output = {loaded.model.audit.output!r} is {output}, outside "
-            f"the audit file's folder {base}; an audit file writes only inside its own folder. Choose a results "
-            f"folder elsewhere on the command line with --out.")
+    return (
+        f"{loaded.where('audit', 'output')}: [audit] output = {loaded.model.audit.output!r} is {output}, outside "
+        f"the audit file's folder {base}; an audit file writes only inside its own folder. Choose a results "
+        f"folder elsewhere on the command line with --out."
+    )
 
 
 def check_trust(loaded: LoadedAudit, allow_code: Sequence[str] = (), output_given: bool = False) -> list[str]:
@@ -156,8 +170,10 @@ def check_trust(loaded: LoadedAudit, allow_code: Sequence[str] = (), output_give
         else:
             notes.append(f"{key} = {spec!r} will be imported and called (enabled with --allow-code).")
     if problems:
-        raise AuditFileError("The audit file asks for something that needs your permission:\n"
-                             + "\n".join(f"  - {p}" for p in problems))
+        raise AuditFileError(
+            "The audit file asks for something that needs your permission:\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
     return notes
 
 
@@ -165,12 +181,18 @@ def refuse_special_files(loaded: LoadedAudit, members: dict) -> None:
     """Refuse (exit 2) a dataset, table, member or tokenizer path that is a FIFO, a device or a socket (or a
     link to one), before anything opens it: reading one blocks forever or never ends. Folders pass (a source
     or a plugin's loader may take one); missing paths are reported by the other checks."""
-    named = [(loaded.where("datasets", name, key), loaded.resolve(value))
-             for name, dataset in loaded.model.datasets.items()
-             for key, value in (("path", dataset.path), ("table", dataset.table)) if value is not None]
+    named = [
+        (loaded.where("datasets", name, key), loaded.resolve(value))
+        for name, dataset in loaded.model.datasets.items()
+        for key, value in (("path", dataset.path), ("table", dataset.table))
+        if value is not None
+    ]
     named += [(loaded.where("ensembles", name), ref.path) for name, refs in members.items() for ref in refs]
-    named += [(loaded.where("ensembles", name, "tokenizer"), loaded.resolve(e.tokenizer.path))
-              for name, e in loaded.model.ensembles.items() if e.tokenizer is not None and e.tokenizer.path]
+    named += [
+        (loaded.where("ensembles", name, "tokenizer"), loaded.resolve(e.tokenizer.path))
+        for name, e in loaded.model.ensembles.items()
+        if e.tokenizer is not None and e.tokenizer.path
+    ]
     problems = []
     for where, path in named:
         try:
@@ -180,4 +202,6 @@ def refuse_special_files(loaded: LoadedAudit, members: dict) -> None:
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             problems.append(f"{where}: {path} is {file_kind(mode)}, not a regular file; refusing to read it.")
     if problems:
-        raise AuditFileError("The audit file names special files:\n" + "\n".join(f"  - {p}" for p in problems))
+        raise AuditFileError(
+            "The audit file names special files:\n" + "\n".join(f"  - {p}" for p in problems)
+        )

@@ -32,8 +32,10 @@ def decode_image(data: bytes | str, where: str) -> np.ndarray:
             with Image.open(io.BytesIO(data) if isinstance(data, bytes | bytearray) else data) as image:
                 width, height = image.size
                 if width * height > MAX_PIXELS:
-                    raise DecodeError(f"{where}: the image declares {width} x {height} pixels, more than the "
-                                      f"{MAX_PIXELS:,} accepted (a decompression bomb?).")
+                    raise DecodeError(
+                        f"{where}: the image declares {width} x {height} pixels, more than the "
+                        f"{MAX_PIXELS:,} accepted (a decompression bomb?)."
+                    )
                 readable = image if image.mode in ("L", "RGB") else image.convert("RGB")
                 array = np.asarray(readable, dtype=np.uint8)
     except DecodeError:
@@ -50,6 +52,8 @@ def decode_images(items: Sequence[bytes | str], where: str) -> np.ndarray:
     arrays = [decode_image(item, f"{where}, example {i}") for i, item in enumerate(items)]
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
-        raise DecodeError(f"{where}: images of different sizes in one dataset ({sorted(shapes)[:4]}); "
-                          f"resize them to one size first.")
+        raise DecodeError(
+            f"{where}: images of different sizes in one dataset ({sorted(shapes)[:4]}); "
+            f"resize them to one size first."
+        )
     return np.stack(arrays) if arrays else np.zeros((0, 0, 0, 3), np.uint8)

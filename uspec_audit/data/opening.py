@@ -28,7 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover - types only
     from uspec_audit.config.models import Dataset
 
 NOUN = "dataset source"
-GUIDE = " A reader follows uspec_audit.DatasetReader; subclass uspec_audit.BaseDatasetReader (docs/plugins.md)."
+GUIDE = (
+    " A reader follows uspec_audit.DatasetReader; subclass uspec_audit.BaseDatasetReader (docs/plugins.md)."
+)
 
 
 class OpenedDataset:
@@ -41,7 +43,9 @@ class OpenedDataset:
         self.name = request.name
         self.path = reader.path
         limit = request.config.limit
-        self.num_examples = int(reader.num_examples) if limit is None else min(limit, int(reader.num_examples))
+        self.num_examples = (
+            int(reader.num_examples) if limit is None else min(limit, int(reader.num_examples))
+        )
 
     def __getattr__(self, name: str) -> Any:
         if name == "reader":  # not set yet (a failure inside __init__): never recurse
@@ -84,9 +88,12 @@ class OpenedDataset:
             if problems:
                 raise self.blame.broken(f"a batch of {self._where} is malformed:", problems, GUIDE)
             if len(batch) > remaining:
-                batch = Batch(ids=batch.ids[:remaining], inputs=batch.inputs[:remaining],
-                              targets=None if batch.targets is None else batch.targets[:remaining],
-                              attributes={k: v[:remaining] for k, v in batch.attributes.items()})
+                batch = Batch(
+                    ids=batch.ids[:remaining],
+                    inputs=batch.inputs[:remaining],
+                    targets=None if batch.targets is None else batch.targets[:remaining],
+                    attributes={k: v[:remaining] for k, v in batch.attributes.items()},
+                )
             remaining -= len(batch)
             yield batch
 
@@ -94,16 +101,20 @@ class OpenedDataset:
         """The reader's fingerprint (data and reading settings) with the source's code identity."""
         inner = self._call("failed computing the fingerprint of", self.reader.fingerprint)
         if not isinstance(inner, str) or not inner:
-            raise self.blame.broken(f"the reader of {self._where}:", [f"fingerprint() returned {inner!r}, not a "
-                                                                       f"non-empty str"], GUIDE)
+            raise self.blame.broken(
+                f"the reader of {self._where}:",
+                [f"fingerprint() returned {inner!r}, not a non-empty str"],
+                GUIDE,
+            )
         return spec_sha256("source-v1", inner, self.identity)
 
     def content_hash(self) -> str:
         return self._call("failed hashing", self.reader.content_hash)
 
 
-def open_dataset(source: DatasetSourceSpec | Registered, config: Dataset, base_dir: Path, *,
-                 name: str = "") -> OpenedDataset:
+def open_dataset(
+    source: DatasetSourceSpec | Registered, config: Dataset, base_dir: Path, *, name: str = ""
+) -> OpenedDataset:
     """Open ``config`` (a ``[datasets.NAME]`` table) with ``source``: a registered record (messages then
     name the plugin) or a bare spec."""
     from uspec_audit.identity import component_identity
@@ -128,8 +139,12 @@ def open_dataset(source: DatasetSourceSpec | Registered, config: Dataset, base_d
     except Exception as error:  # a property of the reader that raises
         raise blame.error(f"failed to open {where}", error) from error
     if problems:
-        raise blame.broken(f"the reader it opened for {where} ({type(reader).__name__}) does not follow the "
-                           f"DatasetReader protocol:", problems, GUIDE)
+        raise blame.broken(
+            f"the reader it opened for {where} ({type(reader).__name__}) does not follow the "
+            f"DatasetReader protocol:",
+            problems,
+            GUIDE,
+        )
     return OpenedDataset(reader, request, blame, identity)
 
 

@@ -39,7 +39,9 @@ class DatasetSchema:
 
     where: Path  # the file the column names come from (Parquet file, npz archive, image table)
     columns: list[str]
-    kinds: dict[str, str] = field(default_factory=dict)  # column -> image | tensor | list | number | text | other
+    kinds: dict[str, str] = field(
+        default_factory=dict
+    )  # column -> image | tensor | list | number | text | other
     num_rows: int | None = None
     input_shape: tuple[int, ...] | None = None  # raw shape of one example's input, when known
     input_kind: str = "other"
@@ -97,8 +99,9 @@ def _probe_parquet(config: Dataset, path: Path) -> DatasetSchema:
     except (pa.ArrowException, OSError) as error:
         raise ProbeError(f"{path}: not a readable Parquet file ({error}).") from error
     arrow = parquet.schema_arrow
-    schema = DatasetSchema(path, list(arrow.names), {f.name: _arrow_kind(f.type) for f in arrow},
-                           parquet.metadata.num_rows)
+    schema = DatasetSchema(
+        path, list(arrow.names), {f.name: _arrow_kind(f.type) for f in arrow}, parquet.metadata.num_rows
+    )
     if config.features:
         _feature_shape(config, schema)
         return schema
@@ -110,14 +113,24 @@ def _probe_parquet(config: Dataset, path: Path) -> DatasetSchema:
         schema.input_shape = tuple(int(d) for d in kind.shape)
     elif schema.input_kind == "list":
         if config.shape is None:
-            schema.problems.append(("shape", f"column '{config.input}' is a list column; declare the shape of one "
-                                             f"example with shape = [...] in the dataset table."))
+            schema.problems.append(
+                (
+                    "shape",
+                    f"column '{config.input}' is a list column; declare the shape of one "
+                    f"example with shape = [...] in the dataset table.",
+                )
+            )
         else:
             schema.input_shape = tuple(config.shape)
             fixed = _fixed_list_size(kind)
             if fixed is not None and fixed != int(np.prod(config.shape)):
-                schema.problems.append(("shape", f"column '{config.input}' holds {fixed} values per row; shape "
-                                                 f"{list(config.shape)} needs {int(np.prod(config.shape))}."))
+                schema.problems.append(
+                    (
+                        "shape",
+                        f"column '{config.input}' holds {fixed} values per row; shape "
+                        f"{list(config.shape)} needs {int(np.prod(config.shape))}.",
+                    )
+                )
     elif schema.input_kind == "number":
         schema.input_shape = (1,)
     elif schema.input_kind == "image" and schema.num_rows:
@@ -129,12 +142,22 @@ def _probe_parquet(config: Dataset, path: Path) -> DatasetSchema:
             try:
                 schema.input_shape = _image_shape(value)
             except Exception as error:  # PIL raises several types for data that is not an image
-                schema.problems.append(("input", f"column '{config.input}' holds bytes that are not an image "
-                                                 f"PIL can read ({type(error).__name__}: {error})."))
+                schema.problems.append(
+                    (
+                        "input",
+                        f"column '{config.input}' holds bytes that are not an image "
+                        f"PIL can read ({type(error).__name__}: {error}).",
+                    )
+                )
     elif schema.input_kind == "other":
-        schema.problems.append(("input", f"column '{config.input}' has type {kind}; expected encoded image bytes, "
-                                         f"a fixed-shape tensor, a list column with a declared shape, numbers or "
-                                         f"strings."))
+        schema.problems.append(
+            (
+                "input",
+                f"column '{config.input}' has type {kind}; expected encoded image bytes, "
+                f"a fixed-shape tensor, a list column with a declared shape, numbers or "
+                f"strings.",
+            )
+        )
     return schema
 
 
@@ -184,9 +207,13 @@ def _probe_npz(config: Dataset, path: Path) -> DatasetSchema:
     for key, kind in kinds.items():
         used = key in (config.input, config.target, config.id, *config.attributes, *(config.features or []))
         if kind == "object" and used:
-            schema.problems.append(("input" if key == config.input else "attributes",
-                                    f"key '{key}' is an object array, which needs pickle to load (refused); store "
-                                    f"strings as fixed-width unicode arrays (dtype '<U…')."))
+            schema.problems.append(
+                (
+                    "input" if key == config.input else "attributes",
+                    f"key '{key}' is an object array, which needs pickle to load (refused); store "
+                    f"strings as fixed-width unicode arrays (dtype '<U…').",
+                )
+            )
     if config.features:
         _feature_shape(config, schema)
     elif config.input in headers:
@@ -194,8 +221,9 @@ def _probe_npz(config: Dataset, path: Path) -> DatasetSchema:
         schema.input_kind = "text" if dtype.kind in "US" else kinds[config.input]
         schema.input_shape = shape[1:] if len(shape) > 1 else (1,)
         if schema.num_rows is not None and shape and shape[0] != schema.num_rows:
-            schema.problems.append(("input", f"'{config.input}' has {shape[0]} examples, '{config.target}' "
-                                             f"{schema.num_rows}."))
+            schema.problems.append(
+                ("input", f"'{config.input}' has {shape[0]} examples, '{config.target}' {schema.num_rows}.")
+            )
     return schema
 
 
@@ -214,7 +242,9 @@ def _probe_images(config: Dataset, folder: Path, table: Path) -> DatasetSchema:
             batch = next(parquet.iter_batches(batch_size=1), None)
             first = batch.to_pylist()[0] if batch is not None and batch.num_rows else None
     except Exception as error:  # pandas and pyarrow raise many types for a damaged table
-        raise ProbeError(f"{table}: cannot read the image table ({type(error).__name__}: {error}).") from error
+        raise ProbeError(
+            f"{table}: cannot read the image table ({type(error).__name__}: {error})."
+        ) from error
     schema = DatasetSchema(table, columns, {c: "other" for c in columns}, rows, input_kind="image")
     if first is not None and config.path_column in first:
         image = folder / str(first[config.path_column])
@@ -229,6 +259,7 @@ def _probe_images(config: Dataset, folder: Path, table: Path) -> DatasetSchema:
 
 def probe_dataset(config: Dataset, base_dir: Path) -> DatasetSchema | None:
     """The schema of a built-in source's dataset, or None for a plugin source; raise :class:`ProbeError`."""
+
     def resolve(relative: str) -> Path:
         candidate = Path(relative).expanduser()
         return candidate if candidate.is_absolute() else (base_dir / candidate).resolve()

@@ -43,8 +43,9 @@ def check_ids(ids: np.ndarray, where: str) -> np.ndarray:
     return ids
 
 
-def metadata_frame(columns: Mapping[str, Any], config: Dataset, ids: np.ndarray | None, where: str,
-                   count: int | None = None) -> pd.DataFrame:
+def metadata_frame(
+    columns: Mapping[str, Any], config: Dataset, ids: np.ndarray | None, where: str, count: int | None = None
+) -> pd.DataFrame:
     """The frame ``metadata()`` returns: ``id``, ``target`` and the table's ``attributes``, from ``columns``
     (a mapping or a DataFrame holding at least the target and attribute columns by their names in the data).
 
@@ -54,7 +55,9 @@ def metadata_frame(columns: Mapping[str, Any], config: Dataset, ids: np.ndarray 
 
     available = list(columns.keys())
     if config.target not in available:
-        raise RunError(f"{where}: no target column '{config.target}'. Columns: {', '.join(map(str, available))}.")
+        raise RunError(
+            f"{where}: no target column '{config.target}'. Columns: {', '.join(map(str, available))}."
+        )
     target = np.asarray(columns[config.target])
     n = len(target) if count is None else count
     out = pd.DataFrame({"id": np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids)})
@@ -62,7 +65,9 @@ def metadata_frame(columns: Mapping[str, Any], config: Dataset, ids: np.ndarray 
     out["target"] = target
     for attribute in config.attributes:
         if attribute not in available:
-            raise RunError(f"{where}: no attribute column '{attribute}'. Columns: {', '.join(map(str, available))}.")
+            raise RunError(
+                f"{where}: no attribute column '{attribute}'. Columns: {', '.join(map(str, available))}."
+            )
         out[attribute] = np.asarray(columns[attribute])
     return out
 

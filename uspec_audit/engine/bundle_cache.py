@@ -74,7 +74,7 @@ def _parse(data: bytes) -> Bundle:
     if len(data) < HEADER or not data.startswith(MAGIC):
         raise DamagedBundle("no valid header")
     payload = data[HEADER:]
-    if hashlib.sha256(payload).digest() != data[len(MAGIC):HEADER]:
+    if hashlib.sha256(payload).digest() != data[len(MAGIC) : HEADER]:
         raise DamagedBundle("checksum mismatch")
     try:
         with zipfile.ZipFile(io.BytesIO(payload)) as archive:
@@ -96,8 +96,10 @@ def _payload(bundle: Bundle) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
         # A fixed date: the same bundle gives the same bytes.
-        archive.writestr(zipfile.ZipInfo(META, date_time=(1980, 1, 1, 0, 0, 0)),
-                         json.dumps(bundle.meta, sort_keys=True, default=str))
+        archive.writestr(
+            zipfile.ZipInfo(META, date_time=(1980, 1, 1, 0, 0, 0)),
+            json.dumps(bundle.meta, sort_keys=True, default=str),
+        )
         for name in sorted(bundle.files):
             archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), bundle.files[name])
     return buffer.getvalue()
@@ -129,8 +131,10 @@ class BundleCache:
         except FileNotFoundError:
             return None
         except OSError as error:  # unreadable, not damaged: leave it, recompute
-            self.warnings.append(f"the cached {self.store.name} {path.name} in {self.folder} could not be read "
-                                 f"({describe_os_error(error)}); they were recomputed")
+            self.warnings.append(
+                f"the cached {self.store.name} {path.name} in {self.folder} could not be read "
+                f"({describe_os_error(error)}); they were recomputed"
+            )
             return None
         try:
             return _parse(data)
@@ -141,8 +145,10 @@ class BundleCache:
     def discard(self, key: str, reason: str) -> None:
         """Report the entry of ``key`` as damaged and remove it."""
         path = self._path(key)
-        self.warnings.append(f"the cached {self.store.name} {path.name} in {self.folder} were damaged ({reason}); "
-                             f"they were removed and recomputed")
+        self.warnings.append(
+            f"the cached {self.store.name} {path.name} in {self.folder} were damaged ({reason}); "
+            f"they were removed and recomputed"
+        )
         try:
             path.unlink(missing_ok=True)
         except OSError:
@@ -166,8 +172,10 @@ class BundleCache:
         except OSError as error:
             if temporary is not None:
                 Path(temporary).unlink(missing_ok=True)
-            self.warnings.append(f"the {self.store.name} could not be stored in the cache ({target}): "
-                                 f"{describe_os_error(error)}; the next run recomputes them")
+            self.warnings.append(
+                f"the {self.store.name} could not be stored in the cache ({target}): "
+                f"{describe_os_error(error)}; the next run recomputes them"
+            )
             return False
         except BaseException:
             if temporary is not None:

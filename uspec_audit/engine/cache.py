@@ -71,7 +71,7 @@ def verify_entry(path: Path) -> None:
         header = stream.read(HEADER)
         if len(header) < HEADER or not header.startswith(MAGIC):
             raise DamagedEntry("no valid header")
-        if _payload_digest(stream, size) != header[len(MAGIC):].hex():
+        if _payload_digest(stream, size) != header[len(MAGIC) :].hex():
             raise DamagedEntry("checksum mismatch")
 
 
@@ -116,8 +116,10 @@ class PredictionCache:
         return True
 
     def _discard(self, path: Path, reason: str) -> None:
-        self.warnings.append(f"the cached predictions {path.name} in {self.folder} were damaged ({reason}); they "
-                             f"were removed and recomputed")
+        self.warnings.append(
+            f"the cached predictions {path.name} in {self.folder} were damaged ({reason}); they "
+            f"were removed and recomputed"
+        )
         path.unlink(missing_ok=True)
 
     def has(self, key: str) -> bool:
@@ -133,10 +135,19 @@ class PredictionCache:
             with open(path, "rb") as stream:
                 stream.seek(HEADER)
                 with np.load(stream, allow_pickle=False) as data:
-                    return UnitPredictions(members=[str(m) for m in data["members"]], ids=data["ids"],
-                                           target=data["target"], outputs=data["outputs"],
-                                           seconds=float(data["seconds"]))
-        except (OSError, ValueError, KeyError, EOFError) as error:  # checksum matched but the payload is not ours
+                    return UnitPredictions(
+                        members=[str(m) for m in data["members"]],
+                        ids=data["ids"],
+                        target=data["target"],
+                        outputs=data["outputs"],
+                        seconds=float(data["seconds"]),
+                    )
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            EOFError,
+        ) as error:  # checksum matched but the payload is not ours
             self._verified.pop(key, None)
             self._discard(path, f"unreadable: {type(error).__name__}")
             return None
@@ -148,13 +159,20 @@ class PredictionCache:
             self.folder.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=SUFFIX)
         except OSError as error:
-            raise OutputError(f"cannot write the prediction cache in {self.folder}: {describe_os_error(error)}.") \
-                from error
+            raise OutputError(
+                f"cannot write the prediction cache in {self.folder}: {describe_os_error(error)}."
+            ) from error
         try:
             with os.fdopen(handle, "w+b") as stream:
                 stream.write(MAGIC + bytes(32))
-                np.savez(stream, members=np.asarray(unit.members, dtype=str), ids=unit.ids, target=unit.target,
-                         outputs=unit.outputs, seconds=np.float64(unit.seconds))
+                np.savez(
+                    stream,
+                    members=np.asarray(unit.members, dtype=str),
+                    ids=unit.ids,
+                    target=unit.target,
+                    outputs=unit.outputs,
+                    seconds=np.float64(unit.seconds),
+                )
                 stream.flush()
                 digest = _payload_digest(stream, stream.tell())
                 stream.seek(len(MAGIC))
@@ -165,8 +183,9 @@ class PredictionCache:
             os.replace(temporary, target)
         except OSError as error:
             Path(temporary).unlink(missing_ok=True)
-            raise OutputError(f"cannot write the prediction cache entry {target}: {describe_os_error(error)}.") \
-                from error
+            raise OutputError(
+                f"cannot write the prediction cache entry {target}: {describe_os_error(error)}."
+            ) from error
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise

@@ -53,7 +53,9 @@ def referenced_keys(folder: ResultsFolder) -> set[str] | None:
     if not manifest or manifest.get("status") != "complete" or not isinstance(manifest.get("units"), list):
         return None
     keys = {u["key"] for u in manifest["units"] if isinstance(u, dict) and isinstance(u.get("key"), str)}
-    keys |= {manifest[name] for name in ("statistics_key", "reports_key") if isinstance(manifest.get(name), str)}
+    keys |= {
+        manifest[name] for name in ("statistics_key", "reports_key") if isinstance(manifest.get(name), str)
+    }
     return keys
 
 
@@ -64,7 +66,9 @@ def _stores(folder: ResultsFolder) -> list[_Store]:
     """(store name, folder, entry pattern, legacy pattern or None, partial pattern, verify function)."""
     stores: list[_Store] = [(PREDICTIONS, folder.cache_dir, ENTRY, LEGACY_ENTRY, PARTIAL, verify_entry)]
     for store in STORES:
-        stores.append((store.name, store.folder(folder.path), store.entry(), None, store.partial(), verify_bundle))
+        stores.append(
+            (store.name, store.folder(folder.path), store.entry(), None, store.partial(), verify_bundle)
+        )
     return stores
 
 
@@ -78,9 +82,15 @@ def inventory(folder: ResultsFolder, verify: bool = False) -> list[CacheEntry]:
         for path in sorted(cache.iterdir()):
             if not path.is_file() or path.is_symlink():
                 continue
-            kind = ("entry" if entry_name.match(path.name)
-                    else "legacy" if legacy_name is not None and legacy_name.match(path.name)
-                    else "partial" if partial_name.match(path.name) else None)
+            kind = (
+                "entry"
+                if entry_name.match(path.name)
+                else "legacy"
+                if legacy_name is not None and legacy_name.match(path.name)
+                else "partial"
+                if partial_name.match(path.name)
+                else None
+            )
             if kind is None:
                 continue
             entry = CacheEntry(path, path.stat().st_size, kind, store=name)
@@ -99,8 +109,10 @@ def prune(folder: ResultsFolder, everything: bool = False) -> list[CacheEntry]:
     """Remove the entries the last complete run does not reference, damaged ones, 0.1 leftovers and partial
     writes -- or, with ``everything``, every entry. Returns what was removed. Hold the writer lock."""
     if not everything and referenced_keys(folder) is None:
-        raise AuditFileError(f"{folder.path} has no complete run that lists its cache entries, so uspec-audit "
-                             f"cannot tell which to keep. Use --all to empty the cache.")
+        raise AuditFileError(
+            f"{folder.path} has no complete run that lists its cache entries, so uspec-audit "
+            f"cannot tell which to keep. Use --all to empty the cache."
+        )
     removed = []
     for entry in inventory(folder, verify=not everything):
         if everything or not entry.referenced or entry.damaged:

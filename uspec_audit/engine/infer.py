@@ -39,9 +39,21 @@ class Inferred:
     execution: dict = field(default_factory=dict)  # where inference ran (the manifest's "execution")
 
 
-def infer(audit: CheckedAudit, registry, plan: Plan, cache_dir: Path, *, fresh: bool, device: str,
-          progress: Progress, warnings: list[str], check_metadata=None, executor: str | None = None,
-          address: str | None = None, allow_code: list[str] | None = None) -> Inferred:
+def infer(
+    audit: CheckedAudit,
+    registry,
+    plan: Plan,
+    cache_dir: Path,
+    *,
+    fresh: bool,
+    device: str,
+    progress: Progress,
+    warnings: list[str],
+    check_metadata=None,
+    executor: str | None = None,
+    address: str | None = None,
+    allow_code: list[str] | None = None,
+) -> Inferred:
     """Run the infer stage. ``warnings`` are the run's warnings so far (extended, not copied);
     ``check_metadata(metadata) -> warnings`` vets the datasets' metadata before any model loads (the strata
     counts), so a bad test fails in seconds. ``executor``/``address`` (the command line) override the audit's
@@ -64,10 +76,36 @@ def infer(audit: CheckedAudit, registry, plan: Plan, cache_dir: Path, *, fresh: 
     # What the components do wrong on the way (a perturbation's first batch) comes back as notices.
     inference_started = time.perf_counter()
     with collecting() as component_notices:
-        result = run_inference(plan, readers, fingerprints, ensembles, cache, registry, model.audit.seed,
-                               model.audit.batch_size, device, progress, execution, loaded.base_dir, allow_code)
+        result = run_inference(
+            plan,
+            readers,
+            fingerprints,
+            ensembles,
+            cache,
+            registry,
+            model.audit.seed,
+            model.audit.batch_size,
+            device,
+            progress,
+            execution,
+            loaded.base_dir,
+            allow_code,
+        )
     warnings += [w for w in component_notices if w not in warnings]
-    timings = {"load_s": load_seconds, "inference_s": time.perf_counter() - inference_started,
-               "units_computed": result.computed, "units_reused": result.reused}
-    return Inferred(cache, ensembles, readers, metadata, fingerprints, result.unit_keys, timings, warnings,
-                    result.execution)
+    timings = {
+        "load_s": load_seconds,
+        "inference_s": time.perf_counter() - inference_started,
+        "units_computed": result.computed,
+        "units_reused": result.reused,
+    }
+    return Inferred(
+        cache,
+        ensembles,
+        readers,
+        metadata,
+        fingerprints,
+        result.unit_keys,
+        timings,
+        warnings,
+        result.execution,
+    )

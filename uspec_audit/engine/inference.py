@@ -79,20 +79,32 @@ def resolve_execution(settings: Execution, executor: str | None, address: str | 
         update["address"] = address
     resolved = settings.model_copy(update=update)
     if resolved.executor == "local" and resolved.address is not None:
-        raise AuditFileError(f"--address {resolved.address} names a Ray cluster, but the executor is local; "
-                             f"add --executor ray (or executor = \"ray\" in the audit's [execution] table).")
+        raise AuditFileError(
+            f"--address {resolved.address} names a Ray cluster, but the executor is local; "
+            f'add --executor ray (or executor = "ray" in the audit\'s [execution] table).'
+        )
     return resolved
 
 
-def pending_groups(plan: Plan, readers: dict, fingerprints: dict[str, str], ensembles: dict,
-                   cache: PredictionCache, registry, seed: int, batch_size: int,
-                   result: InferenceResult) -> list[PendingGroup]:
+def pending_groups(
+    plan: Plan,
+    readers: dict,
+    fingerprints: dict[str, str],
+    ensembles: dict,
+    cache: PredictionCache,
+    registry,
+    seed: int,
+    batch_size: int,
+    result: InferenceResult,
+) -> list[PendingGroup]:
     """Every work group that has a unit the cache lacks; records every unit's key in ``result``."""
     pending: list[PendingGroup] = []
     feature_stats: dict[str, FeatureStats] = {}
     for group in plan.groups:
         reader = readers[group.dataset]
-        spec = registry.get("perturbation", group.variant.perturbation) if group.variant.perturbation else None
+        spec = (
+            registry.get("perturbation", group.variant.perturbation) if group.variant.perturbation else None
+        )
         version = spec.version if spec else ""
         missing, keys = [], {}
         for name in group.ensembles:
@@ -114,23 +126,37 @@ def pending_groups(plan: Plan, readers: dict, fingerprints: dict[str, str], ense
     return pending
 
 
-def run_inference(plan: Plan, readers: dict, fingerprints: dict[str, str], ensembles: dict, cache: PredictionCache,
-                  registry, seed: int, batch_size: int, device: str, progress: Progress,
-                  execution: Execution | None = None, base_dir: Path | None = None,
-                  allow_code: list[str] | None = None) -> InferenceResult:
+def run_inference(
+    plan: Plan,
+    readers: dict,
+    fingerprints: dict[str, str],
+    ensembles: dict,
+    cache: PredictionCache,
+    registry,
+    seed: int,
+    batch_size: int,
+    device: str,
+    progress: Progress,
+    execution: Execution | None = None,
+    base_dir: Path | None = None,
+    allow_code: list[str] | None = None,
+) -> InferenceResult:
     """Compute every unit of ``plan`` that the cache lacks, with the executor ``execution`` names
     (``allow_code``: the ``--allow-code`` modules, which Ray workers honour as the driver does)."""
     execution = execution or Execution()
     result = InferenceResult()
-    pending = pending_groups(plan, readers, fingerprints, ensembles, cache, registry, seed, batch_size, result)
+    pending = pending_groups(
+        plan, readers, fingerprints, ensembles, cache, registry, seed, batch_size, result
+    )
     if execution.executor == "ray":
         result.execution = {"executor": "ray", "address": execution.address}
         if pending:  # a fully cached re-run needs no cluster
             from uspec_audit.engine.ray_executor import RayExecutor
 
             warmup.start()
-            with RayExecutor(execution, registry, seed, batch_size, device, base_dir or Path.cwd(),
-                             list(allow_code or [])) as executor:
+            with RayExecutor(
+                execution, registry, seed, batch_size, device, base_dir or Path.cwd(), list(allow_code or [])
+            ) as executor:
                 for item, units in executor.run(pending, plan, ensembles, readers, fingerprints, progress):
                     for name, unit in units.items():
                         cache.put(item.keys[name], unit)
@@ -143,7 +169,9 @@ def run_inference(plan: Plan, readers: dict, fingerprints: dict[str, str], ensem
         group, reader = item.group, readers[item.group.dataset]
         where = perturbation_device(device) if group.variant.perturbation else "cpu"
         make_batches = perturbed_batches(reader, group, registry, seed, batch_size, where, item.feature_stats)
-        with progress.step(f"Inference {group.dataset} [{group.variant.label}]", reader.num_examples) as advance:
+        with progress.step(
+            f"Inference {group.dataset} [{group.variant.label}]", reader.num_examples
+        ) as advance:
             units = run_group(group, item.ensembles, reader, batch_size, make_batches, advance)
         for name, unit in units.items():
             cache.put(item.keys[name], unit)

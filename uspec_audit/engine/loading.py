@@ -97,28 +97,59 @@ class NamedTokenizer:
             raise self.blame.error(f"failed tokenizing for ensemble '{self.ensemble}'", error) from error
 
 
-def load_member(source: Any, path: Path, *, name: str, ensemble: str, options: dict | None = None,
-                device: str = "auto", output_index: int = 0, input_name: str | None = None,
-                task: str = "multiclass", base_dir: Path = Path(".")) -> NamedMember:
+def load_member(
+    source: Any,
+    path: Path,
+    *,
+    name: str,
+    ensemble: str,
+    options: dict | None = None,
+    device: str = "auto",
+    output_index: int = 0,
+    input_name: str | None = None,
+    task: str = "multiclass",
+    base_dir: Path = Path("."),
+) -> NamedMember:
     """Load one member with a loader (a registered record, or a bare ``LoaderSpec``) the way a run does."""
     spec = getattr(source, "spec", source)
-    blame = Blame.of(source, "loader") if hasattr(source, "spec") else Blame.of_spec(spec, "loader", spec.load)
-    validated = validate_options(spec.options, dict(options or {}), f"{blame.subject} of ensemble '{ensemble}'")
-    request = LoadRequest(path=Path(path), name=name, ensemble=ensemble, options=validated, device=device,
-                          output_index=output_index, input_name=input_name, task=task, base_dir=Path(base_dir))
+    blame = (
+        Blame.of(source, "loader") if hasattr(source, "spec") else Blame.of_spec(spec, "loader", spec.load)
+    )
+    validated = validate_options(
+        spec.options, dict(options or {}), f"{blame.subject} of ensemble '{ensemble}'"
+    )
+    request = LoadRequest(
+        path=Path(path),
+        name=name,
+        ensemble=ensemble,
+        options=validated,
+        device=device,
+        output_index=output_index,
+        input_name=input_name,
+        task=task,
+        base_dir=Path(base_dir),
+    )
     try:
         member = spec.load(request)
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception as error:
-        raise blame.error(f"failed to load member '{name}' of ensemble '{ensemble}' ({path})", error) from error
+        raise blame.error(
+            f"failed to load member '{name}' of ensemble '{ensemble}' ({path})", error
+        ) from error
     try:
         problems = member_problems(member)
     except Exception as error:  # a property of the member that raises
-        raise blame.error(f"failed to load member '{name}' of ensemble '{ensemble}' ({path})", error) from error
+        raise blame.error(
+            f"failed to load member '{name}' of ensemble '{ensemble}' ({path})", error
+        ) from error
     if problems:
-        raise blame.broken(f"the member it loaded from {path} (ensemble '{ensemble}', a {type(member).__name__}) "
-                           f"does not follow the Member protocol:", problems, MEMBER_GUIDE)
+        raise blame.broken(
+            f"the member it loaded from {path} (ensemble '{ensemble}', a {type(member).__name__}) "
+            f"does not follow the Member protocol:",
+            problems,
+            MEMBER_GUIDE,
+        )
     return NamedMember(name, member, blame, ensemble)
 
 
@@ -133,17 +164,34 @@ def load_ensembles(loaded: LoadedAudit, plan: Plan, registry, device: str, progr
             record = registry.record("loader", config.loader)
             members = []
             for ref in plan.members[name]:
-                members.append(load_member(record, ref.path, name=ref.name, ensemble=name, options=config.options,
-                                           device=device, output_index=config.output_index,
-                                           input_name=config.input_name, task=config.task,
-                                           base_dir=loaded.base_dir))
+                members.append(
+                    load_member(
+                        record,
+                        ref.path,
+                        name=ref.name,
+                        ensemble=name,
+                        options=config.options,
+                        device=device,
+                        output_index=config.output_index,
+                        input_name=config.input_name,
+                        task=config.task,
+                        base_dir=loaded.base_dir,
+                    )
+                )
                 advance()
             tokenizer, tokenizer_fingerprint = make_tokenizer(loaded, registry, name)
             identities = [registry.identity("loader", config.loader)]
             if config.tokenizer is not None:
                 identities.append(registry.identity("tokenizer", config.tokenizer.name))
-            ensembles[name] = LoadedEnsemble(name, config, members, [ref.group for ref in plan.members[name]],
-                                             tokenizer, tokenizer_fingerprint, code_identity=spec_sha256(*identities))
+            ensembles[name] = LoadedEnsemble(
+                name,
+                config,
+                members,
+                [ref.group for ref in plan.members[name]],
+                tokenizer,
+                tokenizer_fingerprint,
+                code_identity=spec_sha256(*identities),
+            )
     return ensembles
 
 
@@ -155,9 +203,12 @@ def make_tokenizer(loaded: LoadedAudit, registry, name: str) -> tuple[NamedToken
     record = registry.record("tokenizer", ref.name)
     blame = Blame.of(record, "tokenizer")
     path = loaded.resolve(ref.path) if ref.path is not None else None
-    options = validate_options(record.spec.options, dict(ref.options), f"{blame.subject} of ensemble '{name}'")
-    request = TokenizerRequest(ensemble=name, path=path, max_length=ref.max_length, options=options,
-                               base_dir=loaded.base_dir)
+    options = validate_options(
+        record.spec.options, dict(ref.options), f"{blame.subject} of ensemble '{name}'"
+    )
+    request = TokenizerRequest(
+        ensemble=name, path=path, max_length=ref.max_length, options=options, base_dir=loaded.base_dir
+    )
     try:
         tokenizer = record.spec.make(request)
     except (KeyboardInterrupt, MemoryError):
@@ -166,8 +217,12 @@ def make_tokenizer(loaded: LoadedAudit, registry, name: str) -> tuple[NamedToken
         raise blame.error(f"failed to load for ensemble '{name}'", error) from error
     problems = tokenizer_problems(tokenizer)
     if problems:
-        raise blame.broken(f"the tokenizer it made for ensemble '{name}' ({type(tokenizer).__name__}) does not "
-                           f"follow the Tokenizer protocol:", problems, TOKENIZER_GUIDE)
+        raise blame.broken(
+            f"the tokenizer it made for ensemble '{name}' ({type(tokenizer).__name__}) does not "
+            f"follow the Tokenizer protocol:",
+            problems,
+            TOKENIZER_GUIDE,
+        )
     fingerprint = spec_sha256(_content_hash(path), getattr(tokenizer, "fingerprint", "") or "")
     return NamedTokenizer(tokenizer, blame, name), fingerprint
 

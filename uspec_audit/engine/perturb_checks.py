@@ -27,10 +27,14 @@ def first_batch_notices(record: Any, inputs: Any, outputs: Any, context: Any, gr
     try:
         problems += rerun_problems(spec.apply, inputs, outputs, context, RERUN_ROWS)
     except Exception as error:  # the perturbation failed on a smaller batch: that is worth saying too
-        problems.append(f"applied again to the last {RERUN_ROWS} examples of the batch alone it raised "
-                        f"{type(error).__name__}: {error}")
+        problems.append(
+            f"applied again to the last {RERUN_ROWS} examples of the batch alone it raised "
+            f"{type(error).__name__}: {error}"
+        )
     origin = "" if record.builtin else f" ({record.origin})"
     severity = "" if context.severity is None else f" at severity {context.severity}"
     for problem in problems:
-        notice(f"perturbation '{spec.name}'{origin}{severity} on dataset '{group.dataset}': {problem}. Its results "
-               f"may not mean what they seem; uspec_audit.testing.check_perturbation shows the details.")
+        notice(
+            f"perturbation '{spec.name}'{origin}{severity} on dataset '{group.dataset}': {problem}. Its results "
+            f"may not mean what they seem; uspec_audit.testing.check_perturbation shows the details."
+        )

@@ -98,7 +98,9 @@ def build_plan(audit: CheckedAudit, registry, only: list[str] | None = None) -> 
         for variant in checked.variants:
             key = (test.dataset, variant.label, variant.params_json)
             if key not in groups:
-                identity = registry.identity("perturbation", variant.perturbation) if variant.perturbation else ""
+                identity = (
+                    registry.identity("perturbation", variant.perturbation) if variant.perturbation else ""
+                )
                 groups[key] = WorkGroup(test.dataset, variant, code_identity=identity)
             group = groups[key]
             for ensemble in ensembles:

@@ -50,14 +50,18 @@ def _check_reachable(address: str, timeout: float) -> None:
     else:
         host, _, port_text = address.rpartition(":")
         if not host or not port_text.isdigit():
-            raise RunError(f"Ray address '{address}' is not host:port (e.g. 10.0.0.1:6379), ray://host:10001 or auto.")
+            raise RunError(
+                f"Ray address '{address}' is not host:port (e.g. 10.0.0.1:6379), ray://host:10001 or auto."
+            )
         port = int(port_text)
     try:
         with socket.create_connection((host, port), timeout=min(timeout, 10.0)):
             pass
     except OSError as error:
-        raise RunError(f"cannot reach the Ray cluster at {address}: {error}. Is `ray start --head` running there, "
-                       f"and is the port open from this machine?") from error
+        raise RunError(
+            f"cannot reach the Ray cluster at {address}: {error}. Is `ray start --head` running there, "
+            f"and is the port open from this machine?"
+        ) from error
 
 
 def _bounded(call, timeout: float, what: str):
@@ -122,15 +126,22 @@ def connect(settings: Execution) -> tuple[Any, bool]:
 def _connect(ray, settings: Execution) -> tuple[object, bool]:
     env = worker_env()
     runtime_env = {"env_vars": env}
-    if ray.is_initialized():  # e.g. a notebook that called ray.init itself: use that cluster, leave it running
+    if (
+        ray.is_initialized()
+    ):  # e.g. a notebook that called ray.init itself: use that cluster, leave it running
         return ray, False
     address = settings.address
     if address:
         _check_reachable(address, settings.connect_timeout_s)
 
         def join():
-            return ray.init(address=address, runtime_env=runtime_env, logging_level=logging.ERROR,
-                            log_to_driver=False, configure_logging=False)
+            return ray.init(
+                address=address,
+                runtime_env=runtime_env,
+                logging_level=logging.ERROR,
+                log_to_driver=False,
+                configure_logging=False,
+            )
 
         try:
             _bounded(join, settings.connect_timeout_s, f"connecting to the Ray cluster at {address}")
@@ -138,13 +149,22 @@ def _connect(ray, settings: Execution) -> tuple[object, bool]:
             raise
         except Exception as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
-            hint = (" The cluster uses token authentication: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or "
-                    "RAY_AUTH_TOKEN_PATH) as Ray documents." if "auth" in repr(error.__cause__ or error).lower() else "")
+            hint = (
+                " The cluster uses token authentication: set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN (or "
+                "RAY_AUTH_TOKEN_PATH) as Ray documents."
+                if "auth" in repr(error.__cause__ or error).lower()
+                else ""
+            )
             raise RunError(f"cannot join the Ray cluster at {address}: {message}.{hint}") from error
         return ray, False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    options = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
-               "configure_logging": False, "runtime_env": runtime_env}
+    options = {
+        "include_dashboard": False,
+        "logging_level": logging.ERROR,
+        "log_to_driver": False,
+        "configure_logging": False,
+        "runtime_env": runtime_env,
+    }
     if settings.object_store_mb is not None:
         options["object_store_memory"] = settings.object_store_mb * 2**20
 

@@ -62,8 +62,16 @@ class RanOnCluster(NamedMember):
 class RayExecutor:
     """Run pending work groups on a Ray cluster (a context manager: connects, and cleans up what it made)."""
 
-    def __init__(self, settings: Execution, registry, seed: int, batch_size: int, device: str, base_dir: Path,
-                 allow_code: list[str] | None = None):
+    def __init__(
+        self,
+        settings: Execution,
+        registry,
+        seed: int,
+        batch_size: int,
+        device: str,
+        base_dir: Path,
+        allow_code: list[str] | None = None,
+    ):
         self.settings, self.registry, self.allow_code = settings, registry, list(allow_code or [])
         self.seed, self.batch_size, self.device, self.base_dir = seed, batch_size, device, Path(base_dir)
         self.ray: Any = None  # the ray module, once connected
@@ -129,7 +137,8 @@ class RayExecutor:
                 raise RunError(
                     f"the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs; the audit asks for {actors} member actors x "
                     f"({settings.num_cpus:g} CPU, {num_gpus:g} GPU) = {need_cpus:g} CPUs, {need_gpus:g} GPUs. Lower "
-                    f"execution.actors, num_cpus or num_gpus, or add nodes.")
+                    f"execution.actors, num_cpus or num_gpus, or add nodes."
+                )
             time.sleep(1.0)
 
     def _jobs(self, plan, ensembles: dict[str, LoadedEnsemble], needed: list[str]) -> list[MemberJob]:
@@ -144,17 +153,31 @@ class RayExecutor:
             for index, (ref, member) in enumerate(zip(plan.members[name], ensemble.members, strict=True)):
                 path = Path(ref.path)
                 if not path.is_file():
-                    raise RunError(f"{path}: the ray executor ships each member as one file through the object "
-                                   f"store; this member is not a single file.")
+                    raise RunError(
+                        f"{path}: the ray executor ships each member as one file through the object "
+                        f"store; this member is not a single file."
+                    )
                 data = path.read_bytes()
                 sha = hashlib.sha256(data).hexdigest()
                 if sha not in blobs:
                     blobs[sha] = self.ray.put(data)
                     self.ray.get(self.shelf.keep.remote(sha, [blobs[sha]]))
-                jobs.append(MemberJob(ensemble=name, index=index, name=member.name, loader=config.loader,
-                                      options=dict(config.options), output_index=config.output_index,
-                                      input_name=config.input_name, task=config.task, suffix=path.suffix,
-                                      sha256=sha, fingerprint=member.fingerprint, source=str(path)))
+                jobs.append(
+                    MemberJob(
+                        ensemble=name,
+                        index=index,
+                        name=member.name,
+                        loader=config.loader,
+                        options=dict(config.options),
+                        output_index=config.output_index,
+                        input_name=config.input_name,
+                        task=config.task,
+                        suffix=path.suffix,
+                        sha256=sha,
+                        fingerprint=member.fingerprint,
+                        source=str(path),
+                    )
+                )
         self._blobs = blobs  # the driver owns the bytes for the whole run
         return jobs
 
@@ -163,41 +186,71 @@ class RayExecutor:
         count, num_cpus, num_gpus = self._placement(len(jobs))
         shares = [jobs[k::count] for k in range(count)]
         host = self.ray.remote(MemberHost).options(
-            num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=settings.max_retries,
-            max_task_retries=settings.max_retries)
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+            max_restarts=settings.max_retries,
+            max_task_retries=settings.max_retries,
+        )
         threads = max(1, int(round(num_cpus)))
         namespace = self.ray.get_runtime_context().namespace
-        self.actors = [host.remote(share, self.shelf_name, namespace, self.device, threads, worker_env(),
-                                   self.allow_code, str(self.base_dir))
-                       for share in shares]
+        self.actors = [
+            host.remote(
+                share,
+                self.shelf_name,
+                namespace,
+                self.device,
+                threads,
+                worker_env(),
+                self.allow_code,
+                str(self.base_dir),
+            )
+            for share in shares
+        ]
         self.holdings = [{job.ensemble for job in share} for share in shares]
         self.actor_pids = [set() for _ in shares]
         try:
-            described = self.ray.get([a.describe.remote() for a in self.actors], timeout=settings.resource_timeout_s)
+            described = self.ray.get(
+                [a.describe.remote() for a in self.actors], timeout=settings.resource_timeout_s
+            )
         except self.ray.exceptions.GetTimeoutError as error:
             cpus, gpus = self._cluster()
-            raise RunError(f"the Ray cluster ({cpus:g} CPUs, {gpus:g} GPUs) could not start {count} member actors "
-                           f"of {num_cpus:g} CPU and {num_gpus:g} GPU each within {settings.resource_timeout_s:g} s "
-                           f"(execution.resource_timeout_s); no node has room for one, or the cluster is busy.") from error
+            raise RunError(
+                f"the Ray cluster ({cpus:g} CPUs, {gpus:g} GPUs) could not start {count} member actors "
+                f"of {num_cpus:g} CPU and {num_gpus:g} GPU each within {settings.resource_timeout_s:g} s "
+                f"(execution.resource_timeout_s); no node has room for one, or the cluster is busy."
+            ) from error
         except Exception as error:
             raise _translate(error, "starting the member actors") from error
         for actor_index, description in enumerate(described):
             if description["version"] != __version__:
-                raise RunError(f"a Ray worker on {description['host']} runs uspec-audit {description['version']}, the "
-                               f"driver {__version__}: install the same version on every node.")
+                raise RunError(
+                    f"a Ray worker on {description['host']} runs uspec-audit {description['version']}, the "
+                    f"driver {__version__}: install the same version on every node."
+                )
             if description["plugins"] != self.registry.plugins:
-                raise RunError(f"a Ray worker on {description['host']} has other plugins than the driver "
-                               f"({description['plugins']} vs {self.registry.plugins}): install the same on every node.")
+                raise RunError(
+                    f"a Ray worker on {description['host']} has other plugins than the driver "
+                    f"({description['plugins']} vs {self.registry.plugins}): install the same on every node."
+                )
             self.actor_pids[actor_index].add(description["pid"])
             for key, member in description["members"].items():
                 name, index = key.rsplit("/", 1)
                 members = ensembles[name].members  # the manifest records where predictions were computed
                 members[int(index)] = RanOnCluster(members[int(index)], member["providers"])
-        self.info.update({
-            "actors": count, "num_cpus": num_cpus, "num_gpus": num_gpus, "data": settings.data,
-            "nodes": len({d["node"] for d in described}),  # no host names: the manifest carries no machine identities
-            "startup_s": round(time.perf_counter() - self._started, 3),  # connect, ship models, start actors
-        })
+        self.info.update(
+            {
+                "actors": count,
+                "num_cpus": num_cpus,
+                "num_gpus": num_gpus,
+                "data": settings.data,
+                "nodes": len(
+                    {d["node"] for d in described}
+                ),  # no host names: the manifest carries no machine identities
+                "startup_s": round(
+                    time.perf_counter() - self._started, 3
+                ),  # connect, ship models, start actors
+            }
+        )
 
     # ------------------------------------------------------------------ waiting, bounded
     def _wait_ready(self, refs: list, what: str) -> None:
@@ -208,8 +261,10 @@ class RayExecutor:
                 raise _Stopped
             _, pending = self.ray.wait(pending, num_returns=len(pending), timeout=1.0)
             if pending and time.monotonic() > deadline:
-                raise RunError(f"no result for {what} within {self.settings.batch_timeout_s:g} s "
-                               f"(execution.batch_timeout_s); the cluster lost a node or is stuck.")
+                raise RunError(
+                    f"no result for {what} within {self.settings.batch_timeout_s:g} s "
+                    f"(execution.batch_timeout_s); the cluster lost a node or is stuck."
+                )
 
     def _get(self, refs, what: str):
         self._wait_ready(refs if isinstance(refs, list) else [refs], what)
@@ -231,23 +286,44 @@ class RayExecutor:
                 except StopIteration:
                     return None
             if time.monotonic() > deadline:
-                raise RunError(f"no batch from the producer of {what} within {self.settings.batch_timeout_s:g} s "
-                               f"(execution.batch_timeout_s).")
+                raise RunError(
+                    f"no batch from the producer of {what} within {self.settings.batch_timeout_s:g} s "
+                    f"(execution.batch_timeout_s)."
+                )
 
     # ------------------------------------------------------------------ streams
     def _stream(self, item, readers: dict, fingerprints: dict, advance) -> dict:
         group = item.group
         what = f"dataset '{group.dataset}' [{group.variant.label}]"
-        preparations = {preparation_key(e): LoadedEnsemble(e.name, e.config, [], [], tokenizer=e.tokenizer,
-                                                           tokenizer_fingerprint=e.tokenizer_fingerprint,
-                                                           code_identity=e.code_identity, declared_input=e.input_dims)
-                        for e in item.ensembles}  # what a producer needs to prepare batches, without the members
-        request = StreamRequest(group=group, dataset=readers[group.dataset].config, base_dir=self.base_dir,
-                                fingerprint=fingerprints[group.dataset], verify=self.settings.data == "shared",
-                                seed=self.seed, batch_size=self.batch_size, feature_stats=item.feature_stats,
-                                preparations=preparations, allow_code=tuple(self.allow_code))
+        preparations = {
+            preparation_key(e): LoadedEnsemble(
+                e.name,
+                e.config,
+                [],
+                [],
+                tokenizer=e.tokenizer,
+                tokenizer_fingerprint=e.tokenizer_fingerprint,
+                code_identity=e.code_identity,
+                declared_input=e.input_dims,
+            )
+            for e in item.ensembles
+        }  # what a producer needs to prepare batches, without the members
+        request = StreamRequest(
+            group=group,
+            dataset=readers[group.dataset].config,
+            base_dir=self.base_dir,
+            fingerprint=fingerprints[group.dataset],
+            verify=self.settings.data == "shared",
+            seed=self.seed,
+            batch_size=self.batch_size,
+            feature_stats=item.feature_stats,
+            preparations=preparations,
+            allow_code=tuple(self.allow_code),
+        )
         names = {e.name for e in item.ensembles}
-        consumers = [(k, a) for k, (a, held) in enumerate(zip(self.actors, self.holdings, strict=True)) if held & names]
+        consumers = [
+            (k, a) for k, (a, held) in enumerate(zip(self.actors, self.holdings, strict=True)) if held & names
+        ]
         wanted = [(e.name, preparation_key(e)) for e in item.ensembles]
         raw: dict[str, list[list[Any]]] = {e.name: [[] for _ in e.members] for e in item.ensembles}
         ids, targets, seconds = [], [], {e.name: 0.0 for e in item.ensembles}
@@ -275,7 +351,9 @@ class RayExecutor:
             for message in meta.get("notices", ()):  # what the producer's checks of the first batch found
                 notice(message)
             payload = self._next(stream, what)
-            refs = [actor.predict.remote(payload, wanted, group, first, self.batch_size) for _, actor in consumers]
+            refs = [
+                actor.predict.remote(payload, wanted, group, first, self.batch_size) for _, actor in consumers
+            ]
             first = False
             in_flight.append((meta, refs))
             while len(in_flight) > DEPTH:
@@ -284,8 +362,15 @@ class RayExecutor:
             collect()
         return finish_group(group, item.ensembles, raw, ids, targets, seconds)
 
-    def run(self, pending: list, plan, ensembles: dict[str, LoadedEnsemble], readers: dict, fingerprints: dict,
-            progress) -> Iterator[tuple[Any, dict]]:
+    def run(
+        self,
+        pending: list,
+        plan,
+        ensembles: dict[str, LoadedEnsemble],
+        readers: dict,
+        fingerprints: dict,
+        progress,
+    ) -> Iterator[tuple[Any, dict]]:
         """Yield (pending group, its units) as each group completes."""
         needed = sorted({e.name for item in pending for e in item.ensembles})
         self._start_actors(self._jobs(plan, ensembles, needed), ensembles)
@@ -294,17 +379,28 @@ class RayExecutor:
         if self.settings.data == "driver-node":
             from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-            strategy = NodeAffinitySchedulingStrategy(self.ray.get_runtime_context().get_node_id(), soft=False)
-        self._produce = produce.options(num_returns="streaming", num_cpus=self.settings.producer_cpus,
-                                        max_retries=self.settings.max_retries, scheduling_strategy=strategy,
-                                        _generator_backpressure_num_objects=2 * (DEPTH + 1))
+            strategy = NodeAffinitySchedulingStrategy(
+                self.ray.get_runtime_context().get_node_id(), soft=False
+            )
+        self._produce = produce.options(
+            num_returns="streaming",
+            num_cpus=self.settings.producer_cpus,
+            max_retries=self.settings.max_retries,
+            scheduling_strategy=strategy,
+            _generator_backpressure_num_objects=2 * (DEPTH + 1),
+        )
         in_flight = self.settings.groups_in_flight or max(2, int(self._driver_node_cpus() // 2))
         in_flight = max(1, min(in_flight, len(pending)))
         self.info["groups_in_flight"] = in_flight
         total = sum(item.num_examples for item in pending)
         label = f"Inference on Ray ({len(pending)} streams, {len(self.actors)} actors)"
-        with progress.step(label, total) as advance, ThreadPoolExecutor(in_flight, "uspec-audit-stream") as pool:
-            futures = {pool.submit(self._stream, item, readers, fingerprints, advance): item for item in pending}
+        with (
+            progress.step(label, total) as advance,
+            ThreadPoolExecutor(in_flight, "uspec-audit-stream") as pool,
+        ):
+            futures = {
+                pool.submit(self._stream, item, readers, fingerprints, advance): item for item in pending
+            }
             try:
                 remaining = set(futures)
                 while remaining:

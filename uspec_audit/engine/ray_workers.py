@@ -69,8 +69,10 @@ def materialize(blob: bytes, sha256: str, suffix: str, source: str) -> Path:
     """Write a model's bytes to a node-local, content-addressed file (once per node) after checking the hash."""
     digest = hashlib.sha256(blob).hexdigest()
     if digest != sha256:
-        raise RunError(f"{source}: the model bytes that reached the worker have sha256 {digest[:12]}..., the driver "
-                       f"read {sha256[:12]}...; the transfer is corrupt.")
+        raise RunError(
+            f"{source}: the model bytes that reached the worker have sha256 {digest[:12]}..., the driver "
+            f"read {sha256[:12]}...; the transfer is corrupt."
+        )
     folder = Path(tempfile.gettempdir()) / "uspec-audit-models"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{sha256}{suffix}"
@@ -111,8 +113,17 @@ class ModelShelf:
 class MemberHost:
     """A Ray actor holding the sessions of some members; runs them on batches from the object store."""
 
-    def __init__(self, jobs: list[MemberJob], shelf: str, namespace: str, device: str, threads: int,
-                 env: dict[str, str], allow_code: list[str], base_dir: str):
+    def __init__(
+        self,
+        jobs: list[MemberJob],
+        shelf: str,
+        namespace: str,
+        device: str,
+        threads: int,
+        env: dict[str, str],
+        allow_code: list[str],
+        base_dir: str,
+    ):
         import ray
 
         configure_worker(threads, env)
@@ -123,22 +134,34 @@ class MemberHost:
         registry = get_registry()
         self.members: dict[tuple[str, int], Any] = {}
         self.started = time.time()
-        wrapped: list[Any] = ray.get(ray.get_actor(shelf, namespace=namespace).lookup.remote([job.sha256 for job in jobs]))
+        wrapped: list[Any] = ray.get(
+            ray.get_actor(shelf, namespace=namespace).lookup.remote([job.sha256 for job in jobs])
+        )
         for job, (blob,) in zip(jobs, wrapped, strict=True):
             path = materialize(ray.get(blob), job.sha256, job.suffix, job.source)
             # The same loader record, request and --allow-code opt-in as the driver's load (engine/loading.py):
             # a factory runs on a worker only when the person running the command enabled its module.
             try:
                 with allowed_code(allow_code):
-                    member = load_member(registry.record("loader", job.loader), path, name=job.name,
-                                         ensemble=job.ensemble, options=job.options, device=device,
-                                         output_index=job.output_index, input_name=job.input_name, task=job.task,
-                                         base_dir=Path(base_dir))
+                    member = load_member(
+                        registry.record("loader", job.loader),
+                        path,
+                        name=job.name,
+                        ensemble=job.ensemble,
+                        options=job.options,
+                        device=device,
+                        output_index=job.output_index,
+                        input_name=job.input_name,
+                        task=job.task,
+                        base_dir=Path(base_dir),
+                    )
             except UspecError as error:  # messages name the user's file, not the worker's copy
                 raise type(error)(str(error).replace(str(path), job.source)) from error
             if member.fingerprint != job.fingerprint:
-                raise RunError(f"{job.source}: the model loaded on the worker has fingerprint "
-                               f"{member.fingerprint[:12]}..., the driver's has {job.fingerprint[:12]}...")
+                raise RunError(
+                    f"{job.source}: the model loaded on the worker has fingerprint "
+                    f"{member.fingerprint[:12]}..., the driver's has {job.fingerprint[:12]}..."
+                )
             self.members[(job.ensemble, job.index)] = member
         if "torch" in sys.modules:  # torch members: their intra-op pool too
             sys.modules["torch"].set_num_threads(threads)
@@ -153,14 +176,21 @@ class MemberHost:
         from uspec_audit import __version__
 
         return {
-            "pid": os.getpid(), "node": ray.get_runtime_context().get_node_id(), "host": platform.node(),
-            "version": __version__, "plugins": self.plugins,
+            "pid": os.getpid(),
+            "node": ray.get_runtime_context().get_node_id(),
+            "host": platform.node(),
+            "version": __version__,
+            "plugins": self.plugins,
             "gpus": [str(g) for g in ray.get_gpu_ids()],
-            "members": {f"{e}/{i}": {"name": m.name, "providers": list(getattr(m, "providers", []))}
-                        for (e, i), m in self.members.items()},
+            "members": {
+                f"{e}/{i}": {"name": m.name, "providers": list(getattr(m, "providers", []))}
+                for (e, i), m in self.members.items()
+            },
         }
 
-    def predict(self, prepared: dict, ensembles: list[tuple[str, str]], group, check: bool, pad_to: int) -> dict:
+    def predict(
+        self, prepared: dict, ensembles: list[tuple[str, str]], group, check: bool, pad_to: int
+    ) -> dict:
         """Every held member of ``ensembles`` (name, preparation key) on one prepared batch."""
         from uspec_audit.engine.executor import run_members
 
@@ -202,19 +232,27 @@ def produce_stream(request: StreamRequest):
     group = request.group
     try:
         with allowed_code(request.allow_code):
-            reader = open_dataset(registry.record("source", config.source), config, request.base_dir,
-                                  name=group.dataset)
+            reader = open_dataset(
+                registry.record("source", config.source), config, request.base_dir, name=group.dataset
+            )
     except UspecError as error:
         raise type(error)(f"{error} (on a Ray worker)") from error
     if request.verify and reader.fingerprint() != request.fingerprint:
-        raise RunError(f"dataset '{group.dataset}': the file a Ray worker reads at {reader.path} differs from the "
-                       f"driver's (fingerprints differ); with data = \"shared\" every node must see the same files.")
+        raise RunError(
+            f"dataset '{group.dataset}': the file a Ray worker reads at {reader.path} differs from the "
+            f'driver\'s (fingerprints differ); with data = "shared" every node must see the same files.'
+        )
     ensembles = list(request.preparations.values())
-    make_batches = perturbed_batches(reader, group, registry, request.seed, request.batch_size, "cpu",
-                                     request.feature_stats)
+    make_batches = perturbed_batches(
+        reader, group, registry, request.seed, request.batch_size, "cpu", request.feature_stats
+    )
     with collecting() as notices:  # the first batch's checks (engine/perturb_checks.py) go back to the driver
         for batch in make_batches():
             found, notices[:] = list(notices), []
-            yield {"ids": np.asarray(batch.ids), "targets": np.asarray(batch.targets), "n": len(batch),
-                   "notices": found}
+            yield {
+                "ids": np.asarray(batch.ids),
+                "targets": np.asarray(batch.targets),
+                "n": len(batch),
+                "notices": found,
+            }
             yield prepare_batch(batch, ensembles, group.dataset)

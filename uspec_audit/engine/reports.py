@@ -40,7 +40,9 @@ REPORT_FILES = {"html": "report.html", "markdown": "report.md", "pdf": "report.p
 PDF_HINT = "pip install 'uspec-audit[pdf]'"
 
 
-def render_into(folder: Path, formats: set[str], pdf_required: bool, progress=None) -> tuple[list[str], list[str]]:
+def render_into(
+    folder: Path, formats: set[str], pdf_required: bool, progress=None
+) -> tuple[list[str], list[str]]:
     """Render the reports in ``formats`` (html, markdown, pdf) from ``folder`` into it, with a progress bar.
 
     Returns the names written and the warnings (a PDF that could not be made and was not required).
@@ -55,10 +57,15 @@ def render_into(folder: Path, formats: set[str], pdf_required: bool, progress=No
     warnings: list[str] = []
     try:
         written = render_reports(
-            folder, html=wanted.get("html"), pdf=wanted.get("pdf"), markdown=wanted.get("markdown"),
+            folder,
+            html=wanted.get("html"),
+            pdf=wanted.get("pdf"),
+            markdown=wanted.get("markdown"),
             progress=progress,
-            on_pdf_error=None if pdf_required else lambda message: warnings.append(
-                f"no PDF report: {message} ({PDF_HINT})"))
+            on_pdf_error=None
+            if pdf_required
+            else lambda message: warnings.append(f"no PDF report: {message} ({PDF_HINT})"),
+        )
     except ReportError as error:
         raise _failed(error) from error
     return [Path(p).name for p in written], warnings
@@ -68,7 +75,9 @@ def _failed(error: Exception) -> RunError:
     reason = str(error)
     if isinstance(error.__cause__, OSError):  # a write failed: say why (disk full...) and what to do
         reason = f"{reason.split(':')[0]}: {describe_os_error(error.__cause__)}"
-    return RunError(f"the reports could not be rendered: {reason}. Nothing was changed in the results folder.")
+    return RunError(
+        f"the reports could not be rendered: {reason}. Nothing was changed in the results folder."
+    )
 
 
 # Fields of the first manifest that differ between two runs of the same audit with the same results.
@@ -90,7 +99,11 @@ class Rendered:
 
     def manifest_fields(self) -> dict:
         """What the final manifest records about the reports' cache."""
-        return {"reports_key": self.key, "reports_reused": self.reused, "reports_rendered_at": self.rendered_at}
+        return {
+            "reports_key": self.key,
+            "reports_reused": self.reused,
+            "reports_rendered_at": self.rendered_at,
+        }
 
 
 def _versions() -> dict[str, str]:
@@ -108,9 +121,13 @@ def renderer_identity() -> dict:
     from uspec_audit.engine.stats_cache import PACKAGE, source_digest
     from uspec_audit.report.pdf import find_chromium
 
-    return {"tool": __version__, "code": source_digest(PACKAGE, ("report", "engine/reports.py"), RENDERER_FILES),
-            "packages": _versions(), "pdf_engine": os.environ.get("USPEC_AUDIT_PDF_ENGINE", "auto").lower(),
-            "chromium": find_chromium() or ""}
+    return {
+        "tool": __version__,
+        "code": source_digest(PACKAGE, ("report", "engine/reports.py"), RENDERER_FILES),
+        "packages": _versions(),
+        "pdf_engine": os.environ.get("USPEC_AUDIT_PDF_ENGINE", "auto").lower(),
+        "chromium": find_chromium() or "",
+    }
 
 
 def section_identities() -> list[list[str]]:
@@ -119,7 +136,9 @@ def section_identities() -> list[list[str]]:
     from uspec_audit.plugins import get_registry
 
     registry = get_registry()
-    return [[name, registry.identity("report_section", name)] for name in sorted(registry.names("report_section"))]
+    return [
+        [name, registry.identity("report_section", name)] for name in sorted(registry.names("report_section"))
+    ]
 
 
 def reports_key(folder: Path, manifest: dict, formats: set[str], pdf_required: bool) -> str:
@@ -128,14 +147,27 @@ def reports_key(folder: Path, manifest: dict, formats: set[str], pdf_required: b
     for path in sorted(Path(folder).iterdir()):
         if path.is_file() and path.name != "manifest.json":  # the report lists and reads these files
             tables[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
-    material = {"tables": tables, "manifest": {k: v for k, v in manifest.items() if k not in RUN_SPECIFIC},
-                "formats": sorted(formats), "pdf_required": pdf_required, "renderer": renderer_identity(),
-                "sections": section_identities()}
+    material = {
+        "tables": tables,
+        "manifest": {k: v for k, v in manifest.items() if k not in RUN_SPECIFIC},
+        "formats": sorted(formats),
+        "pdf_required": pdf_required,
+        "renderer": renderer_identity(),
+        "sections": section_identities(),
+    }
     return hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def render_or_reuse(folder: Path, formats: set[str], pdf_required: bool, progress, results: Path, manifest: dict,
-                    source_sha256: str, fresh: bool = False) -> Rendered:
+def render_or_reuse(
+    folder: Path,
+    formats: set[str],
+    pdf_required: bool,
+    progress,
+    results: Path,
+    manifest: dict,
+    source_sha256: str,
+    fresh: bool = False,
+) -> Rendered:
     """The reports of ``folder`` (a staging folder holding the tables and ``manifest``): copied from the
     cache of ``results`` when an earlier run rendered the same, else rendered (:func:`render_into`) and stored."""
     cache = BundleCache(results, REPORTS, enabled=not fresh)
@@ -144,24 +176,34 @@ def render_or_reuse(folder: Path, formats: set[str], pdf_required: bool, progres
     bundle = cache.get(key)
     meta = bundle.meta if bundle is not None else {}
     written = meta.get("written")
-    if (bundle is not None and meta.get("key") == key and isinstance(written, list)
-            and set(bundle.files) == set(written) and all(name in REPORT_FILES.values() for name in written)):
+    if (
+        bundle is not None
+        and meta.get("key") == key
+        and isinstance(written, list)
+        and set(bundle.files) == set(written)
+        and all(name in REPORT_FILES.values() for name in written)
+    ):
         from uspec_audit.results.writer import atomic_write
 
         with _step(progress, "Reports (reused from the cache)", len(written)) as advance:
             for name in written:
                 atomic_write(Path(folder) / name, lambda stream, data=bundle.files[name]: stream.write(data))
                 advance()
-        return Rendered(list(written), list(cache.warnings), meta.get("source_sha256"), key, True,
-                        meta.get("rendered_at"))
+        return Rendered(
+            list(written), list(cache.warnings), meta.get("source_sha256"), key, True, meta.get("rendered_at")
+        )
     if bundle is not None:
         cache.discard(key, "not a reports entry of this key")
     written, warnings = render_into(folder, formats, pdf_required, progress)
     rendered_at = datetime.now(UTC).isoformat(timespec="seconds")
     if not warnings:  # a PDF that could not be made is tried again next time
-        cache.put(key, Bundle({"key": key, "written": written, "source_sha256": source_sha256,
-                               "rendered_at": rendered_at},
-                              {name: (Path(folder) / name).read_bytes() for name in written}))
+        cache.put(
+            key,
+            Bundle(
+                {"key": key, "written": written, "source_sha256": source_sha256, "rendered_at": rendered_at},
+                {name: (Path(folder) / name).read_bytes() for name in written},
+            ),
+        )
     return Rendered(written, cache.warnings + warnings, source_sha256, key, False, rendered_at)
 
 

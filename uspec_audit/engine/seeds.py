@@ -24,8 +24,9 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
 def _id_hashes(ids: np.ndarray) -> np.ndarray:
     if np.issubdtype(np.asarray(ids).dtype, np.integer):
         return np.asarray(ids).astype(np.int64).view(np.uint64)
-    return np.array([int.from_bytes(hashlib.sha256(str(i).encode()).digest()[:8], "little") for i in ids],
-                    dtype=np.uint64)
+    return np.array(
+        [int.from_bytes(hashlib.sha256(str(i).encode()).digest()[:8], "little") for i in ids], dtype=np.uint64
+    )
 
 
 def example_seeds(audit_seed: int, ids: np.ndarray, perturbation: str, severity: int | None) -> np.ndarray:

@@ -58,13 +58,16 @@ def source_digest(package: Path, parts: tuple[str, ...], patterns: tuple[str, ..
     for part in parts:
         path = package / part
         if path.is_dir():
-            files += sorted({f for pattern in patterns for f in path.rglob(pattern) if "__pycache__" not in f.parts})
+            files += sorted(
+                {f for pattern in patterns for f in path.rglob(pattern) if "__pycache__" not in f.parts}
+            )
         elif path.is_file():
             files.append(path)
     for path in files:
         status = path.stat()
-        digest.update(f"{path.relative_to(package).as_posix()}={_file_digest(str(path), status.st_size, status.st_mtime_ns)}\n"
-                      .encode())
+        digest.update(
+            f"{path.relative_to(package).as_posix()}={_file_digest(str(path), status.st_size, status.st_mtime_ns)}\n".encode()
+        )
     return digest.hexdigest()
 
 
@@ -87,32 +90,64 @@ def unit_payload_digest(cache_folder: Path, key: str) -> str:
         return ""
 
 
-def statistics_key(plan, analysis_plan, metrics: pd.DataFrame, unit_keys: dict, cache_folder: Path,
-                   metadata: dict[str, pd.DataFrame], audit, registry) -> str:
+def statistics_key(
+    plan,
+    analysis_plan,
+    metrics: pd.DataFrame,
+    unit_keys: dict,
+    cache_folder: Path,
+    metadata: dict[str, pd.DataFrame],
+    audit,
+    registry,
+) -> str:
     """The content key of the statistics of a run (see the module docstring for what it covers)."""
     material = {
         "format": FORMAT,
         "tool": __version__,
         "code": source_digest(PACKAGE, CODE),
-        "metric_code": {name: registry.identity("metric", name) for name in sorted(analysis_plan.higher_is_better)},
+        "metric_code": {
+            name: registry.identity("metric", name) for name in sorted(analysis_plan.higher_is_better)
+        },
         "seed": audit.audit.seed,
         "analysis": audit.analysis.model_dump(mode="json"),
         # a test kind computes its own tables (and says how the statistics treat its tests): its code and its
         # validated parameters are part of the key, a plugin kind's too
-        "kind_code": {name: registry.identity("test_kind", name) for name in sorted({t.kind.name for t in plan.tests})},
-        "tests": [{"config": t.config.model_dump(mode="json"), "ensembles": list(t.ensembles),
-                   "params": t.params.model_dump(mode="json") if hasattr(t.params, "model_dump") else repr(t.params),
-                   "variants": [[v.label, v.perturbation, v.severity, v.params_json] for v in t.variants]}
-                  for t in plan.tests],
+        "kind_code": {
+            name: registry.identity("test_kind", name) for name in sorted({t.kind.name for t in plan.tests})
+        },
+        "tests": [
+            {
+                "config": t.config.model_dump(mode="json"),
+                "ensembles": list(t.ensembles),
+                "params": t.params.model_dump(mode="json")
+                if hasattr(t.params, "model_dump")
+                else repr(t.params),
+                "variants": [[v.label, v.perturbation, v.severity, v.params_json] for v in t.variants],
+            }
+            for t in plan.tests
+        ],
         "plan": {
-            "ensembles": [[e.name, e.task, list(e.members), e.reference, list(e.groups or []),
-                           {k: list(v) for k, v in sorted(e.attributes.items())}] for e in analysis_plan.ensembles],
-            "tests": [[t.name, t.kind, list(t.ensembles), list(t.metrics), list(t.by), list(t.variants)]
-                      for t in analysis_plan.tests],
+            "ensembles": [
+                [
+                    e.name,
+                    e.task,
+                    list(e.members),
+                    e.reference,
+                    list(e.groups or []),
+                    {k: list(v) for k, v in sorted(e.attributes.items())},
+                ]
+                for e in analysis_plan.ensembles
+            ],
+            "tests": [
+                [t.name, t.kind, list(t.ensembles), list(t.metrics), list(t.by), list(t.variants)]
+                for t in analysis_plan.tests
+            ],
             "higher_is_better": dict(sorted(analysis_plan.higher_is_better.items())),
         },
-        "units": sorted([ensemble, *map(str, group), key, unit_payload_digest(cache_folder, key)]
-                        for (ensemble, group), key in unit_keys.items()),
+        "units": sorted(
+            [ensemble, *map(str, group), key, unit_payload_digest(cache_folder, key)]
+            for (ensemble, group), key in unit_keys.items()
+        ),
         "metadata": {name: frame_digest(frame) for name, frame in sorted(metadata.items())},
         "metrics": frame_digest(metrics),
     }
@@ -191,18 +226,34 @@ class StatisticsCache:
             return None
         names = bundle.meta.get("tables")
         notes = bundle.meta.get("notes")
-        if (bundle.meta.get("key") != key or not isinstance(names, list) or not isinstance(notes, list)
-                or set(bundle.files) != {f"{n}.parquet" for n in names}):
+        if (
+            bundle.meta.get("key") != key
+            or not isinstance(names, list)
+            or not isinstance(notes, list)
+            or set(bundle.files) != {f"{n}.parquet" for n in names}
+        ):
             self.entries.discard(key, "not a statistics entry of this key")
             return None
         self.reused = True
-        return StoredTables({name: bundle.files[f"{name}.parquet"] for name in names}), [str(n) for n in notes]
+        return StoredTables({name: bundle.files[f"{name}.parquet"] for name in names}), [
+            str(n) for n in notes
+        ]
 
     def put(self, key: str, tables: dict[str, pd.DataFrame], notes: list[str]) -> StoredTables:
         """Store freshly computed tables; returns them as :class:`StoredTables`, so that the run writes the very
         bytes the cache holds."""
         stored = StoredTables.of(tables)
-        self.entries.put(key, Bundle({"key": key, "format": FORMAT, "tool": __version__, "tables": list(stored),
-                                      "notes": list(notes)},
-                                     {f"{name}.parquet": stored.parquet(name) for name in stored}))
+        self.entries.put(
+            key,
+            Bundle(
+                {
+                    "key": key,
+                    "format": FORMAT,
+                    "tool": __version__,
+                    "tables": list(stored),
+                    "notes": list(notes),
+                },
+                {f"{name}.parquet": stored.parquet(name) for name in stored},
+            ),
+        )
         return stored

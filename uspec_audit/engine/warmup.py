@@ -14,8 +14,12 @@ import importlib
 import threading
 
 #: What the metric, statistics and differences stages import first.
-ANALYSIS_MODULES = ("uspec_audit.metrics.outputs", "scipy.stats", "uspec_audit.stats.analyze",
-                    "uspec_audit.stats.differences")
+ANALYSIS_MODULES = (
+    "uspec_audit.metrics.outputs",
+    "scipy.stats",
+    "uspec_audit.stats.analyze",
+    "uspec_audit.stats.differences",
+)
 
 _thread: threading.Thread | None = None
 

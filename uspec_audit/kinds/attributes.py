@@ -14,10 +14,16 @@ def attribute_problems(request: CheckRequest, names, key: str, what: str) -> lis
     dataset = request.dataset
     if dataset is None:
         return []
-    return [Problem(f"{what}'{name}' is not an attribute of dataset '{request.test.dataset}'."
-                    f"{did_you_mean(str(name), dataset.attributes)} Declare it in [datasets.{request.test.dataset}] "
-                    f"attributes = [...].", (key,))
-            for name in names if name not in dataset.attributes]
+    return [
+        Problem(
+            f"{what}'{name}' is not an attribute of dataset '{request.test.dataset}'."
+            f"{did_you_mean(str(name), dataset.attributes)} Declare it in [datasets.{request.test.dataset}] "
+            f"attributes = [...].",
+            (key,),
+        )
+        for name in names
+        if name not in dataset.attributes
+    ]
 
 
 class StrataParams(BaseModel):
@@ -28,7 +34,9 @@ class StrataParams(BaseModel):
     by: str | list[str] = Field(description="Attribute(s) to split on: one name or a list (a combination).")
     min_stratum_size: int = Field(1, ge=1, description="Strata with fewer examples are an error.")
     max_strata: int = Field(
-        100, ge=1, le=100_000,
+        100,
+        ge=1,
+        le=100_000,
         description="More strata than this is an error (an id-like attribute); raise it if you mean it.",
     )
 

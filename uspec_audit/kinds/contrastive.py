@@ -38,15 +38,25 @@ def check(request: CheckRequest) -> list[Problem]:
     params = cast(ContrastiveParams, request.params)
     problems = []
     if not (params.link or params.perturbs):
-        problems.append(Problem("a contrastive test needs `link` (a column linking matched rows) or `perturbations` "
-                                "(transformations of each example)."))
+        problems.append(
+            Problem(
+                "a contrastive test needs `link` (a column linking matched rows) or `perturbations` "
+                "(transformations of each example)."
+            )
+        )
     if params.link:
         problems += attribute_problems(request, [params.link], "link", "link ")
     if request.dataset is not None:
         attributes = request.dataset.attributes
-        problems += [Problem(f"`original` names '{name}', which is not an attribute of dataset "
-                             f"'{request.test.dataset}'.{did_you_mean(str(name), attributes)}", ("original",))
-                     for name in params.original or {} if name not in attributes]
+        problems += [
+            Problem(
+                f"`original` names '{name}', which is not an attribute of dataset "
+                f"'{request.test.dataset}'.{did_you_mean(str(name), attributes)}",
+                ("original",),
+            )
+            for name in params.original or {}
+            if name not in attributes
+        ]
     problems += perturbation_problems(params, request.registry)
     return problems
 

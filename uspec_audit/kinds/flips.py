@@ -27,8 +27,10 @@ def _original_mask(predictions, original: dict | None) -> np.ndarray | None:
     mask = np.ones(len(predictions.ids), dtype=bool)
     for attribute, value in original.items():
         if attribute not in predictions.attributes:
-            raise RunError(f"test '{predictions.test}': `original` names attribute '{attribute}', which the dataset "
-                           f"does not declare in `attributes`.")
+            raise RunError(
+                f"test '{predictions.test}': `original` names attribute '{attribute}', which the dataset "
+                f"does not declare in `attributes`."
+            )
         mask &= np.asarray(predictions.attributes[attribute]).astype(str) == str(value)
     return mask
 
@@ -38,8 +40,10 @@ def _thresholds(test: KindTest, ensemble: str, reference: str | None, load_predi
     if config is None:
         return None, 1
     if reference is None:
-        raise RunError(f"test '{test.name}': decision thresholds are calibrated on the iid test, and "
-                       f"ensemble '{ensemble}' has none.")
+        raise RunError(
+            f"test '{test.name}': decision thresholds are calibrated on the iid test, and "
+            f"ensemble '{ensemble}' has none."
+        )
     ref = load_predictions(ensemble, reference, "none")
     target = (np.asarray(ref.target).astype(np.int64) == config.positive_class).astype(np.int64)
     scores = risk_scores(ref, config.positive_class)
@@ -56,10 +60,14 @@ def contrastive_flips(request: TablesRequest) -> pd.DataFrame | None:
             params = cast("ContrastiveParams", test.params)
             if params.link:
                 set_ids = np.asarray(original.attributes[params.link])
-                frames.append(matched_set_flips_table(original, set_ids, _original_mask(original, params.original)))
+                frames.append(
+                    matched_set_flips_table(original, set_ids, _original_mask(original, params.original))
+                )
             transformed = [v for v in test.variants if v.perturbation is not None]
             if transformed:
-                thresholds, positive = _thresholds(test, ensemble, request.references.get(ensemble), load_predictions)
+                thresholds, positive = _thresholds(
+                    test, ensemble, request.references.get(ensemble), load_predictions
+                )
                 for variant in transformed:
                     counterfactual = load_predictions(ensemble, test.name, variant.label)
                     frames.append(paired_flips_table(original, counterfactual, thresholds, positive))

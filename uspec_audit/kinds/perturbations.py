@@ -74,12 +74,22 @@ def perturbation_problems(params: PerturbationParams, registry) -> list[Problem]
     """Unknown suite and perturbation names, each at its key."""
     problems = []
     if params.suite is not None and params.suite not in registry.names("suite"):
-        problems.append(Problem(_unknown("suite", params.suite, registry, "suite"), ("suite",),
-                                missing=("suite", params.suite)))
+        problems.append(
+            Problem(
+                _unknown("suite", params.suite, registry, "suite"),
+                ("suite",),
+                missing=("suite", params.suite),
+            )
+        )
     for ref in params.perturbations or []:
         if ref.name not in registry.names("perturbation"):
-            problems.append(Problem(_unknown("perturbation", ref.name, registry, "perturbation"), ("perturbations",),
-                                    missing=("perturbation", ref.name)))
+            problems.append(
+                Problem(
+                    _unknown("perturbation", ref.name, registry, "perturbation"),
+                    ("perturbations",),
+                    missing=("perturbation", ref.name),
+                )
+            )
     return problems
 
 
@@ -115,7 +125,9 @@ def perturbation_variants(params: PerturbationParams, registry, test: str, where
                     f"{where}: parameters of perturbation '{ref.name}' in test '{test}' are invalid: {problems}."
                 ) from error
         elif ref.params:
-            raise AuditFileError(f"{where}: perturbation '{ref.name}' takes no parameters, got {sorted(ref.params)}.")
+            raise AuditFileError(
+                f"{where}: perturbation '{ref.name}' takes no parameters, got {sorted(ref.params)}."
+            )
         severities: list[int | None] = list(ref.severities or spec.severities or [None])
         for severity in severities:
             if severity is not None and spec.severities and severity not in spec.severities:

@@ -27,19 +27,30 @@ def check(request: CheckRequest) -> list[Problem]:
         if params.baseline not in request.audit.ensembles:
             problems.append(Problem(f"unknown baseline ensemble '{params.baseline}'.", ("baseline",)))
         elif params.baseline not in request.ensembles:
-            problems.append(Problem(f"the baseline ensemble '{params.baseline}' must be one of the test's ensembles "
-                                    f"{request.test.ensembles}.", ("baseline",)))
+            problems.append(
+                Problem(
+                    f"the baseline ensemble '{params.baseline}' must be one of the test's ensembles "
+                    f"{request.test.ensembles}.",
+                    ("baseline",),
+                )
+            )
     return problems
 
 
 def variants(request: VariantRequest) -> list[Variant]:
-    return perturbation_variants(cast(PerturbedParams, request.params), request.registry, request.test.name, request.where)
+    return perturbation_variants(
+        cast(PerturbedParams, request.params), request.registry, request.test.name, request.where
+    )
 
 
 def tables(request: TablesRequest) -> dict:
     from uspec_audit.stats.corruption import corruption_summary
 
-    return {"corruptions": corruption_summary(request.metrics, {t.name: cast(PerturbedParams, t.params).baseline for t in request.tests})}
+    return {
+        "corruptions": corruption_summary(
+            request.metrics, {t.name: cast(PerturbedParams, t.params).baseline for t in request.tests}
+        )
+    }
 
 
 KIND = TestKindSpec(

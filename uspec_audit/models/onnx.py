@@ -106,7 +106,8 @@ class SharedBatch:
         if key not in self._on_device:
             ort = _ort()
             self._on_device[key] = ort.OrtValue.ortvalue_from_numpy(
-                np.ascontiguousarray(self.padded(size)), device_type, device_id)
+                np.ascontiguousarray(self.padded(size)), device_type, device_id
+            )
             self.device_copies += 1
         return self._on_device[key]
 
@@ -117,11 +118,15 @@ def _fp16_model_bytes(path: Path) -> bytes:
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
     except ImportError as error:
-        raise RunError(f"{path}: options.fp16 needs the onnx package (pip install 'uspec-audit[gpu]').") from error
+        raise RunError(
+            f"{path}: options.fp16 needs the onnx package (pip install 'uspec-audit[gpu]')."
+        ) from error
     try:
         model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
     except Exception as error:
-        raise RunError(f"{path}: cannot convert this model to float16 ({type(error).__name__}: {error}).") from error
+        raise RunError(
+            f"{path}: cannot convert this model to float16 ({type(error).__name__}: {error})."
+        ) from error
     return model.SerializeToString()
 
 
@@ -136,8 +141,10 @@ class OnnxMember:
         available = ort.get_available_providers()
         wanted = providers_for(device, available)
         if device in ("cuda", "tensorrt") and wanted[0] not in available:
-            raise RunError(f"--device {device} was asked for, but this onnxruntime offers only {available}. Install "
-                           f"the GPU build (pip install 'uspec-audit[gpu]', without the CPU 'onnxruntime' beside it).")
+            raise RunError(
+                f"--device {device} was asked for, but this onnxruntime offers only {available}. Install "
+                f"the GPU build (pip install 'uspec-audit[gpu]', without the CPU 'onnxruntime' beside it)."
+            )
         session_options = ort.SessionOptions()
         # members run one after the other: idle pools must not spin, nor the active one on a busy machine
         session_options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -148,16 +155,22 @@ class OnnxMember:
         self.fp16 = bool(options.get("fp16", False))
         source = _fp16_model_bytes(path) if self.fp16 else str(path)
         try:
-            device_id = int(options.get("device_id", 0))  # the GPU providers run on the same device we bind to
+            device_id = int(
+                options.get("device_id", 0)
+            )  # the GPU providers run on the same device we bind to
             chosen = [(name, {"device_id": device_id}) if name in _GPU_PROVIDERS else name for name in wanted]
             self.session = ort.InferenceSession(source, session_options, providers=chosen)
         except Exception as error:  # onnxruntime raises its own exception types for corrupt files
-            raise RunError(f"{path}: onnxruntime cannot load this model ({type(error).__name__}: "
-                           f"{str(error).strip().splitlines()[0][:300]}).") from error
+            raise RunError(
+                f"{path}: onnxruntime cannot load this model ({type(error).__name__}: "
+                f"{str(error).strip().splitlines()[0][:300]})."
+            ) from error
         self.providers = list(self.session.get_providers())
         if device in ("cuda", "tensorrt") and self.providers[0] != wanted[0]:
-            raise RunError(f"{path}: asked for {wanted[0]} but the session runs on {self.providers[0]} (is CUDA "
-                           f"available on this machine?).")
+            raise RunError(
+                f"{path}: asked for {wanted[0]} but the session runs on {self.providers[0]} (is CUDA "
+                f"available on this machine?)."
+            )
         inputs = self.session.get_inputs()
         input_name = options.get("input_name")
         if input_name is None:
@@ -171,7 +184,9 @@ class OnnxMember:
         self.output_index = int(options.get("output_index", 0))
         outputs = self.session.get_outputs()
         if self.output_index >= len(outputs):
-            raise RunError(f"{path}: output_index {self.output_index} but the model has {len(outputs)} outputs.")
+            raise RunError(
+                f"{path}: output_index {self.output_index} but the model has {len(outputs)} outputs."
+            )
         self.output_name = outputs[self.output_index].name
         self.output_shape = outputs[self.output_index].shape
         on_gpu = self.providers[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
@@ -203,12 +218,16 @@ class OnnxMember:
     def _check_named(self, arrays: dict[str, np.ndarray]) -> None:
         for spec in self.session.get_inputs():
             if spec.name not in arrays:
-                raise RunError(f"{self.path}: the model needs input '{spec.name}', the tokenizer gives "
-                               f"{sorted(arrays)}; map names with tokenizer options.names.")
+                raise RunError(
+                    f"{self.path}: the model needs input '{spec.name}', the tokenizer gives "
+                    f"{sorted(arrays)}; map names with tokenizer options.names."
+                )
             dtype = _ORT_TYPES.get(spec.type, spec.type)
             if str(arrays[spec.name].dtype) != dtype:
-                raise RunError(f"{self.path}: input '{spec.name}' expects dtype {dtype}, the tokenizer gives "
-                               f"{arrays[spec.name].dtype}.")
+                raise RunError(
+                    f"{self.path}: input '{spec.name}' expects dtype {dtype}, the tokenizer gives "
+                    f"{arrays[spec.name].dtype}."
+                )
 
     def check_input(self, example) -> None:
         """Fail before the run when the data's shape or dtype cannot feed this model."""
@@ -217,20 +236,28 @@ class OnnxMember:
             return
         if self.input is None:
             names = [i.name for i in self.session.get_inputs()]
-            raise RunError(f"{self.path}: the model has inputs {names}; name the one to feed with input_name = "
-                           f"\"...\" in the ensemble table, or give a tokenizer for text models.")
+            raise RunError(
+                f"{self.path}: the model has inputs {names}; name the one to feed with input_name = "
+                f'"..." in the ensemble table, or give a tokenizer for text models.'
+            )
         expected = self.input_shape
         if len(expected) != example.ndim:
-            raise RunError(f"{self.path}: input '{self.input.name}' expects {len(expected)} dimensions "
-                           f"{expected}, but the preprocessed data has shape {list(example.shape)}. Check the "
-                           f"ensemble's preprocess.layout and the dataset's input column.")
+            raise RunError(
+                f"{self.path}: input '{self.input.name}' expects {len(expected)} dimensions "
+                f"{expected}, but the preprocessed data has shape {list(example.shape)}. Check the "
+                f"ensemble's preprocess.layout and the dataset's input column."
+            )
         for axis, (want, got) in enumerate(zip(expected, example.shape, strict=True)):
             if axis > 0 and isinstance(want, int) and want > 0 and want != got:
-                raise RunError(f"{self.path}: input '{self.input.name}' expects shape {expected}, the data gives "
-                               f"{list(example.shape)} (axis {axis}: {want} vs {got}).")
+                raise RunError(
+                    f"{self.path}: input '{self.input.name}' expects shape {expected}, the data gives "
+                    f"{list(example.shape)} (axis {axis}: {want} vs {got})."
+                )
         if self.input_dtype != str(example.dtype):
-            raise RunError(f"{self.path}: input '{self.input.name}' expects dtype {self.input_dtype}, the data is "
-                           f"{example.dtype}; set preprocess.dtype = \"{self.input_dtype}\".")
+            raise RunError(
+                f"{self.path}: input '{self.input.name}' expects dtype {self.input_dtype}, the data is "
+                f'{example.dtype}; set preprocess.dtype = "{self.input_dtype}".'
+            )
 
     def _fixed_size(self, n: int, pad_to: int | None) -> int:
         """The batch shape this member runs: the stream's batch size (or the largest seen) when padding."""
@@ -251,7 +278,9 @@ class OnnxMember:
         size = self._fixed_size(n, batch.pad_to)
         if self.use_io_binding:
             binding = self.session.io_binding()
-            binding.bind_ortvalue_input(self._single_input.name, batch.ortvalue(self.device_type, self.device_id, size))
+            binding.bind_ortvalue_input(
+                self._single_input.name, batch.ortvalue(self.device_type, self.device_id, size)
+            )
             binding.bind_output(self.output_name, self.device_type, self.device_id)
             self.session.run_with_iobinding(binding)
             output = binding.copy_outputs_to_cpu()[0]
@@ -265,10 +294,16 @@ class OnnxOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     io_binding: bool | None = Field(None, description="Feed through IO binding (default: on a GPU only).")
-    pad_batches: bool | None = Field(None, description="Pad the last batch to the batch size (default: on a GPU "
-                                                       "only; a new shape re-tunes GPU kernels).")
-    fp16: bool = Field(False, description="Convert the member to float16 at load (float32 inputs and outputs kept; "
-                                          "needs the onnx package: pip install 'uspec-audit[gpu]').")
+    pad_batches: bool | None = Field(
+        None,
+        description="Pad the last batch to the batch size (default: on a GPU "
+        "only; a new shape re-tunes GPU kernels).",
+    )
+    fp16: bool = Field(
+        False,
+        description="Convert the member to float16 at load (float32 inputs and outputs kept; "
+        "needs the onnx package: pip install 'uspec-audit[gpu]').",
+    )
     device_id: int = Field(0, ge=0, description="The GPU this member's session runs on (CUDA device number).")
 
 

@@ -36,7 +36,8 @@ class LayoutError(ValueError):
 
 def _fits(shape: tuple[int, ...], dims: Dims) -> bool:
     return len(shape) == len(dims) and all(
-        not isinstance(want, int) or want <= 0 or want == got for want, got in zip(dims, shape, strict=True))
+        not isinstance(want, int) or want <= 0 or want == got for want, got in zip(dims, shape, strict=True)
+    )
 
 
 def layout_shape(layout: str, example: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -67,9 +68,11 @@ def resolve_layout(layout: str, example: Sequence[int], model_dims: Dims | None)
             return "NCHW"
         if first and not last:
             return "none"
-        raise LayoutError(f"examples of shape {list(example)} could be channels-first or channels-last, and the "
-                          f"model declares no input shape; set preprocess.layout = \"NCHW\" (transpose HWC to "
-                          f"CHW) or \"none\" (feed as is) in the ensemble table.")
+        raise LayoutError(
+            f"examples of shape {list(example)} could be channels-first or channels-last, and the "
+            f'model declares no input shape; set preprocess.layout = "NCHW" (transpose HWC to '
+            f'CHW) or "none" (feed as is) in the ensemble table.'
+        )
     per_example = tuple(model_dims)[1:]
     readings = {"none": example, "NCHW": layout_shape("NCHW", example) if len(example) == 3 else None}
     if len(example) > 1:
@@ -80,20 +83,32 @@ def resolve_layout(layout: str, example: Sequence[int], model_dims: Dims | None)
         shape = layout_shape("none" if layout == "NHWC" else layout, example)
         if shape is not None and _fits(shape, per_example):
             return layout
-        hint = (f" The data fits {described[fitting[0]]}: set preprocess.layout = \"{fitting[0]}\" or leave it out "
-                f"(\"auto\").") if len(fitting) == 1 else ""
-        raise LayoutError(f"preprocess.layout = \"{layout}\" turns examples of shape {list(example)} into "
-                          f"{list(shape) if shape is not None else 'nothing (it needs rank-3 examples)'}, but the "
-                          f"model's input is {_show(model_dims)}.{hint}")
+        hint = (
+            (
+                f' The data fits {described[fitting[0]]}: set preprocess.layout = "{fitting[0]}" or leave it out '
+                f'("auto").'
+            )
+            if len(fitting) == 1
+            else ""
+        )
+        raise LayoutError(
+            f'preprocess.layout = "{layout}" turns examples of shape {list(example)} into '
+            f"{list(shape) if shape is not None else 'nothing (it needs rank-3 examples)'}, but the "
+            f"model's input is {_show(model_dims)}.{hint}"
+        )
     if len(fitting) == 1:
         return fitting[0]
     if not fitting:
-        raise LayoutError(f"examples of shape {list(example)} fit the model's input {_show(model_dims)} neither as "
-                          f"is, nor transposed (NCHW), nor flattened (NC); check the dataset's input column and "
-                          f"`shape`, or set preprocess.layout in the ensemble table.")
-    raise LayoutError(f"examples of shape {list(example)} fit the model's input {_show(model_dims)} both "
-                      f"{' and '.join(described[f] for f in fitting)}; say which with preprocess.layout = "
-                      f"{' or '.join(repr(f) for f in fitting)} in the ensemble table.")
+        raise LayoutError(
+            f"examples of shape {list(example)} fit the model's input {_show(model_dims)} neither as "
+            f"is, nor transposed (NCHW), nor flattened (NC); check the dataset's input column and "
+            f"`shape`, or set preprocess.layout in the ensemble table."
+        )
+    raise LayoutError(
+        f"examples of shape {list(example)} fit the model's input {_show(model_dims)} both "
+        f"{' and '.join(described[f] for f in fitting)}; say which with preprocess.layout = "
+        f"{' or '.join(repr(f) for f in fitting)} in the ensemble table."
+    )
 
 
 def preprocess(inputs, spec: Preprocess, model_dims: Dims | None = None) -> np.ndarray:
@@ -120,8 +135,9 @@ def preprocess(inputs, spec: Preprocess, model_dims: Dims | None = None) -> np.n
         x = x / np.asarray(spec.std, dtype=x.dtype)
     if layout == "NCHW":
         if x.ndim != 4:
-            raise LayoutError(f"preprocess.layout = \"NCHW\" expects image batches (B, H, W, C); got shape "
-                              f"{list(x.shape)}")
+            raise LayoutError(
+                f'preprocess.layout = "NCHW" expects image batches (B, H, W, C); got shape {list(x.shape)}'
+            )
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     elif layout == "NC":
         x = x.reshape(len(x), -1)

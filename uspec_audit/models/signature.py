@@ -19,8 +19,22 @@ import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
-ELEMENT_TYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string",
-                 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+ELEMENT_TYPES = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    4: "uint16",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    8: "string",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+    12: "uint32",
+    13: "uint64",
+    16: "bfloat16",
+}
 
 
 @dataclass(frozen=True)
@@ -75,7 +89,7 @@ def _fields(buf, start: int, end: int):
 
 
 def _text(buf, span) -> str:
-    return bytes(buf[span[0]:span[1]]).decode("utf-8", errors="replace")
+    return bytes(buf[span[0] : span[1]]).decode("utf-8", errors="replace")
 
 
 def _signed(value: int) -> int:
@@ -117,7 +131,9 @@ def _value_info(buf, span) -> ModelInput | None:
 def onnx_inputs(path: Path) -> list[ModelInput]:
     """The graph inputs of an ONNX file (weights excluded); raise :class:`SignatureError` or OSError."""
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        graph = next((value for number, wire, value in _fields(buf, 0, len(buf)) if number == 7 and wire == 2), None)
+        graph = next(
+            (value for number, wire, value in _fields(buf, 0, len(buf)) if number == 7 and wire == 2), None
+        )
         if graph is None:
             raise SignatureError("no graph")
         inputs: list[ModelInput] = []

@@ -106,26 +106,39 @@ class TokenizersOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     padding: Literal["max_length", "longest"] = Field(
-        "max_length", description="Pad to max_length (fixed shapes for exported models) or to the batch's longest text.")
-    pad_token: str | None = Field(None, description="Padding token (default: [PAD], <pad> or <PAD>, else id 0).")
+        "max_length",
+        description="Pad to max_length (fixed shapes for exported models) or to the batch's longest text.",
+    )
+    pad_token: str | None = Field(
+        None, description="Padding token (default: [PAD], <pad> or <PAD>, else id 0)."
+    )
     names: dict[str, str] | None = Field(
-        None, description="Produced array (input_ids, attention_mask, token_type_ids) -> model input name; "
-                          "arrays not named are left out (default: input_ids and attention_mask).")
+        None,
+        description="Produced array (input_ids, attention_mask, token_type_ids) -> model input name; "
+        "arrays not named are left out (default: input_ids and attention_mask).",
+    )
 
 
 def make_tokenizers_tokenizer(request: TokenizerRequest) -> TokenizersTokenizer:
     """The ``tokenizers`` tokenizer of an ensemble (its ``path`` is required)."""
     if request.path is None:
-        raise ValueError("the tokenizers tokenizer needs `path` (a tokenizer.json file or a folder holding one)")
+        raise ValueError(
+            "the tokenizers tokenizer needs `path` (a tokenizer.json file or a folder holding one)"
+        )
     options = request.options or TokenizersOptions()
-    return TokenizersTokenizer(request.path, max_length=request.max_length, padding=options.padding,
-                               pad_token=options.pad_token, names=options.names)
+    return TokenizersTokenizer(
+        request.path,
+        max_length=request.max_length,
+        padding=options.padding,
+        pad_token=options.pad_token,
+        names=options.names,
+    )
 
 
 TOKENIZERS = TokenizerSpec(
     name="tokenizers",
     make=make_tokenizers_tokenizer,
     doc="A local tokenizer.json loaded with the HuggingFace `tokenizers` library; path and max_length, "
-        "options: padding (max_length|longest), pad_token, names (produced array -> model input name).",
+    "options: padding (max_length|longest), pad_token, names (produced array -> model input name).",
     options=TokenizersOptions,
 )

@@ -55,7 +55,9 @@ class _Collect(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.exc_info and record.exc_info[1] is not None:
-            self.lines.append(f"{type(record.exc_info[1]).__name__}: {str(record.exc_info[1]).splitlines()[0][:300]}")
+            self.lines.append(
+                f"{type(record.exc_info[1]).__name__}: {str(record.exc_info[1]).splitlines()[0][:300]}"
+            )
         else:
             self.lines.append(record.getMessage().splitlines()[0][:300])
 
@@ -91,8 +93,10 @@ def _no_pickle(path: Path, options: dict[str, Any]):
     except (zipfile.BadZipFile, OSError) as error:
         raise RunError(f"{path}: not a torch.export archive ({error}).") from error
     if any(_OPAQUE in name for name in names):
-        raise RunError(f"{path}: the archive holds pickled Python objects, which run code when loaded; only with "
-                       f"allow_pickle = true in the ensemble's options, for files you trust.")
+        raise RunError(
+            f"{path}: the archive holds pickled Python objects, which run code when loaded; only with "
+            f"allow_pickle = true in the ensemble's options, for files you trust."
+        )
     previous = os.environ.get(_FORCE_WEIGHTS_ONLY)
     os.environ[_FORCE_WEIGHTS_ONLY] = "1"
     try:
@@ -133,9 +137,13 @@ class TorchMember:
                     try:
                         return torch.export.load(str(path)).module().to(self.device)
                     except Exception as error:
-                        reason = (logged[0] if logged else f"{type(error).__name__}: {str(error).strip()}").split(". ")[0]
-                        raise RunError(f"{path}: not a torch.export archive that this torch can load ({reason}). "
-                                       f"Save models with torch.export.save.") from error
+                        reason = (
+                            logged[0] if logged else f"{type(error).__name__}: {str(error).strip()}"
+                        ).split(". ")[0]
+                        raise RunError(
+                            f"{path}: not a torch.export archive that this torch can load ({reason}). "
+                            f"Save models with torch.export.save."
+                        ) from error
             if options.get("factory"):
                 factory = _factory(options["factory"])  # refused before reading anything unless enabled
                 state = torch.load(str(path), map_location=self.device, weights_only=True)
@@ -156,29 +164,40 @@ class TorchMember:
                     ) from jit_error
                 module = torch.load(str(path), map_location=self.device, weights_only=False)
                 if not isinstance(module, torch.nn.Module):
-                    raise RunError(f"{path}: the pickle holds a {type(module).__name__}, not a torch.nn.Module.") from None
+                    raise RunError(
+                        f"{path}: the pickle holds a {type(module).__name__}, not a torch.nn.Module."
+                    ) from None
                 return module
         except RunError:
             raise
         except Exception as error:
-            raise RunError(f"{path}: torch cannot load this model ({type(error).__name__}: "
-                           f"{str(error).strip().splitlines()[0][:300] if str(error).strip() else ''}).") from error
+            raise RunError(
+                f"{path}: torch cannot load this model ({type(error).__name__}: "
+                f"{str(error).strip().splitlines()[0][:300] if str(error).strip() else ''})."
+            ) from error
 
     def check_input(self, example) -> None:
         """Run two examples through the model: a shape or dtype mismatch fails here, before the run."""
         try:
             self.predict({k: v[:2] for k, v in example.items()} if isinstance(example, dict) else example[:2])
         except Exception as error:
-            shape = {k: list(v.shape) for k, v in example.items()} if isinstance(example, dict) else list(example.shape)
-            raise RunError(f"{self.path}: the model rejects preprocessed data of shape {shape} "
-                           f"({type(error).__name__}: {str(error).splitlines()[0][:300]}).") from error
+            shape = (
+                {k: list(v.shape) for k, v in example.items()}
+                if isinstance(example, dict)
+                else list(example.shape)
+            )
+            raise RunError(
+                f"{self.path}: the model rejects preprocessed data of shape {shape} "
+                f"({type(error).__name__}: {str(error).splitlines()[0][:300]})."
+            ) from error
 
     def predict(self, x) -> np.ndarray:
         torch = _torch()
         with torch.inference_mode():
             if isinstance(x, dict):  # named inputs from a tokenizer, passed as keyword arguments
-                output = self.module(**{k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
-                                        for k, v in x.items()})
+                output = self.module(
+                    **{k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device) for k, v in x.items()}
+                )
             else:
                 output = self.module(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
             if isinstance(output, tuple | list):
@@ -192,11 +211,17 @@ class TorchOptions(BaseModel):
     """``options`` of an ensemble with ``loader = "torch"``."""
 
     model_config = ConfigDict(extra="forbid")
-    factory: str | None = Field(None, description="'package.module:function' building the architecture of a state "
-                                                  "dict (imported only with --allow-code package.module).")
-    factory_kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the factory.")
-    allow_pickle: bool = Field(False, description="Load arbitrary pickles (they run code when loaded): only for "
-                                                  "files you trust.")
+    factory: str | None = Field(
+        None,
+        description="'package.module:function' building the architecture of a state "
+        "dict (imported only with --allow-code package.module).",
+    )
+    factory_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments of the factory."
+    )
+    allow_pickle: bool = Field(
+        False, description="Load arbitrary pickles (they run code when loaded): only for files you trust."
+    )
 
 
 def load_torch(request: LoadRequest) -> TorchMember:

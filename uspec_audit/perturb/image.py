@@ -132,7 +132,8 @@ def _chunked(fn: Callable, chunk: int) -> Callable:
 
 #: name -> the registered ``apply(images, ctx)`` (chunked on the CPU).
 APPLY: dict[str, Callable] = {
-    name: _chunked(fn, CPU_CHUNK_OVERRIDES.get(name, CPU_CHUNK)) for name, (fn, _) in IMAGE_PERTURBATIONS.items()
+    name: _chunked(fn, CPU_CHUNK_OVERRIDES.get(name, CPU_CHUNK))
+    for name, (fn, _) in IMAGE_PERTURBATIONS.items()
 }
 
 

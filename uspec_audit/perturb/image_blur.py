@@ -98,7 +98,9 @@ def zoom_blur(images: np.ndarray, ctx: Any) -> np.ndarray:
         box = (x0, y0, x0 + box_w, y0 + box_h)
         for i in range(n):
             for c in range(ch):
-                layer = Image.fromarray(x[i, :, :, c], "F").resize((keep_w, keep_h), Image.Resampling.BILINEAR, box=box)
+                layer = Image.fromarray(x[i, :, :, c], "F").resize(
+                    (keep_w, keep_h), Image.Resampling.BILINEAR, box=box
+                )
                 out[i, :keep_h, :keep_w, c] += np.asarray(layer)
     return to_uint8(out / np.float32(len(factors) + 1))
 

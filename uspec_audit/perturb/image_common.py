@@ -245,7 +245,9 @@ def torch_correlate(t, kernel: np.ndarray, pad_mode: str):
     nchw = t.permute(0, 3, 1, 2)
     mode = {"reflect": "reflect", "edge": "replicate"}[pad_mode]
     if r >= min(h, w) and mode == "reflect":
-        padded = torch.from_numpy(np.pad(nchw.cpu().numpy(), ((0, 0), (0, 0), (r, r), (r, r)), mode="reflect"))
+        padded = torch.from_numpy(
+            np.pad(nchw.cpu().numpy(), ((0, 0), (0, 0), (r, r), (r, r)), mode="reflect")
+        )
         padded = padded.to(t.device)
     else:
         padded = F.pad(nchw, (r, r, r, r), mode=mode)

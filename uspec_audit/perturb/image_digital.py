@@ -210,7 +210,9 @@ def elastic_transform(images: np.ndarray, ctx: Any) -> np.ndarray:
     wy = (yy - y0)[..., None]
     wx = (xx - x0)[..., None]
     stride = w + 2
-    base = (np.arange(n)[:, None, None] * (h + 2) + y0.astype(np.int64) + 1) * stride + x0.astype(np.int64) + 1
+    base = (
+        (np.arange(n)[:, None, None] * (h + 2) + y0.astype(np.int64) + 1) * stride + x0.astype(np.int64) + 1
+    )
 
     def at(offset: int) -> np.ndarray:
         return np.take(pad, base + offset, axis=0)

@@ -53,7 +53,9 @@ def _needles(rng: np.random.Generator, shape: tuple[int, int], density: float, l
         r = line.shape[0] // 2
         kernel[: line.shape[0], : line.shape[1]] = line
         kernel = np.roll(kernel, (-r, -r), axis=(0, 1))
-        streak = scipy.fft.irfft2(scipy.fft.rfft2(seeds) * scipy.fft.rfft2(kernel), s=shape).astype(np.float32)
+        streak = scipy.fft.irfft2(scipy.fft.rfft2(seeds) * scipy.fft.rfft2(kernel), s=shape).astype(
+            np.float32
+        )
         out = np.maximum(out, streak)
     return out / max(float(out.max()), 1e-6)
 
@@ -62,7 +64,9 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float
     """Low-frequency noise: Gaussian-filtered noise on a 1/16 grid, upsampled bilinearly."""
     small = (shape[0] // 16 + 2, shape[1] // 16 + 2) + tuple(shape[2:])
     noise = rng.standard_normal(small).astype(np.float32)
-    noise = scipy.ndimage.gaussian_filter(noise, (sigma / 16, sigma / 16) + (0,) * (len(shape) - 2), mode="wrap")
+    noise = scipy.ndimage.gaussian_filter(
+        noise, (sigma / 16, sigma / 16) + (0,) * (len(shape) - 2), mode="wrap"
+    )
     zoom = (shape[0] / small[0], shape[1] / small[1]) + (1,) * (len(shape) - 2)
     up = scipy.ndimage.zoom(noise, zoom, order=1, grid_mode=True, mode="grid-wrap")
     return up[: shape[0], : shape[1]]

@@ -139,8 +139,12 @@ def _canny(img: np.ndarray, low: float, high: float) -> np.ndarray:
     """OpenCV-style Canny on uint8 (B, H, W): 3x3 Sobel, L1 magnitude, non-maximum suppression, hysteresis."""
     f = img.astype(np.float32)
     diff, smooth = [-1.0, 0.0, 1.0], [1.0, 2.0, 1.0]  # Sobel along H, W only (never across the batch)
-    gx = scipy.ndimage.correlate1d(scipy.ndimage.correlate1d(f, diff, axis=2, mode="mirror"), smooth, axis=1, mode="mirror")
-    gy = scipy.ndimage.correlate1d(scipy.ndimage.correlate1d(f, diff, axis=1, mode="mirror"), smooth, axis=2, mode="mirror")
+    gx = scipy.ndimage.correlate1d(
+        scipy.ndimage.correlate1d(f, diff, axis=2, mode="mirror"), smooth, axis=1, mode="mirror"
+    )
+    gy = scipy.ndimage.correlate1d(
+        scipy.ndimage.correlate1d(f, diff, axis=1, mode="mirror"), smooth, axis=2, mode="mirror"
+    )
     mag = np.abs(gx) + np.abs(gy)
     pad = np.pad(mag, ((0, 0), (1, 1), (1, 1)))
     h, w = mag.shape[1:]

@@ -27,22 +27,51 @@ def analysis_plan(plan: Plan, ensembles: dict, registry, metric_names) -> Analys
     ensemble_plans = []
     for name, ensemble in ensembles.items():
         groups = tuple(ensemble.groups) if any(g is not None for g in ensemble.groups) else None
-        ensemble_plans.append(EnsemblePlan(name=name, task=ensemble.config.task, members=tuple(ensemble.member_names),
-                                           reference=plan.references.get(name), groups=groups))
+        ensemble_plans.append(
+            EnsemblePlan(
+                name=name,
+                task=ensemble.config.task,
+                members=tuple(ensemble.member_names),
+                reference=plan.references.get(name),
+                groups=groups,
+            )
+        )
     test_plans = tuple(
-        TestPlan(name=t.config.name, kind=t.kind.name, ensembles=tuple(t.ensembles),
-                 metrics=tuple(sorted({m for e in t.ensembles
-                                       for m in metrics_for(ensembles[e].config.task, t.config.metrics)})),
-                 by=tuple(t.checked.by), variants=tuple(v.label for v in t.variants),
-                 compare_with_reference=t.kind.compare_with_reference, rex_domains=t.kind.rex_domains)
+        TestPlan(
+            name=t.config.name,
+            kind=t.kind.name,
+            ensembles=tuple(t.ensembles),
+            metrics=tuple(
+                sorted(
+                    {m for e in t.ensembles for m in metrics_for(ensembles[e].config.task, t.config.metrics)}
+                )
+            ),
+            by=tuple(t.checked.by),
+            variants=tuple(v.label for v in t.variants),
+            compare_with_reference=t.kind.compare_with_reference,
+            rex_domains=t.kind.rex_domains,
+        )
         for t in plan.tests
     )
-    return AnalysisPlan(ensembles=tuple(ensemble_plans), tests=test_plans, higher_is_better=higher_is_better,
-                        metric_functions=metric_functions)
+    return AnalysisPlan(
+        ensembles=tuple(ensemble_plans),
+        tests=test_plans,
+        higher_is_better=higher_is_better,
+        metric_functions=metric_functions,
+    )
 
 
-def analyze_run(metrics: pd.DataFrame, plan: Plan, ensembles: dict, load_predictions: Callable, audit, registry,
-                progress: Progress, warnings: list[str], stats_plan: AnalysisPlan | None = None) -> dict[str, pd.DataFrame]:
+def analyze_run(
+    metrics: pd.DataFrame,
+    plan: Plan,
+    ensembles: dict,
+    load_predictions: Callable,
+    audit,
+    registry,
+    progress: Progress,
+    warnings: list[str],
+    stats_plan: AnalysisPlan | None = None,
+) -> dict[str, pd.DataFrame]:
     """Every statistics table, then the kinds' own tables. ``stats_plan``: :func:`analysis_plan` of the run (made
     here when not given)."""
     # scipy.stats and these were imported on a thread while the members ran, if any did (engine/warmup.py);
@@ -56,18 +85,28 @@ def analyze_run(metrics: pd.DataFrame, plan: Plan, ensembles: dict, load_predict
     model = audit.model
     stats_plan = stats_plan or analysis_plan(plan, ensembles, registry, metrics["metric"].unique())
     with progress.step("Ensemble statistics", None):
-        tables = analyze(metrics, load_predictions, stats_plan, model.analysis, model.audit.seed, notes=warnings)
+        tables = analyze(
+            metrics, load_predictions, stats_plan, model.analysis, model.audit.seed, notes=warnings
+        )
     with progress.step("Multi-bootstrap differences", None):
         tables["differences"] = differences(load_predictions, stats_plan, model.analysis, model.audit.seed)
     tables["metrics"] = metrics
     reserved = frozenset(tables) | {"contracts"}
-    for name, frame in kind_tables(plan, metrics, load_predictions, model.audit.seed, registry, reserved).items():
+    for name, frame in kind_tables(
+        plan, metrics, load_predictions, model.audit.seed, registry, reserved
+    ).items():
         tables[name] = frame
     return tables
 
 
-def kind_tables(plan: Plan, metrics: pd.DataFrame, load_predictions: Callable, seed: int, registry,
-                reserved: frozenset[str] = frozenset()) -> dict[str, pd.DataFrame]:
+def kind_tables(
+    plan: Plan,
+    metrics: pd.DataFrame,
+    load_predictions: Callable,
+    seed: int,
+    registry,
+    reserved: frozenset[str] = frozenset(),
+) -> dict[str, pd.DataFrame]:
     """The tables of every kind that has tests in ``plan`` (``TestKindSpec.tables``), once per kind with all of
     its tests, in the order the kinds first appear; tables two kinds both return are concatenated."""
     by_kind: dict[str, list] = {}
@@ -79,12 +118,20 @@ def kind_tables(plan: Plan, metrics: pd.DataFrame, load_predictions: Callable, s
         if kind.tables is None:
             continue
         request = TablesRequest(
-            tests=tuple(KindTest(t.config.name, t.config.dataset, t.params, tuple(t.ensembles), tuple(t.variants))
-                        for t in runs),
-            metrics=metrics, load_predictions=load_predictions, references=dict(plan.references), seed=seed,
-            registry=registry)
+            tests=tuple(
+                KindTest(t.config.name, t.config.dataset, t.params, tuple(t.ensembles), tuple(t.variants))
+                for t in runs
+            ),
+            metrics=metrics,
+            load_predictions=load_predictions,
+            references=dict(plan.references),
+            seed=seed,
+            registry=registry,
+        )
         record = registry.record("test_kind", name)
-        produced = call_component(record, "test kind", "failed computing its tables", kind.tables, request) or {}
+        produced = (
+            call_component(record, "test kind", "failed computing its tables", kind.tables, request) or {}
+        )
         for table, frame in produced.items():
             problem = _table_problem(table, frame, reserved)
             if problem:

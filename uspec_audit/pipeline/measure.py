@@ -20,20 +20,32 @@ from uspec_audit.results.predictions import predictions_frame
 from uspec_audit.results.writer import write_result_table
 
 
-def metric_rows(predictions: PredictionSet, kind: str, metrics: list[str], by: list[str], registry,
-                perturbation: str | None, severity: int | None, min_stratum_size: int = 1) -> list[dict]:
+def metric_rows(
+    predictions: PredictionSet,
+    kind: str,
+    metrics: list[str],
+    by: list[str],
+    registry,
+    perturbation: str | None,
+    severity: int | None,
+    min_stratum_size: int = 1,
+) -> list[dict]:
     """Rows of ``metrics.parquet`` for one ensemble on one (test, variant)."""
     records = [registry.record("metric", name) for name in metrics]
     target = predictions.target
     if predictions.is_classification:
         target = target.astype(np.int64)
-    groups: list[str | None] = list(predictions.groups) if predictions.groups else [None] * len(predictions.members)
+    groups: list[str | None] = (
+        list(predictions.groups) if predictions.groups else [None] * len(predictions.members)
+    )
     parts = [(ALL, np.ones(len(target), dtype=bool))]
     where = f"test '{predictions.test}' of ensemble '{predictions.ensemble}'"
     for label, mask in strata(predictions.attributes, by, where):
         if mask.sum() < min_stratum_size:
-            raise RunError(f"{where}: stratum '{label}' has {int(mask.sum())} examples, fewer than "
-                           f"min_stratum_size = {min_stratum_size}.")
+            raise RunError(
+                f"{where}: stratum '{label}' has {int(mask.sum())} examples, fewer than "
+                f"min_stratum_size = {min_stratum_size}."
+            )
         parts.append((label, mask))
     rows = []
     for stratum, mask in parts:
@@ -41,14 +53,30 @@ def metric_rows(predictions: PredictionSet, kind: str, metrics: list[str], by: l
         for m, member in enumerate(predictions.members):
             output = predictions.outputs[m][mask].astype(np.float64)
             for record in records:
-                value = _metric_value(record, target[mask], output, predictions.task, n,
-                                      f"{where} ({predictions.variant}), member '{member}', stratum '{stratum}'")
-                rows.append({
-                    "ensemble": predictions.ensemble, "member": member, "group": groups[m],
-                    "test": predictions.test, "kind": kind, "variant": predictions.variant,
-                    "perturbation": perturbation, "severity": severity, "stratum": stratum, "n": n,
-                    "metric": record.name, "value": value,
-                })
+                value = _metric_value(
+                    record,
+                    target[mask],
+                    output,
+                    predictions.task,
+                    n,
+                    f"{where} ({predictions.variant}), member '{member}', stratum '{stratum}'",
+                )
+                rows.append(
+                    {
+                        "ensemble": predictions.ensemble,
+                        "member": member,
+                        "group": groups[m],
+                        "test": predictions.test,
+                        "kind": kind,
+                        "variant": predictions.variant,
+                        "perturbation": perturbation,
+                        "severity": severity,
+                        "stratum": stratum,
+                        "n": n,
+                        "metric": record.name,
+                        "value": value,
+                    }
+                )
     return rows
 
 
@@ -79,8 +107,6 @@ def metrics_for(task: str, requested: list[str] | None) -> list[str]:
     return list(requested) if requested else list(DEFAULT_METRICS[task])
 
 
-
-
 def measure(plan: Plan, units, registry, progress: Progress, staging: Path) -> pd.DataFrame:
     """The ``metrics`` table of every unit of ``plan`` (``units``: a :class:`~uspec_audit.pipeline.units.UnitReader`);
     each unit's predictions are written under ``staging/predictions`` on the way."""
@@ -95,8 +121,16 @@ def measure(plan: Plan, units, registry, progress: Progress, staging: Path) -> p
                 for ensemble in test_run.ensembles:
                     predictions = units.unit(ensemble, test_run, variant)
                     names = metrics_for(predictions.task, test_run.config.metrics)
-                    rows += metric_rows(predictions, test_run.kind.name, names, by, registry,
-                                        variant.perturbation, variant.severity, min_size)
+                    rows += metric_rows(
+                        predictions,
+                        test_run.kind.name,
+                        names,
+                        by,
+                        registry,
+                        variant.perturbation,
+                        variant.severity,
+                        min_size,
+                    )
                     write_predictions(staging, predictions)
                     advance()
     return metrics_frame(rows)
@@ -104,6 +138,11 @@ def measure(plan: Plan, units, registry, progress: Progress, staging: Path) -> p
 
 def write_predictions(output: Path, predictions: PredictionSet) -> None:
     """``predictions/ensemble=E/test=T/variant=V/part-0.parquet`` under ``output``."""
-    folder = (output / "predictions" / f"ensemble={quote(predictions.ensemble, safe='')}"
-              / f"test={quote(predictions.test, safe='')}" / f"variant={quote(predictions.variant, safe='')}")
+    folder = (
+        output
+        / "predictions"
+        / f"ensemble={quote(predictions.ensemble, safe='')}"
+        / f"test={quote(predictions.test, safe='')}"
+        / f"variant={quote(predictions.variant, safe='')}"
+    )
     write_result_table("predictions", predictions_frame(predictions), folder / "part-0.parquet")

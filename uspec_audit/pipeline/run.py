@@ -72,7 +72,9 @@ class RunOptions:
     address: str | None = None  # ray: an existing cluster
 
 
-def execute_audit(audit: CheckedAudit, registry, options: RunOptions, progress: Progress | None = None) -> RunOutcome:
+def execute_audit(
+    audit: CheckedAudit, registry, options: RunOptions, progress: Progress | None = None
+) -> RunOutcome:
     """Run the checked audit and commit every result file; raise a :class:`~uspec_audit.errors.UspecError` on
     failure (the previous results then stay as they were)."""
     progress = progress or Progress()
@@ -80,22 +82,43 @@ def execute_audit(audit: CheckedAudit, registry, options: RunOptions, progress: 
     output = _output_folder(audit, options)
     plan = _plan(audit, registry, options)
     folder = ResultsFolder.claim(output)
-    with writer_lock(folder.path, wait=options.wait, command=options.command), allowed_code(options.allow_code):
+    with (
+        writer_lock(folder.path, wait=options.wait, command=options.command),
+        allowed_code(options.allow_code),
+    ):
         notes = recover(folder)
         with Staging(folder) as staging:
             warnings = list(audit.warnings) + notes
-            inferred = infer(audit, registry, plan, folder.cache_dir, fresh=options.fresh, device=options.device,
-                             progress=progress, warnings=warnings,
-                             check_metadata=lambda metadata: check_strata(audit.loaded, plan, metadata),
-                             executor=options.executor, address=options.address, allow_code=options.allow_code)
+            inferred = infer(
+                audit,
+                registry,
+                plan,
+                folder.cache_dir,
+                fresh=options.fresh,
+                device=options.device,
+                progress=progress,
+                warnings=warnings,
+                check_metadata=lambda metadata: check_strata(audit.loaded, plan, metadata),
+                executor=options.executor,
+                address=options.address,
+                allow_code=options.allow_code,
+            )
             analysis_started = time.perf_counter()
             units = UnitReader(plan, inferred)
             metrics = measure(plan, units, registry, progress, staging.path)
             stats_plan = analysis_plan(plan, inferred.ensembles, registry, metrics["metric"].unique())
             # Unchanged inputs, settings and code: the tables of an earlier run (engine/stats_cache.py).
             statistics = StatisticsCache(folder.path, enabled=not options.fresh)
-            key = statistics_key(plan, stats_plan, metrics, inferred.unit_keys, inferred.cache.folder,
-                                 inferred.metadata, audit.model, registry)
+            key = statistics_key(
+                plan,
+                stats_plan,
+                metrics,
+                inferred.unit_keys,
+                inferred.cache.folder,
+                inferred.metadata,
+                audit.model,
+                registry,
+            )
             cached = statistics.get(key)
             tables: MutableMapping[str, pd.DataFrame]
             if cached is not None:
@@ -103,32 +126,65 @@ def execute_audit(audit: CheckedAudit, registry, options: RunOptions, progress: 
                 warnings += analysis_notes
             else:
                 noted = len(warnings)
-                tables = analyze_run(metrics, plan, inferred.ensembles, units.load, audit, registry, progress,
-                                     warnings, stats_plan)
+                tables = analyze_run(
+                    metrics,
+                    plan,
+                    inferred.ensembles,
+                    units.load,
+                    audit,
+                    registry,
+                    progress,
+                    warnings,
+                    stats_plan,
+                )
                 tables["contracts"] = contracts_stage(plan, tables, stats_plan.higher_is_better)
                 # the catalog's tables as it declares them, before they are stored or written (a plugin kind's
                 # own tables are not in the catalog)
                 check_result_tables({name: frame for name, frame in tables.items() if name in TABLES})
                 tables = statistics.put(key, dict(tables), warnings[noted:])
-            timings = {**{k: inferred.timings[k] for k in ("load_s", "inference_s")},
-                       "analysis_s": time.perf_counter() - analysis_started,
-                       **{k: inferred.timings[k] for k in ("units_computed", "units_reused")}}
+            timings = {
+                **{k: inferred.timings[k] for k in ("load_s", "inference_s")},
+                "analysis_s": time.perf_counter() - analysis_started,
+                **{k: inferred.timings[k] for k in ("units_computed", "units_reused")},
+            }
             warnings += [w for w in inferred.cache.warnings + statistics.warnings if w not in warnings]
             reuse = {"statistics_key": key, "statistics_reused": cached is not None}
-            outcome = write_results(audit, registry, plan, options, progress, inferred, tables, timings, warnings,
-                                    staging.path, output, started, reuse)
-            if interrupted():  # a library swallowed the KeyboardInterrupt: still never commit an interrupted run
+            outcome = write_results(
+                audit,
+                registry,
+                plan,
+                options,
+                progress,
+                inferred,
+                tables,
+                timings,
+                warnings,
+                staging.path,
+                output,
+                started,
+                reuse,
+            )
+            if (
+                interrupted()
+            ):  # a library swallowed the KeyboardInterrupt: still never commit an interrupted run
                 raise KeyboardInterrupt
             staging.commit()
     outcome.reports = [output / name for name in outcome.manifest["reports"]]
     return outcome
 
 
-def contracts_stage(plan: Plan, tables: MutableMapping[str, pd.DataFrame], higher_is_better: dict[str, bool]) -> pd.DataFrame:
+def contracts_stage(
+    plan: Plan, tables: MutableMapping[str, pd.DataFrame], higher_is_better: dict[str, bool]
+) -> pd.DataFrame:
     """The contracts table: every bound of every test, PASS or FAIL."""
     references = frozenset(t.config.name for t in plan.tests if t.kind.reference)
-    return check_contracts([t.config for t in plan.tests], tables["summary"], tables.get("flips"), higher_is_better,
-                           references=references)
+    return check_contracts(
+        [t.config for t in plan.tests],
+        tables["summary"],
+        tables.get("flips"),
+        higher_is_better,
+        references=references,
+    )
 
 
 def _output_folder(audit: CheckedAudit, options: RunOptions) -> Path:

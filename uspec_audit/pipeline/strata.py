@@ -22,8 +22,10 @@ def strata(attributes: dict[str, np.ndarray], by: list[str], where: str) -> list
     frame = pd.DataFrame({a: attributes[a] for a in by})
     missing = frame.isna().any(axis=1)
     if missing.any():
-        raise RunError(f"{where}: {int(missing.sum())} examples have no value for the stratification attribute(s) "
-                       f"{by}; every example needs a value (fill them or drop those rows).")
+        raise RunError(
+            f"{where}: {int(missing.sum())} examples have no value for the stratification attribute(s) "
+            f"{by}; every example needs a value (fill them or drop those rows)."
+        )
     codes = frame.groupby(by, sort=True).ngroup().to_numpy()
     keys = frame.drop_duplicates().sort_values(by).itertuples(index=False, name=None)
     result = []
@@ -59,10 +61,13 @@ def check_strata(loaded, plan, metadata: dict[str, pd.DataFrame]) -> list[str]:
                 f"{loaded.where('tests', test_run.index, 'by')}: test '{test.name}': stratifying by {by} gives "
                 f"{count:,} strata ({counts} distinct values), more than max_strata = {split.max_count}. Is it an "
                 f"id or a continuous value? Stratify by a coarser attribute (e.g. bands), or raise max_strata "
-                f"for this test if you mean it.")
+                f"for this test if you mean it."
+            )
         for attribute in by:
             if _looks_like_id(frame[attribute]):
-                warnings.append(f"test '{test.name}': attribute '{attribute}' has {frame[attribute].nunique():,} "
-                                f"distinct values for {len(frame):,} examples; it looks like an id, and strata "
-                                f"of one or two examples say nothing about spread.")
+                warnings.append(
+                    f"test '{test.name}': attribute '{attribute}' has {frame[attribute].nunique():,} "
+                    f"distinct values for {len(frame):,} examples; it looks like an id, and strata "
+                    f"of one or two examples say nothing about spread."
+                )
     return warnings

@@ -30,10 +30,17 @@ class UnitReader:
         key = self.inferred.unit_keys[(ensemble, group_key)]
         unit = self._read(key)
         if unit is None:
-            raise RunError(f"the stored predictions of unit {key} in {self.inferred.cache.folder} were removed or "
-                           f"damaged while this run was using them; run the same command again to recompute them.")
-        return _prediction_set(unit, self.inferred.ensembles[ensemble], test_run, variant,
-                               self.inferred.metadata[test_run.config.dataset])
+            raise RunError(
+                f"the stored predictions of unit {key} in {self.inferred.cache.folder} were removed or "
+                f"damaged while this run was using them; run the same command again to recompute them."
+            )
+        return _prediction_set(
+            unit,
+            self.inferred.ensembles[ensemble],
+            test_run,
+            variant,
+            self.inferred.metadata[test_run.config.dataset],
+        )
 
     def load(self, ensemble: str, test: str, variant: str) -> PredictionSet:
         """The predictions of ``ensemble`` on the test named ``test`` under the variant labelled ``variant``."""
@@ -41,14 +48,27 @@ class UnitReader:
         return self.unit(ensemble, test_run, variant_spec)
 
 
-def _prediction_set(unit: UnitPredictions, ensemble, test_run: TestRun, variant: Variant,
-                    meta: pd.DataFrame) -> PredictionSet:
+def _prediction_set(
+    unit: UnitPredictions, ensemble, test_run: TestRun, variant: Variant, meta: pd.DataFrame
+) -> PredictionSet:
     ids = meta["id"].to_numpy()
     if len(ids) != len(unit.ids) or not np.array_equal(ids, unit.ids):
-        raise RunError(f"dataset '{test_run.config.dataset}': the example ids of the stream differ from the "
-                       f"dataset's metadata; ids must be stable.")
-    attributes = {column: meta[column].to_numpy() for column in meta.columns if column not in ("id", "target")}
-    return PredictionSet(ensemble=ensemble.name, test=test_run.config.name, variant=variant.label,
-                         task=ensemble.config.task, members=list(unit.members), ids=unit.ids, target=unit.target,
-                         outputs=unit.outputs, attributes=attributes,
-                         groups=list(ensemble.groups) if any(g is not None for g in ensemble.groups) else None)
+        raise RunError(
+            f"dataset '{test_run.config.dataset}': the example ids of the stream differ from the "
+            f"dataset's metadata; ids must be stable."
+        )
+    attributes = {
+        column: meta[column].to_numpy() for column in meta.columns if column not in ("id", "target")
+    }
+    return PredictionSet(
+        ensemble=ensemble.name,
+        test=test_run.config.name,
+        variant=variant.label,
+        task=ensemble.config.task,
+        members=list(unit.members),
+        ids=unit.ids,
+        target=unit.target,
+        outputs=unit.outputs,
+        attributes=attributes,
+        groups=list(ensemble.groups) if any(g is not None for g in ensemble.groups) else None,
+    )

@@ -21,9 +21,21 @@ from uspec_audit.results.folder import MANIFEST
 from uspec_audit.results.writer import write_json
 
 
-def write_results(audit: CheckedAudit, registry, plan: Plan, options, progress: Progress, inferred: Inferred,
-                  tables: MutableMapping[str, pd.DataFrame], timings: dict, warnings: list[str], staging: Path, output: Path,
-                  started: tuple[float, str], reuse: dict | None = None):
+def write_results(
+    audit: CheckedAudit,
+    registry,
+    plan: Plan,
+    options,
+    progress: Progress,
+    inferred: Inferred,
+    tables: MutableMapping[str, pd.DataFrame],
+    timings: dict,
+    warnings: list[str],
+    staging: Path,
+    output: Path,
+    started: tuple[float, str],
+    reuse: dict | None = None,
+):
     """Tables, then the reports (rendered from the tables and a first manifest), then the final manifest;
     returns the :class:`~uspec_audit.pipeline.outcome.RunOutcome`."""
 
@@ -34,9 +46,21 @@ def write_results(audit: CheckedAudit, registry, plan: Plan, options, progress: 
 
     def manifest(extra_warnings: list[str]) -> dict:
         timings["total_s"] = time.perf_counter() - started_wall
-        record = build_manifest(loaded, plan, inferred.ensembles, inferred.readers, inferred.metadata,
-                                inferred.fingerprints, output, options.command, warnings + extra_warnings,
-                                started_at, timings, unit_records(plan, inferred.unit_keys), registry)
+        record = build_manifest(
+            loaded,
+            plan,
+            inferred.ensembles,
+            inferred.readers,
+            inferred.metadata,
+            inferred.fingerprints,
+            output,
+            options.command,
+            warnings + extra_warnings,
+            started_at,
+            timings,
+            unit_records(plan, inferred.unit_keys),
+            registry,
+        )
         record["execution"] = inferred.execution
         return record
 
@@ -50,7 +74,9 @@ def write_results(audit: CheckedAudit, registry, plan: Plan, options, progress: 
         first = manifest([])
         write_json(first, staging / MANIFEST)
         source = file_records(staging, [MANIFEST])[0]["sha256"]
-        rendered = render_or_reuse(staging, formats, options.pdf, progress, output, first, source, options.fresh)
+        rendered = render_or_reuse(
+            staging, formats, options.pdf, progress, output, first, source, options.fresh
+        )
         (staging / MANIFEST).unlink()
     timings["reports_s"] = time.perf_counter() - reports_started
     written, report_warnings = rendered.written, rendered.warnings
@@ -60,8 +86,13 @@ def write_results(audit: CheckedAudit, registry, plan: Plan, options, progress: 
     final.update((reuse or {}) | rendered.manifest_fields())
     final["files"] = file_records(staging, [f for f in _staged_files(staging) if f != MANIFEST])
     write_json(final, staging / MANIFEST)  # last: only now is the staged folder complete
-    return RunOutcome(output=output, tables=tables, manifest=final, warnings=warnings + report_warnings,
-                      report_warnings=report_warnings)
+    return RunOutcome(
+        output=output,
+        tables=tables,
+        manifest=final,
+        warnings=warnings + report_warnings,
+        report_warnings=report_warnings,
+    )
 
 
 def _staged_files(staging: Path) -> list[str]:

@@ -31,7 +31,11 @@ def e_pre(text: Any) -> str:
 
 def badge(verdict: Any, reason: Any = None) -> str:
     """A verdict badge; with ``reason`` the sentence that explains it, under the badge."""
-    v = str(verdict) if verdict is not None and not (isinstance(verdict, float) and not isnum(verdict)) else "unknown"
+    v = (
+        str(verdict)
+        if verdict is not None and not (isinstance(verdict, float) and not isnum(verdict))
+        else "unknown"
+    )
     out = f'<span class="badge v-{e(v)}">{e(v)}</span>'
     if reason is not None and not (isinstance(reason, float) and not isnum(reason)) and str(reason):
         out += f'<span class="reason">{e(reason)}</span>'
@@ -44,8 +48,15 @@ def status_badge(status: Any) -> str:
     return f'<span class="badge s-{e(s)}">{e(mark)}</span>'
 
 
-def table(headers: list[str], rows: list[list[str]], caption: str = "", num: set[int] | None = None,
-          row_class: list[str] | None = None, sortable: bool = True, nowrap: set[int] | None = None) -> str:
+def table(
+    headers: list[str],
+    rows: list[list[str]],
+    caption: str = "",
+    num: set[int] | None = None,
+    row_class: list[str] | None = None,
+    sortable: bool = True,
+    nowrap: set[int] | None = None,
+) -> str:
     """An HTML table; ``rows`` hold ready (escaped) cell HTML; ``num`` are right-aligned column indices,
     ``nowrap`` columns that keep their content on one line (the verdict badges)."""
     num, nowrap = num or set(), nowrap or set()
@@ -62,11 +73,15 @@ def table(headers: list[str], rows: list[list[str]], caption: str = "", num: set
         body.append(f"<tr{tr}>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(cells)) + "</tr>")
     more = ""
     if len(rows) > MAX_TABLE_ROWS:
-        more = (f'<p class="muted">Showing {MAX_TABLE_ROWS} of {len(rows)} rows; the full table is in the '
-                "results folder.</p>")
+        more = (
+            f'<p class="muted">Showing {MAX_TABLE_ROWS} of {len(rows)} rows; the full table is in the '
+            "results folder.</p>"
+        )
     cap = f"<caption>{caption}</caption>" if caption else ""
-    return (f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table></div>{more}')
+    return (
+        f'<div class="table-wrap"><table>{cap}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>{more}"
+    )
 
 
 def figure_html(fig: F.Figure | F.Note | None, figs: list[F.Figure]) -> str:
@@ -77,9 +92,11 @@ def figure_html(fig: F.Figure | F.Note | None, figs: list[F.Figure]) -> str:
         return f'<p class="figure-note"><b>{e(fig.title)}:</b> {e(fig.text)}</p>'
     figs.append(fig)
     n = len(figs)
-    return (f'<figure id="{e(fig.id)}"><img src="{fig.src}" alt="{e(fig.alt)}" width="{fig.width_px}" '
-            f'height="{fig.height_px}" loading="eager">'
-            f"<figcaption><b>Figure {n}. {e(fig.title)}.</b> {e(fig.guide)}</figcaption></figure>")
+    return (
+        f'<figure id="{e(fig.id)}"><img src="{fig.src}" alt="{e(fig.alt)}" width="{fig.width_px}" '
+        f'height="{fig.height_px}" loading="eager">'
+        f"<figcaption><b>Figure {n}. {e(fig.title)}.</b> {e(fig.guide)}</figcaption></figure>"
+    )
 
 
 def ci(lo: Any, hi: Any, fmt: Callable[[Any], str]) -> str:
@@ -96,8 +113,11 @@ def formats(frame: pd.DataFrame, spec: dict[str, tuple[tuple[str, ...], int, int
     all source columns (a value and its CI bounds) decide the column's single format."""
     out = {}
     for name, (columns, sig, min_sig) in spec.items():
-        values = pd.concat([frame[c] for c in columns if c in frame.columns]) if any(
-            c in frame.columns for c in columns) else pd.Series(dtype=float)
+        values = (
+            pd.concat([frame[c] for c in columns if c in frame.columns])
+            if any(c in frame.columns for c in columns)
+            else pd.Series(dtype=float)
+        )
         out[name] = column_format(pd.to_numeric(values, errors="coerce"), sig=sig, min_sig=min_sig)
     return out
 
@@ -107,8 +127,10 @@ def synthetic_banner(manifest: dict) -> str:
     names = [d.get("name") for d in manifest.get("datasets") or [] if d.get("synthetic")]
     if not names:
         return ""
-    return ('<div class="banner synthetic" role="note"><b>Synthetic data.</b> '
-            + ", ".join(f"<b>{e(n)}</b>" for n in names)
-            + (" is" if len(names) == 1 else " are")
-            + " generated, not collected from the real world (marked <code>synthetic = true</code> in the audit "
-              "file): the numbers show how the models behave on these generated inputs, not on real ones.</div>")
+    return (
+        '<div class="banner synthetic" role="note"><b>Synthetic data.</b> '
+        + ", ".join(f"<b>{e(n)}</b>" for n in names)
+        + (" is" if len(names) == 1 else " are")
+        + " generated, not collected from the real world (marked <code>synthetic = true</code> in the audit "
+        "file): the numbers show how the models behave on these generated inputs, not on real ones.</div>"
+    )

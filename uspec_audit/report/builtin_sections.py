@@ -60,4 +60,7 @@ BUILTIN_SECTIONS = (
 )
 
 # sections that advance the progress themselves: once per ensemble, once per test
-ADVANCES_ITSELF = {"ensembles": lambda results: len(results.ensembles), "tests": lambda results: len(results.test_names())}
+ADVANCES_ITSELF = {
+    "ensembles": lambda results: len(results.ensembles),
+    "tests": lambda results: len(results.test_names()),
+}

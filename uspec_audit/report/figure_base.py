@@ -28,10 +28,20 @@ MAX_PANELS = 6
 SVG_LIMIT = 200_000  # bytes; a bigger SVG is replaced by a PNG
 
 RC: dict[RcKeyType, Any] = {
-    "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
-    "legend.fontsize": 7, "axes.spines.top": False, "axes.spines.right": False, "svg.hashsalt": "uspec-audit",
-    "axes.prop_cycle": cycler(color=OKABE_ITO), "figure.dpi": 100, "svg.fonttype": "none",
-    "font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"],
+    "font.size": 8,
+    "axes.titlesize": 9,
+    "axes.labelsize": 8,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "legend.fontsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "uspec-audit",
+    "axes.prop_cycle": cycler(color=OKABE_ITO),
+    "figure.dpi": 100,
+    "svg.fonttype": "none",
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"],
 }
 
 
@@ -102,4 +112,6 @@ def member_matrix(results: Results, ensemble: str, metric: str) -> pd.DataFrame 
     if m.empty:
         return None
     m = m.assign(variant=m["variant"].fillna("none"), stratum=m["stratum"].fillna("all"))
-    return m.pivot_table(index="member", columns=["test", "variant", "stratum"], values="value", aggfunc="mean")
+    return m.pivot_table(
+        index="member", columns=["test", "variant", "stratum"], values="value", aggfunc="mean"
+    )

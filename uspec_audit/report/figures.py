@@ -60,8 +60,16 @@ def parallel_axis(results: Results, ensemble: str, metric: str) -> Figure | None
             ax.axvline(float(xi), color="#999999", lw=0.6, zorder=0)
         ax.axhline(0, color="#555555", lw=0.6, ls=":")
         for i, member in enumerate(z.index):
-            ax.plot(x, z.loc[member, cells].to_numpy(float), marker="o", ms=3, lw=1.0, alpha=0.85,
-                    label=str(member), **style(i))
+            ax.plot(
+                x,
+                z.loc[member, cells].to_numpy(float),
+                marker="o",
+                ms=3,
+                lw=1.0,
+                alpha=0.85,
+                label=str(member),
+                **style(i),
+            )
         labels = [cell_label(*c) for c in cells]
         ax.set_xticks(x, labels, rotation=40, ha="right")
         ax.get_xticklabels()[0].set_fontweight("bold")
@@ -72,14 +80,19 @@ def parallel_axis(results: Results, ensemble: str, metric: str) -> Figure | None
             ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
         spread = {c: z[c].max() - z[c].min() for c in cells[1:]}
         widest = max(spread, key=lambda c: spread[c]) if spread else cells[0]
-        alt = (f"Parallel-axis plot for ensemble {ensemble}, metric {metric}: {len(z.index)} members across "
-               f"{len(cells)} test cells. On the iid axis the members span "
-               f"{z[cells[0]].max() - z[cells[0]].min():.1f} iid sd; the widest spread is on "
-               f"{cell_label(*widest)} ({spread.get(widest, 0):.1f} iid sd).")
-        guide = ("Each line is one member; each vertical axis is a test cell (iid in bold); a spread much "
-                 "wider than on the iid axis means the training pipeline does not pin down behaviour there.")
-        return encode(fig, slug("parallel", ensemble, metric), f"Member deviations · {ensemble} · {metric}",
-                       alt, guide)
+        alt = (
+            f"Parallel-axis plot for ensemble {ensemble}, metric {metric}: {len(z.index)} members across "
+            f"{len(cells)} test cells. On the iid axis the members span "
+            f"{z[cells[0]].max() - z[cells[0]].min():.1f} iid sd; the widest spread is on "
+            f"{cell_label(*widest)} ({spread.get(widest, 0):.1f} iid sd)."
+        )
+        guide = (
+            "Each line is one member; each vertical axis is a test cell (iid in bold); a spread much "
+            "wider than on the iid axis means the training pipeline does not pin down behaviour there."
+        )
+        return encode(
+            fig, slug("parallel", ensemble, metric), f"Member deviations · {ensemble} · {metric}", alt, guide
+        )
 
 
 def correlation_heatmap(results: Results, ensemble: str, metric: str) -> Figure | Note | None:
@@ -90,10 +103,24 @@ def correlation_heatmap(results: Results, ensemble: str, metric: str) -> Figure 
     c = c[(c["ensemble"] == ensemble) & (c["metric"] == metric)]
     if c.empty:
         return None
-    a = [cell_label(t, v, s) for t, v, s in zip(c["test_a"], c.get("variant_a", pd.Series(["none"] * len(c))),
-                                                  c.get("stratum_a", pd.Series(["all"] * len(c))), strict=False)]
-    b = [cell_label(t, v, s) for t, v, s in zip(c["test_b"], c.get("variant_b", pd.Series(["none"] * len(c))),
-                                                  c.get("stratum_b", pd.Series(["all"] * len(c))), strict=False)]
+    a = [
+        cell_label(t, v, s)
+        for t, v, s in zip(
+            c["test_a"],
+            c.get("variant_a", pd.Series(["none"] * len(c))),
+            c.get("stratum_a", pd.Series(["all"] * len(c))),
+            strict=False,
+        )
+    ]
+    b = [
+        cell_label(t, v, s)
+        for t, v, s in zip(
+            c["test_b"],
+            c.get("variant_b", pd.Series(["none"] * len(c))),
+            c.get("stratum_b", pd.Series(["all"] * len(c))),
+            strict=False,
+        )
+    ]
     labels = list(dict.fromkeys(a + b))
     ref = results.reference(ensemble)
     labels.sort(key=lambda s: (s != ref,))
@@ -102,11 +129,17 @@ def correlation_heatmap(results: Results, ensemble: str, metric: str) -> Figure 
     title = f"Rank correlations · {ensemble} · {metric}"
     members = members_of(results, ensemble)
     if members < 3:
-        return Note(title, f"not drawn: a rank correlation across members needs at least 3 members, and "
-                           f"ensemble {ensemble} has {members}.")
+        return Note(
+            title,
+            f"not drawn: a rank correlation across members needs at least 3 members, and "
+            f"ensemble {ensemble} has {members}.",
+        )
     if not np.isfinite(c["spearman"].to_numpy(float)).any():
-        return Note(title, "not drawn: no rank correlation between tests is defined (the members' scores are "
-                           "tied on every test).")
+        return Note(
+            title,
+            "not drawn: no rank correlation between tests is defined (the members' scores are "
+            "tied on every test).",
+        )
     note = ""
     if len(labels) > 30:
         labels, note = labels[:30], " (first 30 cells)"
@@ -129,17 +162,32 @@ def correlation_heatmap(results: Results, ensemble: str, metric: str) -> Figure 
             for i in range(n):
                 for j in range(n):
                     if isnum(mat[i, j]):
-                        ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=6,
-                                color="white" if abs(mat[i, j]) > 0.6 else "black")
+                        ax.text(
+                            j,
+                            i,
+                            f"{mat[i, j]:.2f}",
+                            ha="center",
+                            va="center",
+                            fontsize=6,
+                            color="white" if abs(mat[i, j]) > 0.6 else "black",
+                        )
         fig.colorbar(im, ax=ax, shrink=0.7, label="Spearman ρ")
         ax.set_title(f"{ensemble} · {metric}: rank correlation between tests{note}")
         row = {lab: mat[0, i] for lab, i in idx.items() if i and isnum(mat[0, i])}
         weakest = min(row, key=lambda k: abs(row[k])) if row else None
-        alt = (f"Heatmap of Spearman correlations of {metric} across members of {ensemble} between {n} test "
-               f"cells." + (f" The weakest correlation with {labels[0]} is {weakest} (ρ = {row[weakest]:.2f})."
-                            if weakest else ""))
-        guide = ("Each cell is the rank correlation of member scores between two tests; pale or blue cells "
-                 "in the first row mean iid performance does not predict which member does well there.")
+        alt = (
+            f"Heatmap of Spearman correlations of {metric} across members of {ensemble} between {n} test "
+            f"cells."
+            + (
+                f" The weakest correlation with {labels[0]} is {weakest} (ρ = {row[weakest]:.2f})."
+                if weakest
+                else ""
+            )
+        )
+        guide = (
+            "Each cell is the rank correlation of member scores between two tests; pale or blue cells "
+            "in the first row mean iid performance does not predict which member does well there."
+        )
         return encode(fig, slug("corr", ensemble, metric), title, alt, guide)
 
 
@@ -158,7 +206,7 @@ def marginalization(results: Results, ensemble: str) -> Figure | None:
     rows = int(np.ceil(len(panels) / cols))
     with plt.rc_context(RC):
         fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, 2.3 * rows + 0.4), squeeze=False)
-        for ax in axes.flat[len(panels):]:
+        for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
         verdicts = []
         for ax, (test, variant, metric) in zip(axes.flat, panels, strict=False):
@@ -169,31 +217,49 @@ def marginalization(results: Results, ensemble: str) -> Figure | None:
                 sd = d["sd"].fillna(0).to_numpy(float)
                 ax.fill_between(k, mean - sd, mean + sd, color=OKABE_ITO[0], alpha=0.2, lw=0)
             if "best_ref_member_value" in d and d["best_ref_member_value"].notna().any():
-                ax.axhline(d["best_ref_member_value"].iloc[0], color=OKABE_ITO[3], ls="--", lw=1,
-                           label="best member on iid")
+                ax.axhline(
+                    d["best_ref_member_value"].iloc[0],
+                    color=OKABE_ITO[3],
+                    ls="--",
+                    lw=1,
+                    label="best member on iid",
+                )
             if "oracle_member_value" in d and d["oracle_member_value"].notna().any():
-                ax.axhline(d["oracle_member_value"].iloc[0], color=OKABE_ITO[2], ls=":", lw=1,
-                           label="best member on this test")
+                ax.axhline(
+                    d["oracle_member_value"].iloc[0],
+                    color=OKABE_ITO[2],
+                    ls=":",
+                    lw=1,
+                    label="best member on this test",
+                )
             first = d["smallest_k_beating_best"].dropna() if "smallest_k_beating_best" in d else pd.Series([])
-            verdicts.append(f"{cell_label(test, variant, None)}: "
-                            + (f"k = {int(first.iloc[0])}" if len(first) else "never"))
+            verdicts.append(
+                f"{cell_label(test, variant, None)}: "
+                + (f"k = {int(first.iloc[0])}" if len(first) else "never")
+            )
             ax.set_title(cell_label(test, variant, None), fontsize=8)
             ax.set_xlabel("members averaged (k)")
             ax.set_ylabel(metric or "metric")
         axes.flat[0].legend(loc="lower right", frameon=False, fontsize=6)
         fig.suptitle(f"{ensemble}: marginalize or select?", fontsize=9)
         fig.tight_layout()
-        alt = (f"Marginalization curves for {ensemble}: the metric of the average of k members (solid, with "
-               "±1 sd band) against the best single member chosen on iid (dashed) and on the test (dotted). "
-               "Smallest k beating the best member: " + "; ".join(verdicts) + ".")
-        guide = ("Where the solid curve rises above the dashed line, averaging members beats picking the "
-                 "best one on iid; where it never does, selection matters on that stress test.")
+        alt = (
+            f"Marginalization curves for {ensemble}: the metric of the average of k members (solid, with "
+            "±1 sd band) against the best single member chosen on iid (dashed) and on the test (dotted). "
+            "Smallest k beating the best member: " + "; ".join(verdicts) + "."
+        )
+        guide = (
+            "Where the solid curve rises above the dashed line, averaging members beats picking the "
+            "best one on iid; where it never does, selection matters on that stress test."
+        )
         return encode(fig, slug("marg", ensemble), f"Marginalize or select · {ensemble}", alt, guide)
 
 
 def group_strips(results: Results, ensemble: str, metric: str) -> Figure | None:
     """Fig. 11: members per group (nested seeds), with the group means and 95% CIs."""
-    m = results.table("metrics", "ensemble", "member", "group", "test", "variant", "stratum", "metric", "value")
+    m = results.table(
+        "metrics", "ensemble", "member", "group", "test", "variant", "stratum", "metric", "value"
+    )
     if m is None:
         return None
     m = m[(m["ensemble"] == ensemble) & (m["metric"] == metric) & m["group"].notna()]
@@ -202,16 +268,20 @@ def group_strips(results: Results, ensemble: str, metric: str) -> Figure | None:
     m = m.assign(variant=m["variant"].fillna("none"), stratum=m["stratum"].fillna("all"))
     ref = results.reference(ensemble)
     cells = ordered_cells(results, m, ref)
-    spread = {c: m[(m["test"] == c[0]) & (m["variant"] == c[1]) & (m["stratum"] == c[2])]["value"].std()
-              for c in cells[1:]}
-    cells = cells[:1] + sorted(spread, key=lambda k: -(spread[k] if isnum(spread[k]) else 0))[: MAX_PANELS - 1]
+    spread = {
+        c: m[(m["test"] == c[0]) & (m["variant"] == c[1]) & (m["stratum"] == c[2])]["value"].std()
+        for c in cells[1:]
+    }
+    cells = (
+        cells[:1] + sorted(spread, key=lambda k: -(spread[k] if isnum(spread[k]) else 0))[: MAX_PANELS - 1]
+    )
     groups = sorted(m["group"].astype(str).unique())
     s = results.table("summary", "ensemble", "test", "variant", "stratum", "metric", "anova_p")
     cols = min(3, len(cells))
     rows = int(np.ceil(len(cells) / cols))
     with plt.rc_context(RC):
         fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, 2.2 * rows + 0.4), squeeze=False)
-        for ax in axes.flat[len(cells):]:
+        for ax in axes.flat[len(cells) :]:
             ax.set_visible(False)
         for ax, cell in zip(axes.flat, cells, strict=False):
             d = m[(m["test"] == cell[0]) & (m["variant"] == cell[1]) & (m["stratum"] == cell[2])]
@@ -223,11 +293,18 @@ def group_strips(results: Results, ensemble: str, metric: str) -> Figure | None:
                 ax.scatter(gi + jitter, v, s=10, color=OKABE_ITO[gi % 8], lw=0, alpha=0.85)
                 if len(v) > 1:
                     half = 1.96 * v.std(ddof=1) / np.sqrt(len(v))
-                    ax.errorbar(gi + 0.3, v.mean(), yerr=half, fmt="_", ms=8, color="#333333", capsize=2, lw=1)
+                    ax.errorbar(
+                        gi + 0.3, v.mean(), yerr=half, fmt="_", ms=8, color="#333333", capsize=2, lw=1
+                    )
             title = cell_label(*cell)
             if s is not None:
-                r = s[(s["ensemble"] == ensemble) & (s["test"] == cell[0]) & (s["metric"] == metric)
-                      & (s["variant"].fillna("none") == cell[1]) & (s["stratum"].fillna("all") == cell[2])]
+                r = s[
+                    (s["ensemble"] == ensemble)
+                    & (s["test"] == cell[0])
+                    & (s["metric"] == metric)
+                    & (s["variant"].fillna("none") == cell[1])
+                    & (s["stratum"].fillna("all") == cell[2])
+                ]
                 if len(r) and isnum(r["anova_p"].iloc[0]):
                     title += f"\nANOVA p = {r['anova_p'].iloc[0]:.3g}"
             ax.set_title(title, fontsize=7, fontweight="bold" if cell == cells[0] else "normal")
@@ -235,9 +312,15 @@ def group_strips(results: Results, ensemble: str, metric: str) -> Figure | None:
             ax.set_ylabel(metric, fontsize=7)
         fig.suptitle(f"{ensemble} · {metric}: members by group, group mean ± 95% CI", fontsize=9)
         fig.tight_layout()
-        alt = (f"Per-group strip plots for {ensemble}, metric {metric}: {len(groups)} groups "
-               f"({', '.join(groups[:8])}), one panel per test cell ({len(cells)} panels) with the group "
-               "means and 95% confidence intervals.")
-        guide = ("Dots are members coloured by group (e.g. pretraining seed); group means that differ beyond "
-                 "their CIs mean the earlier training stage already fixes part of the behaviour.")
-        return encode(fig, slug("groups", ensemble, metric), f"Nested seeds · {ensemble} · {metric}", alt, guide)
+        alt = (
+            f"Per-group strip plots for {ensemble}, metric {metric}: {len(groups)} groups "
+            f"({', '.join(groups[:8])}), one panel per test cell ({len(cells)} panels) with the group "
+            "means and 95% confidence intervals."
+        )
+        guide = (
+            "Dots are members coloured by group (e.g. pretraining seed); group means that differ beyond "
+            "their CIs mean the earlier training stage already fixes part of the behaviour."
+        )
+        return encode(
+            fig, slug("groups", ensemble, metric), f"Nested seeds · {ensemble} · {metric}", alt, guide
+        )

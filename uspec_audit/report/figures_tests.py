@@ -43,41 +43,65 @@ def strip_plot(results: Results, ensemble: str, test: str) -> Figure | None:
         fig, axes = plt.subplots(len(metrics), 1, figsize=(width, 1.9 * len(metrics) + 0.6), squeeze=False)
         for ax, metric in zip(axes[:, 0], metrics, strict=True):
             mm = m[m["metric"] == metric]
-            cells = [c[1:] for c in cells_of(mm)][:MAX_AXES * 2]
+            cells = [c[1:] for c in cells_of(mm)][: MAX_AXES * 2]
             for xi, (variant, stratum) in enumerate(cells):
                 vals = mm[(mm["variant"] == variant) & (mm["stratum"] == stratum)]["value"].to_numpy(float)
                 jitter = np.linspace(-0.18, 0.18, len(vals)) if len(vals) > 1 else np.zeros(1)
                 ax.scatter(xi + jitter, vals, s=10, color=OKABE_ITO[0], alpha=0.75, lw=0, zorder=2)
                 if s is not None:
-                    row = s[(s["metric"] == metric) & (s["variant"].fillna("none") == variant)
-                            & (s["stratum"].fillna("all") == stratum)]
+                    row = s[
+                        (s["metric"] == metric)
+                        & (s["variant"].fillna("none") == variant)
+                        & (s["stratum"].fillna("all") == stratum)
+                    ]
                     if len(row):
                         r = row.iloc[0]
                         lo, hi = r.get("mean_ci_low"), r.get("mean_ci_high")
                         if isnum(lo) and isnum(hi):
-                            ax.errorbar(xi + 0.32, r["mean"], yerr=[[r["mean"] - lo], [hi - r["mean"]]],
-                                        fmt="D", ms=3.5, color=OKABE_ITO[3], capsize=2, lw=1, zorder=3)
+                            ax.errorbar(
+                                xi + 0.32,
+                                r["mean"],
+                                yerr=[[r["mean"] - lo], [hi - r["mean"]]],
+                                fmt="D",
+                                ms=3.5,
+                                color=OKABE_ITO[3],
+                                capsize=2,
+                                lw=1,
+                                zorder=3,
+                            )
                         else:
                             ax.plot(xi + 0.32, r["mean"], "D", ms=3.5, color=OKABE_ITO[3], zorder=3)
             labels = [cell_label("", v, st).lstrip(" ·") or "all" for v, st in cells]
             crowded = len(cells) > 6 or sum(len(x) for x in labels) * 0.075 > width - 1.0
-            ax.set_xticks(range(len(cells)), labels, rotation=30 if crowded else 0,
-                          ha="right" if crowded else "center")
+            ax.set_xticks(
+                range(len(cells)), labels, rotation=30 if crowded else 0, ha="right" if crowded else "center"
+            )
             ax.set_ylabel(metric)
             ax.set_xlim(-0.6, len(cells) - 0.3)
             ax.grid(axis="y", color="#dddddd", lw=0.5)
         axes[0, 0].set_title(f"{ensemble} · {test}: member scores and the ensemble mean")
-        axes[0, 0].legend(handles=[
-            Line2D([], [], ls="", marker="o", ms=4, color=OKABE_ITO[0], label="member"),
-            Line2D([], [], ls="-", marker="D", ms=3.5, color=OKABE_ITO[3], label="ensemble mean ± 95% CI")],
-            loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+        axes[0, 0].legend(
+            handles=[
+                Line2D([], [], ls="", marker="o", ms=4, color=OKABE_ITO[0], label="member"),
+                Line2D(
+                    [], [], ls="-", marker="D", ms=3.5, color=OKABE_ITO[3], label="ensemble mean ± 95% CI"
+                ),
+            ],
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+            frameon=False,
+        )
         fig.tight_layout()
-        alt = (f"Strip plots for ensemble {ensemble} on test {test}: one panel per metric "
-               f"({', '.join(metrics)}), one column per variant or stratum, one dot per member, with the "
-               "ensemble mean and its 95% confidence interval beside each column.")
-        guide = ("Dots are members, diamonds the ensemble mean with its 95% CI; compare the vertical scatter of "
-                 "dots between columns — a column whose dots spread far wider than the others is where members "
-                 "disagree.")
+        alt = (
+            f"Strip plots for ensemble {ensemble} on test {test}: one panel per metric "
+            f"({', '.join(metrics)}), one column per variant or stratum, one dot per member, with the "
+            "ensemble mean and its 95% confidence interval beside each column."
+        )
+        guide = (
+            "Dots are members, diamonds the ensemble mean with its 95% CI; compare the vertical scatter of "
+            "dots between columns — a column whose dots spread far wider than the others is where members "
+            "disagree."
+        )
         return encode(fig, slug("strip", ensemble, test), f"Member scores · {ensemble} · {test}", alt, guide)
 
 
@@ -103,22 +127,34 @@ def reliability(results: Results, ensemble: str, test: str) -> Figure | None:
     cols = min(3, len(panels))
     rows = int(np.ceil(len(panels) / cols))
     with plt.rc_context(RC):
-        fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, 2.4 * rows + 0.3), squeeze=False,
-                                 sharex=True, sharey=True)
-        for ax in axes.flat[len(panels):]:
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(WIDTH, 2.4 * rows + 0.3), squeeze=False, sharex=True, sharey=True
+        )
+        for ax in axes.flat[len(panels) :]:
             ax.set_visible(False)
         for ax, (variant, stratum) in zip(axes.flat, panels, strict=False):
             ax.plot([0, 1], [0, 1], color="#777777", lw=0.7, ls=":")
             d = c[(c["variant"] == variant) & (c["stratum"] == stratum)]
             for member in members:
-                dm = d[d["member"] == member].dropna(subset=["confidence", "accuracy"]).sort_values("confidence")
+                dm = (
+                    d[d["member"] == member]
+                    .dropna(subset=["confidence", "accuracy"])
+                    .sort_values("confidence")
+                )
                 if "count" in dm:
                     dm = dm[dm["count"] > 0]
                 if member in highlight:
                     k = highlight.index(member)
-                    ax.plot(dm["confidence"], dm["accuracy"], marker="o", ms=2.5, lw=1.4,
-                            color=(OKABE_ITO[1], OKABE_ITO[0])[k], label=f"{member} ({('best', 'worst')[k]} ECE)",
-                            zorder=3)
+                    ax.plot(
+                        dm["confidence"],
+                        dm["accuracy"],
+                        marker="o",
+                        ms=2.5,
+                        lw=1.4,
+                        color=(OKABE_ITO[1], OKABE_ITO[0])[k],
+                        label=f"{member} ({('best', 'worst')[k]} ECE)",
+                        zorder=3,
+                    )
                 else:
                     ax.plot(dm["confidence"], dm["accuracy"], lw=0.7, color="#9a9a9a", alpha=0.7, zorder=2)
             ax.set_title(cell_label(test, variant, stratum), fontsize=8)
@@ -133,12 +169,21 @@ def reliability(results: Results, ensemble: str, test: str) -> Figure | None:
             axes.flat[0].legend(loc="upper left", frameon=False, fontsize=6)
         fig.suptitle(f"{ensemble} · {test}: reliability curves", fontsize=9)
         fig.tight_layout()
-        alt = (f"Reliability curves of the {len(members)} members of {ensemble} on test {test}, one panel per "
-               f"stratum ({len(panels)} panels); accuracy against confidence with the diagonal marking perfect "
-               "calibration" + (f"; highlighted are {highlight[0]} and {highlight[1]}, the best- and "
-                                f"worst-calibrated members where their ECE differs most." if highlight else "."))
-        guide = ("Curves on the dotted diagonal are calibrated; members that coincide in one panel but separate "
-                 "in another are calibrated differently on that stratum.")
+        alt = (
+            f"Reliability curves of the {len(members)} members of {ensemble} on test {test}, one panel per "
+            f"stratum ({len(panels)} panels); accuracy against confidence with the diagonal marking perfect "
+            "calibration"
+            + (
+                f"; highlighted are {highlight[0]} and {highlight[1]}, the best- and "
+                f"worst-calibrated members where their ECE differs most."
+                if highlight
+                else "."
+            )
+        )
+        guide = (
+            "Curves on the dotted diagonal are calibrated; members that coincide in one panel but separate "
+            "in another are calibrated differently on that stratum."
+        )
         return encode(fig, slug("calib", ensemble, test), f"Calibration · {ensemble} · {test}", alt, guide)
 
 
@@ -168,20 +213,33 @@ def flip_overlap(results: Results, ensemble: str, test: str, variant: str) -> Fi
                 for j in range(n):
                     v = mat.iat[i, j]
                     if isnum(v):
-                        ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6,
-                                color="black" if v > 0.55 else "white")
+                        ax.text(
+                            j,
+                            i,
+                            f"{100 * v:.0f}",
+                            ha="center",
+                            va="center",
+                            fontsize=6,
+                            color="black" if v > 0.55 else "white",
+                        )
         fig.colorbar(im, ax=ax, shrink=0.7, label="share of row member's flips also flipped by column member")
         ax.set_title(f"{ensemble} · {cell_label(test, variant, None)}: overlap of flipped decisions (%)")
         off = mat.to_numpy(float)[~np.eye(n, dtype=bool)]
         off = off[np.isfinite(off)]
-        alt = (f"Heatmap of the overlap of flipped decisions between the {n} members of {ensemble} on the "
-               f"contrastive test {test}: off-diagonal overlaps range from {100 * off.min():.0f}% to "
-               f"{100 * off.max():.0f}% (median {100 * np.median(off):.0f}%)." if off.size else
-               f"Heatmap of flipped-decision overlap for {ensemble} on {test}.")
-        guide = ("Row m, column m′ is the share of m's flipped decisions that m′ also flips; low off-diagonal "
-                 "values mean members flip on different examples, so one member's audit does not cover another.")
-        return encode(fig, slug("flips", ensemble, test, variant), f"Flip overlap · {ensemble} · {test}",
-                       alt, guide)
+        alt = (
+            f"Heatmap of the overlap of flipped decisions between the {n} members of {ensemble} on the "
+            f"contrastive test {test}: off-diagonal overlaps range from {100 * off.min():.0f}% to "
+            f"{100 * off.max():.0f}% (median {100 * np.median(off):.0f}%)."
+            if off.size
+            else f"Heatmap of flipped-decision overlap for {ensemble} on {test}."
+        )
+        guide = (
+            "Row m, column m′ is the share of m's flipped decisions that m′ also flips; low off-diagonal "
+            "values mean members flip on different examples, so one member's audit does not cover another."
+        )
+        return encode(
+            fig, slug("flips", ensemble, test, variant), f"Flip overlap · {ensemble} · {test}", alt, guide
+        )
 
 
 def pca_structure(results: Results, ensemble: str, test: str) -> Figure | Note | None:
@@ -206,8 +264,11 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | Note |
     title = f"Structure of disagreement · {ensemble} · {test}"
     members = members_of(results, ensemble)
     if 0 < members < 3:
-        return Note(title, f"not drawn: with {members} members the disagreement has a single direction by "
-                           "construction; its principal axes need at least 3 members.")
+        return Note(
+            title,
+            f"not drawn: with {members} members the disagreement has a single direction by "
+            "construction; its principal axes need at least 3 members.",
+        )
     identifiers = identifier_columns(results, test)
     ex = p[p["kind"] == "explained"].sort_values("component")
     ld = p[(p["kind"] == "loading") & (p["component"] == 1)] if "member" in p else p.iloc[0:0]
@@ -216,18 +277,34 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | Note |
     if len(ac):
         ac = ac[~ac["attribute"].map(lambda a: is_identifier(a, identifiers))].dropna(subset=["value"])
         # numeric attributes show Spearman's rho, categorical ones (a camera, a skin type) the correlation ratio
-        ac = ac.assign(label=[f"{a} (η)" if k == "attribute_eta" else f"{a} (ρ)"
-                              for a, k in zip(ac["attribute"].astype(str), ac["kind"], strict=True)])
+        ac = ac.assign(
+            label=[
+                f"{a} (η)" if k == "attribute_eta" else f"{a} (ρ)"
+                for a, k in zip(ac["attribute"].astype(str), ac["kind"], strict=True)
+            ]
+        )
         identifiers |= {str(a) for a in p.loc[attribute_kinds, "attribute"] if is_identifier(a, set())}
     sc = p[(p["kind"] == "score") & (p["component"] == 1)]
     scatter = None
     if "attribute" in sc.columns:
         sc = sc[~sc["attribute"].map(lambda a: a is not None and is_identifier(a, identifiers))]
-    if "attribute_value" in sc.columns and pd.to_numeric(sc["attribute_value"], errors="coerce").notna().any():
+    if (
+        "attribute_value" in sc.columns
+        and pd.to_numeric(sc["attribute_value"], errors="coerce").notna().any()
+    ):
         scatter = sc.assign(av=pd.to_numeric(sc["attribute_value"], errors="coerce")).dropna(subset=["av"])
     hist = sc if scatter is None and len(sc) else None
-    panels = [(kind, d) for kind, d in (("explained", ex), ("loading", ld), ("attr", ac), ("scatter", scatter),
-                                        ("hist", hist)) if d is not None and len(d)]
+    panels = [
+        (kind, d)
+        for kind, d in (
+            ("explained", ex),
+            ("loading", ld),
+            ("attr", ac),
+            ("scatter", scatter),
+            ("hist", hist),
+        )
+        if d is not None and len(d)
+    ]
     if not panels:
         return None
     with plt.rc_context(RC):
@@ -256,23 +333,41 @@ def pca_structure(results: Results, ensemble: str, test: str) -> Figure | Note |
                 ax.set_title("examples on PC1")
             else:
                 ax.scatter(d["av"], d["value"], s=5, alpha=0.6, color=OKABE_ITO[0], lw=0, rasterized=True)
-                ax.set_xlabel(str(d["attribute"].dropna().iloc[0]) if d["attribute"].notna().any() else "attribute")
+                ax.set_xlabel(
+                    str(d["attribute"].dropna().iloc[0]) if d["attribute"].notna().any() else "attribute"
+                )
                 ax.set_ylabel("PC1 score")
                 ax.set_title("PC1 score per example")
-        fig.suptitle(f"{ensemble} · {cell_label(test, variant, None)}: principal axes of member disagreement",
-                     fontsize=9)
+        fig.suptitle(
+            f"{ensemble} · {cell_label(test, variant, None)}: principal axes of member disagreement",
+            fontsize=9,
+        )
         fig.tight_layout()
         pc1 = float(ex["value"].iloc[0]) if len(ex) else float("nan")
         top = ac.iloc[ac["value"].abs().argmax()] if len(ac) else None
-        alt = (f"PCA of member disagreement for {ensemble} on {cell_label(test, variant, None)}: "
-               + (f"PC1 explains {100 * pc1:.0f}% of the variance" if isnum(pc1) else "explained variance")
-               + (f"; its strongest attribute correlation is {top['attribute']} "
-                  f"({'η' if top['kind'] == 'attribute_eta' else 'ρ'} = {top['value']:.2f})."
-                  if top is not None else "."))
-        guide = ("A large first component means members disagree along one main direction; a strong correlation "
-                 "of that direction with an attribute says which kind of example the members split on"
-                 + (" (shown for the variant with the largest sd ratio)." if variant != "none" else ".")
-                 + ("" if len(ac) else " No numeric example attribute to correlate with PC1"
-                    + (f" (identifiers such as {', '.join(sorted(identifiers))} are left out)." if identifiers
-                       else ".")))
+        alt = (
+            f"PCA of member disagreement for {ensemble} on {cell_label(test, variant, None)}: "
+            + (f"PC1 explains {100 * pc1:.0f}% of the variance" if isnum(pc1) else "explained variance")
+            + (
+                f"; its strongest attribute correlation is {top['attribute']} "
+                f"({'η' if top['kind'] == 'attribute_eta' else 'ρ'} = {top['value']:.2f})."
+                if top is not None
+                else "."
+            )
+        )
+        guide = (
+            "A large first component means members disagree along one main direction; a strong correlation "
+            "of that direction with an attribute says which kind of example the members split on"
+            + (" (shown for the variant with the largest sd ratio)." if variant != "none" else ".")
+            + (
+                ""
+                if len(ac)
+                else " No numeric example attribute to correlate with PC1"
+                + (
+                    f" (identifiers such as {', '.join(sorted(identifiers))} are left out)."
+                    if identifiers
+                    else "."
+                )
+            )
+        )
         return encode(fig, slug("pca", ensemble, test), title, alt, guide)

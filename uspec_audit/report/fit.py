@@ -44,11 +44,15 @@ class FitTable:
 
     def render(self, width: int) -> list[Text]:
         """The table as lines of at most ``width`` cells (a single over-long label excepted)."""
-        widths = [max([cell_len(c.header)] + [r[i].cell_len for r in self.rows]) for i, c in enumerate(self.columns)]
+        widths = [
+            max([cell_len(c.header)] + [r[i].cell_len for r in self.rows]) for i, c in enumerate(self.columns)
+        ]
         shown = [i for i, c in enumerate(self.columns) if c.priority == 0]
         total = sum(widths[i] for i in shown) + GAP * (len(shown) - 1)
-        for i in sorted((i for i, c in enumerate(self.columns) if c.priority is not None and c.priority > 0),
-                        key=lambda i: (self.columns[i].priority, i)):
+        for i in sorted(
+            (i for i, c in enumerate(self.columns) if c.priority is not None and c.priority > 0),
+            key=lambda i: (self.columns[i].priority, i),
+        ):
             if total + GAP + widths[i] > width:
                 break  # strictly in priority order: a narrow minor column never displaces a wider major one
             shown.append(i)
@@ -60,7 +64,9 @@ class FitTable:
             widths[first] = max(cell_len(self.columns[first].header), widths[first] - (total - width))
         lines = [Text(self.title, style="bold")]
         lines.append(self._line([Text(self.columns[i].header, style="bold") for i in shown], shown, widths))
-        lines.append(Text("─" * min(width, sum(widths[i] for i in shown) + GAP * (len(shown) - 1)), style="dim"))
+        lines.append(
+            Text("─" * min(width, sum(widths[i] for i in shown) + GAP * (len(shown) - 1)), style="dim")
+        )
         for r, row in enumerate(self.rows):
             if r in self.sections:
                 lines.append(Text(""))
@@ -69,14 +75,21 @@ class FitTable:
                 lines.append(row[first].copy())
                 cells = [Text("")] + cells[1:]
             lines.append(self._line(cells, shown, widths))
-            details = [(detail, row[i]) for i in hidden if (detail := self.columns[i].detail) is not None
-                       and row[i].plain.strip() not in ("", "—")]
+            details = [
+                (detail, row[i])
+                for i in hidden
+                if (detail := self.columns[i].detail) is not None and row[i].plain.strip() not in ("", "—")
+            ]
             if details:
                 lines += self._details(details, width)
         dropped = [self.columns[i].header for i in hidden if self.columns[i].detail is None]
         if dropped:
-            lines.append(Text(f"Not shown at this width: {', '.join(dropped)} (in report.html, or widen the "
-                              f"terminal).", style="dim"))
+            lines.append(
+                Text(
+                    f"Not shown at this width: {', '.join(dropped)} (in report.html, or widen the terminal).",
+                    style="dim",
+                )
+            )
         if self.footnote:
             lines.append(Text(self.footnote, style="dim"))
         return lines

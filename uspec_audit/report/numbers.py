@@ -56,7 +56,7 @@ def decimals_for(values: Iterable[Any], sig: int = 3, min_sig: int = 2) -> int |
         return 0
     big = max(finite)
     nonzero = [v for v in finite if v > 0]
-    if big >= 1e6 or (nonzero and min(nonzero) < 10 ** -MAX_DECIMALS):
+    if big >= 1e6 or (nonzero and min(nonzero) < 10**-MAX_DECIMALS):
         return None
     if not nonzero:
         return 0

@@ -20,9 +20,11 @@ from pathlib import Path
 
 from uspec_audit.report.errors import ReportError
 
-INSTALL_HINT = ("install the PDF engine: `pip install 'weasyprint>=61'` plus the Pango libraries "
-                "(Debian/Ubuntu: `apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 "
-                "fonts-dejavu-core`), or install Chromium (`apt-get install -y chromium`)")
+INSTALL_HINT = (
+    "install the PDF engine: `pip install 'weasyprint>=61'` plus the Pango libraries "
+    "(Debian/Ubuntu: `apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 "
+    "fonts-dejavu-core`), or install Chromium (`apt-get install -y chromium`)"
+)
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 
@@ -51,17 +53,28 @@ def _chromium(html: str, path: Path, binary: str) -> None:
     with tempfile.TemporaryDirectory(prefix="uspec-audit-pdf-") as tmp:
         page = Path(tmp) / "report.html"
         page.write_text(html, encoding="utf-8")
-        cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={Path(tmp) / 'profile'}", "--no-pdf-header-footer",
-               f"--print-to-pdf={path}", page.as_uri()]
+        cmd = [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={Path(tmp) / 'profile'}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={path}",
+            page.as_uri(),
+        ]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ReportError(f"Chromium could not print the PDF: {exc}") from exc
         if proc.returncode != 0 or not path.is_file() or path.stat().st_size == 0:
-            raise ReportError(f"Chromium could not print the PDF (exit {proc.returncode}): "
-                              f"{proc.stderr.strip()[-500:]}")
+            raise ReportError(
+                f"Chromium could not print the PDF (exit {proc.returncode}): {proc.stderr.strip()[-500:]}"
+            )
 
 
 def write_pdf(print_html: str, path: Path) -> Path:
@@ -89,5 +102,6 @@ def write_pdf(print_html: str, path: Path) -> Path:
             return path
         errors.append("no chromium binary on PATH")
     tmp.unlink(missing_ok=True)
-    raise ReportError(f"cannot render the PDF report: {'; '.join(errors) or 'unknown engine ' + engine}; "
-                      f"{INSTALL_HINT}")
+    raise ReportError(
+        f"cannot render the PDF report: {'; '.join(errors) or 'unknown engine ' + engine}; {INSTALL_HINT}"
+    )

@@ -36,7 +36,9 @@ def section_steps(results, registry=None) -> int:
     return steps
 
 
-def render_sections(results, figures: list, advance: Callable[[], None], registry=None) -> list[tuple[str, str, str]]:
+def render_sections(
+    results, figures: list, advance: Callable[[], None], registry=None
+) -> list[tuple[str, str, str]]:
     """``[(name, title, html)]`` of the sections that have something to show, numbered in order."""
     from uspec_audit.report.builtin_sections import ADVANCES_ITSELF
 
@@ -44,8 +46,14 @@ def render_sections(results, figures: list, advance: Callable[[], None], registr
     for record in registered_sections(registry):
         spec = record.spec
         itself = record.builtin and record.name in ADVANCES_ITSELF
-        request = SectionRequest(results=results, number=len(out) + 1, name=spec.name, title=spec.title,
-                                 figures=figures, advance=advance if itself else (lambda: None))
+        request = SectionRequest(
+            results=results,
+            number=len(out) + 1,
+            name=spec.name,
+            title=spec.title,
+            figures=figures,
+            advance=advance if itself else (lambda: None),
+        )
         html = _render(record, spec.html, request)
         if not itself:
             advance()

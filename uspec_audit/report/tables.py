@@ -108,8 +108,9 @@ def load_results(path: Path) -> Results:
         raise ReportError(f"results folder not found: {path}")
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
-        raise ReportError(f"{path} has no manifest.json: not a uspec-audit results folder, "
-                          "or the run did not finish")
+        raise ReportError(
+            f"{path} has no manifest.json: not a uspec-audit results folder, or the run did not finish"
+        )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -118,8 +119,10 @@ def load_results(path: Path) -> Results:
         raise ReportError(f"{manifest_path} is not a JSON object")
     status = manifest.get("status")
     if status != "complete":
-        raise ReportError(f"{path} holds an incomplete run (manifest status is {status!r}, "
-                          "expected 'complete'); re-run the audit to finish it")
+        raise ReportError(
+            f"{path} holds an incomplete run (manifest status is {status!r}, "
+            "expected 'complete'); re-run the audit to finish it"
+        )
     tables: dict[str, pd.DataFrame] = {}
     problems: list[str] = []
     # the catalog's tables, then any other (a plugin kind's own) for plugin sections
@@ -136,7 +139,9 @@ def load_results(path: Path) -> Results:
         except Exception as exc:  # pyarrow raises several types for a damaged file
             if name in REQUIRED:
                 raise ReportError(f"cannot read {file}: {exc}") from exc
-            problems.append(f"{file.name} could not be read ({type(exc).__name__}); its sections are left out")
+            problems.append(
+                f"{file.name} could not be read ({type(exc).__name__}); its sections are left out"
+            )
     for name in REQUIRED:
         if tables[name].empty:
             raise ReportError(f"{path} is incomplete: {name}.parquet has no rows")
@@ -144,11 +149,18 @@ def load_results(path: Path) -> Results:
     for file in sorted(path.iterdir()):
         if file.is_file():
             files.append((file.name, file.stat().st_size, _sha256(file)))
-    return Results(path=path, manifest=manifest, manifest_sha256=_sha256(manifest_path),
-                   tables=tables, problems=problems, files=files)
+    return Results(
+        path=path,
+        manifest=manifest,
+        manifest_sha256=_sha256(manifest_path),
+        tables=tables,
+        problems=problems,
+        files=files,
+    )
 
 
 # --- small helpers shared by the renderers ------------------------------------
+
 
 def fmt(x: Any, digits: int = 3) -> str:
     """A single number (a value outside any table column); an em dash for missing."""
@@ -164,9 +176,17 @@ def fmt(x: Any, digits: int = 3) -> str:
 def cell_label(test: str, variant: Any, stratum: Any) -> str:
     """A short label for a (test, variant, stratum) cell."""
     label = str(test)
-    if variant is not None and not (isinstance(variant, float) and math.isnan(variant)) and str(variant) != "none":
+    if (
+        variant is not None
+        and not (isinstance(variant, float) and math.isnan(variant))
+        and str(variant) != "none"
+    ):
         label += f" · {variant}"
-    if stratum is not None and not (isinstance(stratum, float) and math.isnan(stratum)) and str(stratum) != "all":
+    if (
+        stratum is not None
+        and not (isinstance(stratum, float) and math.isnan(stratum))
+        and str(stratum) != "all"
+    ):
         label += f" · {stratum}"
     return label
 
@@ -180,8 +200,11 @@ def verdict_rank(v: Any) -> int:
 def p_column(summary: pd.DataFrame) -> tuple[str, str]:
     """(column, label) of the p-value the reports show: the BH-adjusted excess p that drives the verdict,
     else (older results folders) the adjusted or raw permutation p of "members differ at all"."""
-    for column, label in (("excess_p_adj", "excess p (adj.)"), ("perm_p_adj", "perm. p (adj.)"),
-                          ("perm_p", "perm. p")):
+    for column, label in (
+        ("excess_p_adj", "excess p (adj.)"),
+        ("perm_p_adj", "perm. p (adj.)"),
+        ("perm_p", "perm. p"),
+    ):
         if column in summary.columns and summary[column].notna().any():
             return column, label
     return "perm_p", "perm. p"
@@ -222,8 +245,12 @@ def reference_tests(tests: list[dict]) -> frozenset[str]:
     return frozenset(str(t["name"]) for t in tests if t.get("kind") == "iid")
 
 
-def headline_rows(summary: pd.DataFrame, count: int | None = None, flagged_only: bool = False,
-                  references: frozenset[str] | None = None) -> pd.DataFrame:
+def headline_rows(
+    summary: pd.DataFrame,
+    count: int | None = None,
+    flagged_only: bool = False,
+    references: frozenset[str] | None = None,
+) -> pd.DataFrame:
     """Cells where members disagree most, ranked by the lower 95% bound of the corrected sd ratio (the raw
     ratio in older results); never an ``insufficient`` cell (too few members for a verdict, so a 2-member
     ensemble never leads a report) nor the iid reference itself."""
@@ -232,19 +259,26 @@ def headline_rows(summary: pd.DataFrame, count: int | None = None, flagged_only:
         rows = rows[rows["verdict"].astype(str) != "insufficient"]
         if flagged_only:
             rows = rows[rows["verdict"].isin(["underspecified", "degraded"])]
-    key = "sd_ratio_corrected_ci_low" if "sd_ratio_corrected_ci_low" in rows.columns \
-        and rows["sd_ratio_corrected_ci_low"].notna().any() else "sd_ratio"
+    key = (
+        "sd_ratio_corrected_ci_low"
+        if "sd_ratio_corrected_ci_low" in rows.columns and rows["sd_ratio_corrected_ci_low"].notna().any()
+        else "sd_ratio"
+    )
     if key not in rows.columns:
         return rows.iloc[0:0]
     if not flagged_only:
         rows = rows.dropna(subset=[key])
-    if references is not None and "stratum" in rows.columns:  # the reference tests' own rows (Results.reference_tests)
+    if (
+        references is not None and "stratum" in rows.columns
+    ):  # the reference tests' own rows (Results.reference_tests)
         rows = rows[~(rows["test"].isin(references) & (rows["stratum"] == "all"))]
     rows = rows.sort_values(key, ascending=False, kind="stable", na_position="last")
     return rows if count is None else rows.head(count)
 
 
-IDENTIFIER_NAME = re.compile(r"(^|[_\-. ])(id|ids|uuid|guid|key|index|idx)$|^(id|uuid|guid)([_\-. ]|$)", re.IGNORECASE)
+IDENTIFIER_NAME = re.compile(
+    r"(^|[_\-. ])(id|ids|uuid|guid|key|index|idx)$|^(id|uuid|guid)([_\-. ]|$)", re.IGNORECASE
+)
 
 
 def identifier_columns(results: Results, test: str) -> set[str]:

@@ -22,18 +22,37 @@ from uspec_audit.errors import AuditFileError, OutputError, describe_os_error
 from uspec_audit.results.writer import write_json
 
 MARKER = ".uspec-audit"
-MARKER_RECORD = {"tool": "uspec-audit", "kind": "results folder", "format": 1,
-                 "note": "Written by uspec-audit: this folder holds audit results. uspec-audit changes only the "
-                         "files it wrote here."}
+MARKER_RECORD = {
+    "tool": "uspec-audit",
+    "kind": "results folder",
+    "format": 1,
+    "note": "Written by uspec-audit: this folder holds audit results. uspec-audit changes only the "
+    "files it wrote here.",
+}
 CACHE = ".cache"
 MANIFEST = "manifest.json"
 # The only names a results file can have: a manifest that lists anything else cannot make us touch it.
-RESULT_NAME = re.compile(r"^([a-z_]+\.parquet|report\.(html|md|pdf)"
-                         r"|predictions/ensemble=[^/]+/test=[^/]+/variant=[^/]+/part-0\.parquet)$")
-LEGACY_FILES = ("metrics.parquet", "summary.parquet", "contracts.parquet", "correlations.parquet",
-                "calibration.parquet", "pca.parquet", "marginalization.parquet", "rex.parquet", "flips.parquet",
-                "disagreement.parquet", "corruptions.parquet", "differences.parquet", "report.html", "report.pdf",
-                "report.md")
+RESULT_NAME = re.compile(
+    r"^([a-z_]+\.parquet|report\.(html|md|pdf)"
+    r"|predictions/ensemble=[^/]+/test=[^/]+/variant=[^/]+/part-0\.parquet)$"
+)
+LEGACY_FILES = (
+    "metrics.parquet",
+    "summary.parquet",
+    "contracts.parquet",
+    "correlations.parquet",
+    "calibration.parquet",
+    "pca.parquet",
+    "marginalization.parquet",
+    "rex.parquet",
+    "flips.parquet",
+    "disagreement.parquet",
+    "corruptions.parquet",
+    "differences.parquet",
+    "report.html",
+    "report.pdf",
+    "report.md",
+)
 
 
 def is_result_name(relative: str) -> bool:
@@ -74,25 +93,31 @@ class ResultsFolder:
         non-empty folder that is not ours, and a folder we cannot write (all exit 2)."""
         path = Path(path)
         if path.exists() and not path.is_dir():
-            raise AuditFileError(f"the results folder {path} is a file, not a folder. Choose a folder with --out.")
+            raise AuditFileError(
+                f"the results folder {path} is a file, not a folder. Choose a folder with --out."
+            )
         try:
             path.mkdir(parents=True, exist_ok=True)
             entries = list(path.iterdir())
         except OSError as error:
-            raise AuditFileError(f"cannot create or read the results folder {path}: {describe_os_error(error)}. "
-                                 f"Choose another folder with --out.") from error
+            raise AuditFileError(
+                f"cannot create or read the results folder {path}: {describe_os_error(error)}. "
+                f"Choose another folder with --out."
+            ) from error
         if not _has_marker(path):
             if entries and not _is_legacy(path):
                 shown = ", ".join(sorted(p.name for p in entries)[:5]) + (", ..." if len(entries) > 5 else "")
                 raise AuditFileError(
                     f"{path} is not empty ({shown}) and is not a uspec-audit results folder (it has no {MARKER} "
                     f"marker). uspec-audit writes only into a new or empty folder, or one it created, so that it "
-                    f"never overwrites or deletes files it did not write. Choose another folder with --out.")
+                    f"never overwrites or deletes files it did not write. Choose another folder with --out."
+                )
             try:
                 write_json(MARKER_RECORD, path / MARKER)
             except OutputError as error:
-                raise AuditFileError(f"{error} The results folder is not writable: choose another one with "
-                                     f"--out.") from error
+                raise AuditFileError(
+                    f"{error} The results folder is not writable: choose another one with --out."
+                ) from error
         return cls(path)
 
     @classmethod
@@ -102,8 +127,10 @@ class ResultsFolder:
         if not path.is_dir():
             raise AuditFileError(f"{path}: no such results folder.")
         if not (_has_marker(path) or _is_legacy(path)):
-            raise AuditFileError(f"{path} is not a uspec-audit results folder (no {MARKER} marker and no "
-                                 f"manifest.json written by uspec-audit).")
+            raise AuditFileError(
+                f"{path} is not a uspec-audit results folder (no {MARKER} marker and no "
+                f"manifest.json written by uspec-audit)."
+            )
         return cls(path)
 
     @property
@@ -124,5 +151,8 @@ class ResultsFolder:
             names = [entry.get("path") for entry in manifest["files"] if isinstance(entry, dict)]
         else:  # 0.1 manifests have no file list: the names that version wrote
             names = [n for n in LEGACY_FILES if (self.path / n).is_file()]
-            names += [p.relative_to(self.path).as_posix() for p in (self.path / "predictions").glob("*/*/*/part-0.parquet")]
+            names += [
+                p.relative_to(self.path).as_posix()
+                for p in (self.path / "predictions").glob("*/*/*/part-0.parquet")
+            ]
         return sorted({n for n in names if isinstance(n, str) and is_result_name(n)})

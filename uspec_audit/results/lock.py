@@ -89,19 +89,31 @@ class FolderLock:
 def writer_lock(folder: Path, wait: bool = False, command: str = "") -> FolderLock:
     """Hold the folder's writer lock, or raise :class:`AuditFileError` (exit 2) naming the holder."""
     lock = FolderLock(folder)
-    record = {"pid": os.getpid(), "command": command, "since": datetime.now(UTC).isoformat(timespec="seconds")}
+    record = {
+        "pid": os.getpid(),
+        "command": command,
+        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     try:
         return lock.acquire(wait=wait, holder=record)
     except LockHeld as held:
         who = held.holder
         pid = who.get("pid", "unknown")
-        detail = "".join([f", `{who['command']}`" if who.get("command") else "",
-                          f", since {who['since']}" if who.get("since") else ""])
-        raise AuditFileError(f"{folder} is in use by another uspec-audit process (pid {pid}{detail}). Wait for it "
-                             f"to finish (or pass --wait), or choose another results folder with --out.") from None
+        detail = "".join(
+            [
+                f", `{who['command']}`" if who.get("command") else "",
+                f", since {who['since']}" if who.get("since") else "",
+            ]
+        )
+        raise AuditFileError(
+            f"{folder} is in use by another uspec-audit process (pid {pid}{detail}). Wait for it "
+            f"to finish (or pass --wait), or choose another results folder with --out."
+        ) from None
     except OSError as error:
-        raise AuditFileError(f"cannot write to the results folder {folder}: {describe_os_error(error)}. Choose a "
-                             f"writable folder with --out.") from error
+        raise AuditFileError(
+            f"cannot write to the results folder {folder}: {describe_os_error(error)}. Choose a "
+            f"writable folder with --out."
+        ) from error
 
 
 def commit_lock(folder: Path, shared: bool, timeout: float = 600.0) -> FolderLock | None:
@@ -115,8 +127,10 @@ def commit_lock(folder: Path, shared: bool, timeout: float = 600.0) -> FolderLoc
             return lock.acquire(wait=False)
         except LockHeld:
             if time.monotonic() > deadline:
-                raise AuditFileError(f"{folder}: another uspec-audit process has been reading or committing the "
-                                     f"results for {timeout:.0f} s (a long `report`?); try again later.") from None
+                raise AuditFileError(
+                    f"{folder}: another uspec-audit process has been reading or committing the "
+                    f"results for {timeout:.0f} s (a long `report`?); try again later."
+                ) from None
             time.sleep(0.05)
         except FileNotFoundError:
             return None

@@ -50,7 +50,9 @@ class PredictionSet:
         if not self.is_classification:
             return self.outputs
         idx = self.target.astype(np.int64)[None, :, None]
-        return np.take_along_axis(self.outputs, np.broadcast_to(idx, self.outputs.shape[:2] + (1,)), axis=-1)[..., 0]
+        return np.take_along_axis(self.outputs, np.broadcast_to(idx, self.outputs.shape[:2] + (1,)), axis=-1)[
+            ..., 0
+        ]
 
     @property
     def correct(self) -> np.ndarray:

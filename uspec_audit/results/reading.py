@@ -36,9 +36,11 @@ def _finish_interrupted_commit(folder: ResultsFolder) -> list[str]:
     except LockHeld:
         return []  # a run is active: its commit finishes under the commit lock we wait for next
     except OSError as error:
-        raise AuditFileError(f"{folder.path}: a run was interrupted while moving its results into place, and the "
-                             f"folder is not writable ({describe_os_error(error)}), so the move cannot be finished. "
-                             f"Run `uspec-audit report` where the folder is writable.") from error
+        raise AuditFileError(
+            f"{folder.path}: a run was interrupted while moving its results into place, and the "
+            f"folder is not writable ({describe_os_error(error)}), so the move cannot be finished. "
+            f"Run `uspec-audit report` where the folder is writable."
+        ) from error
     try:
         return recover(folder)
     finally:
@@ -53,8 +55,10 @@ def check_manifest(folder: Path) -> dict | None:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise AuditFileError(f"{path} is damaged ({type(error).__name__}: {error}); the results folder cannot be "
-                             f"trusted. Run the audit again.") from error
+        raise AuditFileError(
+            f"{path} is damaged ({type(error).__name__}: {error}); the results folder cannot be "
+            f"trusted. Run the audit again."
+        ) from error
     if not isinstance(manifest, dict):
         raise AuditFileError(f"{path} is damaged (not a JSON object); run the audit again.")
     return manifest
@@ -71,8 +75,10 @@ def check_tables(folder: Path, manifest: dict) -> None:
             try:
                 pq.read_metadata(table)
             except Exception as error:  # pyarrow raises several types for a damaged file
-                raise AuditFileError(f"{table} is not a readable Parquet file ({type(error).__name__}); the "
-                                     f"results are damaged. Run the audit again.") from error
+                raise AuditFileError(
+                    f"{table} is not a readable Parquet file ({type(error).__name__}); the "
+                    f"results are damaged. Run the audit again."
+                ) from error
         return
     for entry in entries:
         name = entry.get("path") if isinstance(entry, dict) else None
@@ -80,14 +86,18 @@ def check_tables(folder: Path, manifest: dict) -> None:
             continue
         path = folder / name
         if not path.is_file():
-            raise AuditFileError(f"{path} is missing, but manifest.json lists it; the results are incomplete. Run "
-                                 f"the audit again.")
+            raise AuditFileError(
+                f"{path} is missing, but manifest.json lists it; the results are incomplete. Run "
+                f"the audit again."
+            )
         damaged = path.stat().st_size != entry.get("bytes")
         if not damaged and not name.startswith("predictions/"):
             damaged = _sha256(path) != entry.get("sha256")
         if damaged:
-            raise AuditFileError(f"{path} does not match the size and sha256 recorded in manifest.json: it was "
-                                 f"damaged or changed after the run. Run the audit again.")
+            raise AuditFileError(
+                f"{path} does not match the size and sha256 recorded in manifest.json: it was "
+                f"damaged or changed after the run. Run the audit again."
+            )
 
 
 @contextmanager

@@ -15,8 +15,16 @@ import pyarrow as pa
 
 from uspec_audit.results.catalog import TABLES
 
-__all__ = ["SCHEMA_DIR", "RESULTS_DOC", "schema_document", "arrow_schema", "load_schema", "arrow_type_matches",
-           "results_markdown", "write_schemas"]
+__all__ = [
+    "SCHEMA_DIR",
+    "RESULTS_DOC",
+    "schema_document",
+    "arrow_schema",
+    "load_schema",
+    "arrow_type_matches",
+    "results_markdown",
+    "write_schemas",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = ROOT / "schemas" / "tables"
@@ -80,14 +88,26 @@ def results_markdown() -> str:
         "|---|---|---|---|",
     ]
     for table in TABLES.values():
-        out.append(f"| [`{table.name}`](#{table.name}) | `{table.file}` | {_cell(table.row)} | "
-                   f"{table.report or 'no'} |")
+        out.append(
+            f"| [`{table.name}`](#{table.name}) | `{table.file}` | {_cell(table.row)} | "
+            f"{table.report or 'no'} |"
+        )
     for table in TABLES.values():
-        out += ["", f"## {table.name}", "", f"`{table.file}` — one row per {table.row}. {table.description}",
-                "", f"Written by `{table.written_by}`.", "",
-                "| column | type | nullable | description |", "|---|---|---|---|"]
-        out += [f"| `{c.name}` | {_cell(c.type)} | {'yes' if c.nullable else 'no'} | {_cell(c.description)} |"
-                for c in table.columns]
+        out += [
+            "",
+            f"## {table.name}",
+            "",
+            f"`{table.file}` — one row per {table.row}. {table.description}",
+            "",
+            f"Written by `{table.written_by}`.",
+            "",
+            "| column | type | nullable | description |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| `{c.name}` | {_cell(c.type)} | {'yes' if c.nullable else 'no'} | {_cell(c.description)} |"
+            for c in table.columns
+        ]
     return "\n".join(out) + "\n"
 
 

@@ -55,8 +55,10 @@ def _exclusive_commit_lock(folder: Path) -> FolderLock:
     """The commit lock, exclusively; a folder that can no longer hold its lock file cannot be committed to."""
     lock = commit_lock(folder, shared=False)
     if lock is None:
-        raise OutputError(f"cannot move the results into {folder}: its lock file cannot be created (was the folder "
-                          f"removed during the run?).")
+        raise OutputError(
+            f"cannot move the results into {folder}: its lock file cannot be created (was the folder "
+            f"removed during the run?)."
+        )
     return lock
 
 
@@ -98,8 +100,10 @@ class Staging:
             old = self.folder.owned_files()
             foreign = [f for f in new if f != MANIFEST and f not in old and (self.folder.path / f).exists()]
             if foreign:
-                raise AuditFileError(f"{self.folder.path} holds {', '.join(foreign[:3])}, which uspec-audit did not "
-                                     f"write; move it away or choose another results folder with --out.")
+                raise AuditFileError(
+                    f"{self.folder.path} holds {', '.join(foreign[:3])}, which uspec-audit did not "
+                    f"write; move it away or choose another results folder with --out."
+                )
             journal = {"format": 1, "staging": self.path.name, "new": new, "old": old}
             write_json(journal, self.folder.path / JOURNAL)
             fsync_directory(self.folder.path)
@@ -159,9 +163,11 @@ def _read_journal(folder: Path) -> dict:
         assert isinstance(journal, dict) and STAGING.match(journal["staging"])
         assert isinstance(journal["new"], list) and isinstance(journal["old"], list)
     except (OSError, ValueError, KeyError, TypeError, AssertionError) as error:
-        raise AuditFileError(f"{folder / JOURNAL}: the commit journal is damaged ({type(error).__name__}); "
-                             f"uspec-audit cannot tell which files are complete. Move the folder aside and run the "
-                             f"audit again.") from error
+        raise AuditFileError(
+            f"{folder / JOURNAL}: the commit journal is damaged ({type(error).__name__}); "
+            f"uspec-audit cannot tell which files are complete. Move the folder aside and run the "
+            f"audit again."
+        ) from error
     return journal
 
 
@@ -177,8 +183,10 @@ def recover(folder: ResultsFolder) -> list[str]:
         with _exclusive_commit_lock(path):
             for _, operation in commit_operations(path, journal):
                 operation()
-        notes.append(f"a previous run was interrupted while moving its complete results into {path}; the move was "
-                     f"finished")
+        notes.append(
+            f"a previous run was interrupted while moving its complete results into {path}; the move was "
+            f"finished"
+        )
     for entry in path.iterdir():
         if STAGING.match(entry.name) and entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

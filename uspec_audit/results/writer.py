@@ -115,8 +115,9 @@ def _checked(name: str, frame: pd.DataFrame) -> pa.Table:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     problem = catalog_problem(name, table)
     if problem is not None:
-        raise ValueError(f"internal error: the result table {name} does not match its documented schema: "
-                         f"{problem}")
+        raise ValueError(
+            f"internal error: the result table {name} does not match its documented schema: {problem}"
+        )
     return table
 
 

@@ -177,8 +177,10 @@ def correlation_pairs(
             for b in whole:
                 pairs.add((a, b))
     else:
-        notes.append(f"correlations: {len(whole)} whole-test rows > max_correlation_units = {cap}; each is "
-                     "paired with the reference test only")
+        notes.append(
+            f"correlations: {len(whole)} whole-test rows > max_correlation_units = {cap}; each is "
+            "paired with the reference test only"
+        )
         for a in whole:
             if ref is not None:
                 both(a, ref)
@@ -197,8 +199,10 @@ def correlation_pairs(
                 for b in members:
                     pairs.add((a, b))
         else:
-            notes.append(f"correlations: test '{test}' has {len(members)} strata > max_correlation_units = {cap}; "
-                         "strata are paired with their whole test and the reference only")
+            notes.append(
+                f"correlations: test '{test}' has {len(members)} strata > max_correlation_units = {cap}; "
+                "strata are paired with their whole test and the reference only"
+            )
     return sorted(pairs), notes
 
 
@@ -212,8 +216,10 @@ def _correlation_rows(
 ) -> None:
     order = {t.name: i for i, t in enumerate(tests)}
     for metric in sorted({k[3] for k in values}):
-        units = sorted((k[:3] for k in values if k[3] == metric),
-                       key=lambda u: (order.get(u[0], len(order)), u[0], u[1] != "none", u[1], u[2] != "all", u[2]))
+        units = sorted(
+            (k[:3] for k in values if k[3] == metric),
+            key=lambda u: (order.get(u[0], len(order)), u[0], u[1] != "none", u[1], u[2] != "all", u[2]),
+        )
         if not units:
             continue
         pairs, why = correlation_pairs(units, (ep.reference, "none", "all"), cap)

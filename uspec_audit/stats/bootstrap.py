@@ -244,8 +244,9 @@ def bootstrap_difference(
     level: float = 0.95,
 ) -> tuple[float, tuple[float, float], float]:
     """One metric and statistic of :func:`bootstrap_differences`: (observed difference, CI, two-sided p)."""
-    return bootstrap_differences([x_a], [x_b], n_boot, rng, paired_examples, paired_members, strata, level,
-                                 (statistic,))[0][statistic]
+    return bootstrap_differences(
+        [x_a], [x_b], n_boot, rng, paired_examples, paired_members, strata, level, (statistic,)
+    )[0][statistic]
 
 
 def bh(p_values: np.ndarray) -> np.ndarray:

@@ -161,7 +161,9 @@ def spearman_matrix(values: np.ndarray, method: str = "spearman") -> np.ndarray:
     return out
 
 
-def pair_correlations(values: np.ndarray, a: np.ndarray, b: np.ndarray, method: str = "spearman") -> np.ndarray:
+def pair_correlations(
+    values: np.ndarray, a: np.ndarray, b: np.ndarray, method: str = "spearman"
+) -> np.ndarray:
     """Correlations between the columns ``a[k]`` and ``b[k]`` of ``values`` ``(M, T)``, for each k.
 
     The same numbers as :func:`spearman_matrix` at ``(a[k], b[k])``, without

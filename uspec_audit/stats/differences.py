@@ -37,8 +37,15 @@ def _aligned(a: PredictionSet, b: PredictionSet) -> bool:
     return len(a.ids) == len(b.ids) and bool(np.array_equal(a.ids, b.ids))
 
 
-def _rows(kind: str, a: PredictionSet, b: PredictionSet, metrics: list[str], settings: AnalysisSettings, seed: int,
-          paired_members: bool) -> list[dict]:
+def _rows(
+    kind: str,
+    a: PredictionSet,
+    b: PredictionSet,
+    metrics: list[str],
+    settings: AnalysisSettings,
+    seed: int,
+    paired_members: bool,
+) -> list[dict]:
     paired_examples = _aligned(a, b)
     names, xs_a, xs_b = [], [], []
     for metric in metrics:
@@ -51,22 +58,50 @@ def _rows(kind: str, a: PredictionSet, b: PredictionSet, metrics: list[str], set
     statistics = ("mean", "sd") if len(a.members) >= 2 and len(b.members) >= 2 else ("mean",)
     # one multi-bootstrap draw per comparison serves every metric and statistic
     rng = rng_for(seed, "difference", kind, a.ensemble, a.test, a.variant, b.ensemble, b.test, b.variant)
-    results = bootstrap_differences(xs_a, xs_b, settings.bootstrap, rng, paired_examples=paired_examples,
-                                    paired_members=paired_members, level=settings.ci_level, statistics=statistics)
+    results = bootstrap_differences(
+        xs_a,
+        xs_b,
+        settings.bootstrap,
+        rng,
+        paired_examples=paired_examples,
+        paired_members=paired_members,
+        level=settings.ci_level,
+        statistics=statistics,
+    )
     rows = []
     for metric, result in zip(names, results, strict=True):
         for statistic in statistics:
             difference, (low, high), p = result[statistic]
-            rows.append({"comparison": kind, "ensemble_a": a.ensemble, "test_a": a.test, "variant_a": a.variant,
-                         "ensemble_b": b.ensemble, "test_b": b.test, "variant_b": b.variant, "metric": metric,
-                         "statistic": statistic, "difference": difference, "ci_low": low, "ci_high": high,
-                         "p_value": p, "p_adj": np.nan, "paired_examples": paired_examples,
-                         "paired_members": paired_members, "replicates": settings.bootstrap})
+            rows.append(
+                {
+                    "comparison": kind,
+                    "ensemble_a": a.ensemble,
+                    "test_a": a.test,
+                    "variant_a": a.variant,
+                    "ensemble_b": b.ensemble,
+                    "test_b": b.test,
+                    "variant_b": b.variant,
+                    "metric": metric,
+                    "statistic": statistic,
+                    "difference": difference,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "p_value": p,
+                    "p_adj": np.nan,
+                    "paired_examples": paired_examples,
+                    "paired_members": paired_members,
+                    "replicates": settings.bootstrap,
+                }
+            )
     return rows
 
 
-def differences(load_predictions: Callable[[str, str, str], PredictionSet], plan: AnalysisPlan,
-                settings: AnalysisSettings, seed: int) -> pd.DataFrame:
+def differences(
+    load_predictions: Callable[[str, str, str], PredictionSet],
+    plan: AnalysisPlan,
+    settings: AnalysisSettings,
+    seed: int,
+) -> pd.DataFrame:
     """The ``differences`` table: (test − iid) per ensemble, and (ensemble A − ensemble B) per shared test."""
     rows: list[dict] = []
     if settings.bootstrap == 0:
@@ -78,19 +113,36 @@ def differences(load_predictions: Callable[[str, str, str], PredictionSet], plan
             continue
         reference = load_predictions(ensemble.name, ensemble.reference, "none")
         for test in plan.tests:
-            if test.name == ensemble.reference or ensemble.name not in test.ensembles or not test.compare_with_reference:
+            if (
+                test.name == ensemble.reference
+                or ensemble.name not in test.ensembles
+                or not test.compare_with_reference
+            ):
                 continue  # e.g. a stratified test: its whole-test rows are the reference itself
             metrics = [m for m in test.metrics if m in ADDITIVE and m in tests[ensemble.reference].metrics]
             for variant in test.variants:
-                rows += _rows("test_vs_reference", load_predictions(ensemble.name, test.name, variant), reference,
-                              metrics, settings, seed, paired_members=True)
+                rows += _rows(
+                    "test_vs_reference",
+                    load_predictions(ensemble.name, test.name, variant),
+                    reference,
+                    metrics,
+                    settings,
+                    seed,
+                    paired_members=True,
+                )
     for test in plan.tests:
         for first, second in combinations([e for e in plan.ensembles if e.name in test.ensembles], 2):
             metrics = [m for m in test.metrics if m in ADDITIVE]
             for variant in test.variants:
-                rows += _rows("ensemble_vs_ensemble", load_predictions(first.name, test.name, variant),
-                              load_predictions(second.name, test.name, variant), metrics, settings, seed,
-                              paired_members=False)
+                rows += _rows(
+                    "ensemble_vs_ensemble",
+                    load_predictions(first.name, test.name, variant),
+                    load_predictions(second.name, test.name, variant),
+                    metrics,
+                    settings,
+                    seed,
+                    paired_members=False,
+                )
     frame = pd.DataFrame(rows, columns=COLUMNS)
     if len(frame) and settings.fdr:
         frame["p_adj"] = bh(frame["p_value"].to_numpy(dtype=np.float64))

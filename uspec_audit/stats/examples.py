@@ -57,7 +57,9 @@ def _top_k_hits(ps: PredictionSet, k: int) -> np.ndarray:
     y = np.asarray(ps.target).astype(np.int64)
     p_true = ps.true_prob.astype(np.float64)[..., None]
     higher = np.count_nonzero(p > p_true, axis=-1)
-    tied_before = np.count_nonzero((p == p_true) & (np.arange(n_classes)[None, None, :] < y[None, :, None]), axis=-1)
+    tied_before = np.count_nonzero(
+        (p == p_true) & (np.arange(n_classes)[None, None, :] < y[None, :, None]), axis=-1
+    )
     return (higher + tied_before < k).astype(np.float64)
 
 

@@ -62,7 +62,9 @@ import pandas as pd
 
 from uspec_audit.results.catalog import column_names
 
-FLIPS_COLUMNS = tuple(column_names("flips"))  # ensemble, test, variant, then one statistic of a member or pair
+FLIPS_COLUMNS = tuple(
+    column_names("flips")
+)  # ensemble, test, variant, then one statistic of a member or pair
 MAX_OVERLAP_MEMBERS = 100  # above: per-member mean overlap instead of the M x M matrix
 _OVERLAP_CHUNK = 1 << 16  # examples per block when counting intersections (bounded memory)
 DEFAULT_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as sps
 
-__all__ = ["PCAResult", "deviation_pca", "attribute_spearman", "attribute_eta", "extreme_examples", "MAX_CATEGORIES"]
+__all__ = [
+    "PCAResult",
+    "deviation_pca",
+    "attribute_spearman",
+    "attribute_eta",
+    "extreme_examples",
+    "MAX_CATEGORIES",
+]
 
 # A categorical attribute with more levels than this is an identifier or near one (a lesion id, a file name):
 # its correlation ratio would approach 1 from the level count alone, so it gets none.

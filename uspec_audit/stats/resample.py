@@ -224,7 +224,9 @@ class _AucProblem:
         credit = np.take(cumulative, self.below, axis=1)
         credit += np.take(cumulative, self.at_most, axis=1)
         num = 0.5 * np.einsum("ij,ij->i", positive_weights, credit, dtype=np.int64).astype(np.float64)
-        den = positive_weights.sum(axis=1, dtype=np.int64).astype(np.float64) * cumulative[:, -1].astype(np.float64)
+        den = positive_weights.sum(axis=1, dtype=np.int64).astype(np.float64) * cumulative[:, -1].astype(
+            np.float64
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(den > 0, num / den, np.nan)
 
@@ -248,13 +250,26 @@ def auc_replicates(
     m, n, k = probs.shape
     classes = [(1, target == 1)] if ps.task == "binary" else [(c, target == c) for c in range(k)]
     problems = [[_AucProblem(probs[j, :, c], positive) for c, positive in classes] for j in range(m)]
-    chunks = [np.ones((1, n))] if rng is None else (_counts(i, n) for i in example_index_chunks(n, n_boot, rng, strata, 100))
+    chunks = (
+        [np.ones((1, n))]
+        if rng is None
+        else (_counts(i, n) for i in example_index_chunks(n, n_boot, rng, strata, 100))
+    )
     out = []
     for counts in chunks:
         w = counts.astype(np.int32)
-        positive_weights = [w[:, problem.pos] for problem in problems[0]] if m else []  # the same for every member
-        per = np.stack([np.stack([problem.under(w, pw) for problem, pw in zip(row, positive_weights, strict=True)],
-                                 axis=-1) for row in problems], axis=1)  # (b, M, problems)
+        positive_weights = (
+            [w[:, problem.pos] for problem in problems[0]] if m else []
+        )  # the same for every member
+        per = np.stack(
+            [
+                np.stack(
+                    [problem.under(w, pw) for problem, pw in zip(row, positive_weights, strict=True)], axis=-1
+                )
+                for row in problems
+            ],
+            axis=1,
+        )  # (b, M, problems)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             out.append(np.nanmean(per, axis=-1))

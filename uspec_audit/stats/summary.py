@@ -38,8 +38,10 @@ def higher_is_better(plan: AnalysisPlan, metric: str) -> bool:
     try:
         return bool(plan.higher_is_better[metric])
     except KeyError:
-        raise ValueError(f"metric '{metric}' has no direction in the analysis plan (AnalysisPlan.higher_is_better "
-                         f"holds each metric's MetricSpec.higher_is_better)") from None
+        raise ValueError(
+            f"metric '{metric}' has no direction in the analysis plan (AnalysisPlan.higher_is_better "
+            f"holds each metric's MetricSpec.higher_is_better)"
+        ) from None
 
 
 def member_values(mt: pd.DataFrame, members: tuple[str, ...]) -> dict[tuple[str, str, str, str], np.ndarray]:

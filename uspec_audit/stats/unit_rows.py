@@ -76,7 +76,13 @@ def pca_rows(ps: PredictionSet, members: list[str], settings: AnalysisSettings, 
             rows["pca"].append(
                 Block(
                     n,
-                    {**base, "kind": "score", "component": c + 1, "example_id": ids, "value": res_p.scores[:, c]},
+                    {
+                        **base,
+                        "kind": "score",
+                        "component": c + 1,
+                        "example_id": ids,
+                        "value": res_p.scores[:, c],
+                    },
                 )
             )
     for attr, arr in sorted(ps.attributes.items()):

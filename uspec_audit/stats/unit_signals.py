@@ -57,7 +57,9 @@ from uspec_audit.stats.signal import (
 
 __all__ = ["UnitContext", "unit_signals", "strata_degraded", "REF_ROWS_CAP"]
 
-REF_ROWS_CAP = 25_000_000  # per-example values kept from the reference for cross-covariances (float32 elements)
+REF_ROWS_CAP = (
+    25_000_000  # per-example values kept from the reference for cross-covariances (float32 elements)
+)
 
 
 @dataclass
@@ -111,8 +113,15 @@ def _builtin_function(name: str):
     return next((spec.fn for spec in BUILTIN_METRICS if spec.name == name), None)
 
 
-def _generic(ctx: UnitContext, name: str, cols: np.ndarray | None, table: np.ndarray, stream: tuple[str, ...],
-             strata: np.ndarray | None, ms: MetricStats) -> np.ndarray | None:
+def _generic(
+    ctx: UnitContext,
+    name: str,
+    cols: np.ndarray | None,
+    table: np.ndarray,
+    stream: tuple[str, ...],
+    strata: np.ndarray | None,
+    ms: MetricStats,
+) -> np.ndarray | None:
     """Bootstrap replicates of a metric without a recipe, by its own function (within the call budget)."""
     ps = ctx.ps
     m = ps.outputs.shape[0]
@@ -125,7 +134,9 @@ def _generic(ctx: UnitContext, name: str, cols: np.ndarray | None, table: np.nda
         return auc_replicates(ps, cols, b, rng_for(ctx.seed, *stream, "generic"), strata)
     fn = ctx.state.metric_functions.get(name) or _builtin_function(name)
     if fn is None:
-        ms.notes.append(f"no per-example resampling for metric '{name}' (its function was not given to the analysis)")
+        ms.notes.append(
+            f"no per-example resampling for metric '{name}' (its function was not given to the analysis)"
+        )
         return None
     if b < 2:
         ms.notes.append("bootstrap = 0: no resampling")
@@ -146,7 +157,9 @@ def _generic(ctx: UnitContext, name: str, cols: np.ndarray | None, table: np.nda
     return generic_replicates(fn, ps, cols, b, rng_for(ctx.seed, *stream, "generic"), strata)
 
 
-def _cross_cov(ctx: UnitContext, r: Recipe, cols: np.ndarray | None, ref: RefMetric, n_u: int) -> np.ndarray | None:
+def _cross_cov(
+    ctx: UnitContext, r: Recipe, cols: np.ndarray | None, ref: RefMetric, n_u: int
+) -> np.ndarray | None:
     """Cov(iid member values, this unit's member values) from the shared examples (additive metrics)."""
     assert r.rows is not None  # an additive recipe carries its per-example rows
     if ctx.same_as_ref:
@@ -164,8 +177,18 @@ def _cross_cov(ctx: UnitContext, r: Recipe, cols: np.ndarray | None, ref: RefMet
     return noise.cross_noise_cov(ref.rows[:, ia].astype(np.float64), r.rows[:, ib], ref.n, n_u)
 
 
-def _fill(ctx: UnitContext, ms: MetricStats, name: str, key: tuple[str, str, str], cols: np.ndarray | None,
-          v: np.ndarray, cov: np.ndarray, reps: np.ndarray | None, r: Recipe | None, is_ref_unit: bool) -> None:
+def _fill(
+    ctx: UnitContext,
+    ms: MetricStats,
+    name: str,
+    key: tuple[str, str, str],
+    cols: np.ndarray | None,
+    v: np.ndarray,
+    cov: np.ndarray,
+    reps: np.ndarray | None,
+    r: Recipe | None,
+    is_ref_unit: bool,
+) -> None:
     state, settings = ctx.state, ctx.settings
     level = settings.ci_level
     additive = r is not None and r.additive
@@ -189,13 +212,17 @@ def _fill(ctx: UnitContext, ms: MetricStats, name: str, key: tuple[str, str, str
             used = sum(x.rows.size for x in state.ref.values() if x.rows is not None)
             if used + size <= REF_ROWS_CAP:
                 rows = r.rows.astype(np.float32)
-        state.ref[name] = RefMetric(np.asarray(v, dtype=np.float64).copy(), cov, ms.noise_sd, ms.systematic_sd,
-                                    rp, rows, n_u)
+        state.ref[name] = RefMetric(
+            np.asarray(v, dtype=np.float64).copy(), cov, ms.noise_sd, ms.systematic_sd, rp, rows, n_u
+        )
     ref: RefMetric | None = state.ref.get(name)
     if ref is None:
         ms.notes.append(f"the reference test has no value of '{name}'")
         return
-    ms.corrected = (corrected_ratio(ms.systematic_sd, ref), *(ratio_ci(rp, ref, level) if rp is not None else NAN2))
+    ms.corrected = (
+        corrected_ratio(ms.systematic_sd, ref),
+        *(ratio_ci(rp, ref, level) if rp is not None else NAN2),
+    )
     if rp is not None and ref.reps is not None and ref.reps.sd.shape == rp.sd.shape:
         with np.errstate(divide="ignore", invalid="ignore"):
             raw = np.where(ref.reps.sd > 0, rp.sd / ref.reps.sd, np.nan)
@@ -204,8 +231,15 @@ def _fill(ctx: UnitContext, ms: MetricStats, name: str, key: tuple[str, str, str
         return
     ens = state.plan.name
     cross = _cross_cov(ctx, r, cols, ref, n_u) if r is not None and r.additive else None
-    ms.excess = excess_against_ref(v, cov, cross, ref, settings.permutations,
-                                   rng_for(ctx.seed, "excess", ens, *key, name), settings.max_carry_over_slope)
+    ms.excess = excess_against_ref(
+        v,
+        cov,
+        cross,
+        ref,
+        settings.permutations,
+        rng_for(ctx.seed, "excess", ens, *key, name),
+        settings.max_carry_over_slope,
+    )
     if ctx.same_as_ref and cols is not None and additive:
         if rp is not None:  # the reference is the sum of its strata: paired test after all strata (pass 2)
             ctx.whole[name] = ctx.whole.get(name, 0.0) + (n_u / ctx.ps.outputs.shape[1]) * rp.mean
@@ -235,8 +269,9 @@ def unit_signals(ctx: UnitContext, stratum: str, cols: np.ndarray | None) -> dic
             recipes[name] = r
     reps_by_name: dict[str, np.ndarray] = {}
     if recipes and settings.bootstrap > 0 and m >= 2 and n_u > 0:
-        all_reps = replicate_values(list(recipes.values()), n_u, settings.bootstrap, rng_for(ctx.seed, *stream),
-                                    strata)
+        all_reps = replicate_values(
+            list(recipes.values()), n_u, settings.bootstrap, rng_for(ctx.seed, *stream), strata
+        )
         reps_by_name = dict(zip(recipes, all_reps, strict=True))
     out: dict[str, MetricStats] = {}
     for name in names:
@@ -255,7 +290,9 @@ def unit_signals(ctx: UnitContext, stratum: str, cols: np.ndarray | None) -> dic
                 ms.notes.append("bootstrap = 0: no noise estimate for a non-additive metric")
         else:
             if recipe(ps, name, cols) is not None:
-                ms.notes.append(f"metric '{name}' recomputed from the predictions differs from metrics.parquet")
+                ms.notes.append(
+                    f"metric '{name}' recomputed from the predictions differs from metrics.parquet"
+                )
                 continue
             reps = _generic(ctx, name, cols, v, stream, strata, ms)
             cov = _replicate_cov(reps)
@@ -287,8 +324,9 @@ def strata_degraded(ctx: UnitContext, strata: list[tuple[str, np.ndarray]]) -> N
         recipes = [r for r in found if r is not None]
         if not names or len(recipes) != len(names):
             continue
-        all_reps = replicate_values(recipes, int(cols.size), settings.bootstrap,
-                                    rng_for(ctx.seed, *ctx.stream(stratum, cols)))
+        all_reps = replicate_values(
+            recipes, int(cols.size), settings.bootstrap, rng_for(ctx.seed, *ctx.stream(stratum, cols))
+        )
         for name, reps in zip(names, all_reps, strict=True):
             ms = us.metrics[name]
             ref = state.ref.get(name)

@@ -133,7 +133,9 @@ def _jackknife(
         x = per_example(ps, name)
         assert x is not None  # a checked additive metric has per-example values
         s_full, se, _ = jk.jackknife_sd_additive(
-            x if cols is None else x[:, cols], settings.jackknife_blocks, rng_for(seed, "jackknife-blocks", ens, *key)
+            x if cols is None else x[:, cols],
+            settings.jackknife_blocks,
+            rng_for(seed, "jackknife-blocks", ens, *key),
         )
         us.jack[name] = (s_full, se)
         if is_ref_unit:
@@ -145,7 +147,9 @@ def _jackknife(
         mine = binary_auc(sc, yy)
         ok = ~np.isnan(table_auc)
         if ok.any() and np.allclose(mine[ok], table_auc[ok], rtol=1e-6, atol=1e-9, equal_nan=True):
-            lab_j, g = jk.block_labels(us.n, settings.jackknife_blocks, rng_for(seed, "jackknife-blocks", ens, *key))
+            lab_j, g = jk.block_labels(
+                us.n, settings.jackknife_blocks, rng_for(seed, "jackknife-blocks", ens, *key)
+            )
 
             def _sd_auc(keep: np.ndarray, sc: np.ndarray = sc, yy: np.ndarray = yy) -> float:
                 return float(np.std(binary_auc(sc[:, keep], yy[keep]), ddof=1))
@@ -215,7 +219,9 @@ def _record_reference(state: EnsembleState, ps: PredictionSet) -> None:
     state.baseline = int(best)
 
 
-def _units(ps: PredictionSet, test: TestPlan) -> tuple[np.ndarray | None, list[tuple[str, np.ndarray | None]]]:
+def _units(
+    ps: PredictionSet, test: TestPlan
+) -> tuple[np.ndarray | None, list[tuple[str, np.ndarray | None]]]:
     """Per-example stratum labels (None without ``by``) and the units: ``("all", None)``, then each stratum
     in sorted order with the indices of its examples."""
     units: list[tuple[str, np.ndarray | None]] = [("all", None)]
@@ -262,7 +268,13 @@ def _unit_context(
 
 
 def _permutation_p(
-    cmat: np.ndarray, n: int, cols: np.ndarray | None, settings: AnalysisSettings, seed: int, ens: str, key: Unit
+    cmat: np.ndarray,
+    n: int,
+    cols: np.ndarray | None,
+    settings: AnalysisSettings,
+    seed: int,
+    ens: str,
+    key: Unit,
 ) -> float:
     """Do the members differ at all on this unit? The systematic-variation test on the whole test, the
     strata shuffle on a stratum (docs/methods.md §4)."""
@@ -271,7 +283,9 @@ def _permutation_p(
         return perm.systematic_variation(cmat, settings.permutations, rng, chunk=settings.chunk_size).p_value
     mask = np.zeros(n, dtype=bool)
     mask[cols] = True
-    return perm.strata_shuffle(cmat, mask, settings.permutations, rng_for(seed, "strata-shuffle", ens, *key)).p_value
+    return perm.strata_shuffle(
+        cmat, mask, settings.permutations, rng_for(seed, "strata-shuffle", ens, *key)
+    ).p_value
 
 
 def _unit_stats(

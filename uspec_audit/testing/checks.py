@@ -48,7 +48,9 @@ def registered(family: str, name: str) -> Any:
     found = registry()
     if name not in found.names(family):
         hint = found.failure_hint(family, name)
-        raise ComponentCheckError(f"no {family} named '{name}' is registered.{hint or ' Is the plugin installed?'}")
+        raise ComponentCheckError(
+            f"no {family} named '{name}' is registered.{hint or ' Is the plugin installed?'}"
+        )
     return found.record(family, name)
 
 
@@ -71,8 +73,17 @@ def check_plugin(plugin: str) -> list[Any]:
 # --------------------------------------------------------------------------- metrics
 
 
-def check_metric(metric: Any, target: np.ndarray, prediction: np.ndarray, expected: float | Callable[..., float],
-                 *, task: str | None = None, rtol: float = 1e-9, atol: float = 1e-12, seed: int = 0) -> float:
+def check_metric(
+    metric: Any,
+    target: np.ndarray,
+    prediction: np.ndarray,
+    expected: float | Callable[..., float],
+    *,
+    task: str | None = None,
+    rtol: float = 1e-9,
+    atol: float = 1e-12,
+    seed: int = 0,
+) -> float:
     """Check a metric (its spec, or the name of an installed one) against a reference on given arrays.
 
     ``expected`` is the value an independent computation gives (a float, or a function of ``(target,
@@ -97,13 +108,15 @@ def check_metric(metric: Any, target: np.ndarray, prediction: np.ndarray, expect
     value = float(value)
     if not (np.array_equal(target, given_target) and np.array_equal(prediction, given_prediction)):
         problems.append("it modified its arguments in place")
-    if not (math.isnan(value) and math.isnan(reference)) and not math.isclose(value, reference, rel_tol=rtol,
-                                                                                 abs_tol=atol):
+    if not (math.isnan(value) and math.isnan(reference)) and not math.isclose(
+        value, reference, rel_tol=rtol, abs_tol=atol
+    ):
         problems.append(f"it gives {value!r}, the reference {reference!r}")
     order = np.random.default_rng(seed).permutation(len(target))
     shuffled = float(spec.fn(given_target[order], given_prediction[order], task))
-    if not (math.isnan(value) and math.isnan(shuffled)) and not math.isclose(value, shuffled, rel_tol=1e-9,
-                                                                                abs_tol=1e-12):
+    if not (math.isnan(value) and math.isnan(shuffled)) and not math.isclose(
+        value, shuffled, rel_tol=1e-9, abs_tol=1e-12
+    ):
         problems.append(f"shuffling the examples changes it from {value!r} to {shuffled!r}")
     _fail(subject, problems)
     return value
@@ -112,9 +125,18 @@ def check_metric(metric: Any, target: np.ndarray, prediction: np.ndarray, expect
 # --------------------------------------------------------------------------- loaders and sources
 
 
-def check_loader(loader: Any, path: str | Path, *, options: dict | None = None, inputs: Any = None,
-                 task: str = "multiclass", output_index: int = 0, input_name: str | None = None,
-                 device: str = "cpu", base_dir: str | Path = ".") -> Any:
+def check_loader(
+    loader: Any,
+    path: str | Path,
+    *,
+    options: dict | None = None,
+    inputs: Any = None,
+    task: str = "multiclass",
+    output_index: int = 0,
+    input_name: str | None = None,
+    device: str = "cpu",
+    base_dir: str | Path = ".",
+) -> Any:
     """Check a loader (its spec, or the name of an installed one) on a model file.
 
     The member is loaded the way a run loads it (options validated by the loader's model, a
@@ -134,16 +156,28 @@ def check_loader(loader: Any, path: str | Path, *, options: dict | None = None, 
         problems.append(f"{path.name} does not end in a suffix it declares ({', '.join(spec.suffixes)})")
 
     def load():
-        return load_member(record, path, name=path.stem, ensemble="check", options=options, device=device,
-                           output_index=output_index, input_name=input_name, task=task, base_dir=Path(base_dir))
+        return load_member(
+            record,
+            path,
+            name=path.stem,
+            ensemble="check",
+            options=options,
+            device=device,
+            output_index=output_index,
+            input_name=input_name,
+            task=task,
+            base_dir=Path(base_dir),
+        )
 
     try:
         first, second = load(), load()
     except UspecError as error:
         _fail(subject, [*problems, str(error)])
     if first.fingerprint != second.fingerprint:
-        problems.append(f"two loads of {path.name} give different fingerprints ({first.fingerprint!r}, "
-                        f"{second.fingerprint!r}); the fingerprint must identify the model, not the load")
+        problems.append(
+            f"two loads of {path.name} give different fingerprints ({first.fingerprint!r}, "
+            f"{second.fingerprint!r}); the fingerprint must identify the model, not the load"
+        )
     if inputs is not None:
         problems += _predict_problems(first, inputs)
     _fail(subject, problems)
@@ -166,14 +200,23 @@ def _predict_problems(member: Any, inputs: Any) -> list[str]:
     if n >= 2 and not isinstance(inputs, dict) and len(output) == n:
         half = n // 2
         split = np.concatenate([member.predict(inputs[:half]), member.predict(inputs[half:])])
-        if split.shape != output.shape or not np.allclose(split, output, rtol=1e-4, atol=1e-5, equal_nan=True):
-            problems.append("predict gives other outputs for the batch split in two: each example's output must "
-                            "depend on that example only")
+        if split.shape != output.shape or not np.allclose(
+            split, output, rtol=1e-4, atol=1e-5, equal_nan=True
+        ):
+            problems.append(
+                "predict gives other outputs for the batch split in two: each example's output must "
+                "depend on that example only"
+            )
     return problems
 
 
-def check_source(source: Any, dataset: dict[str, Any], *, base_dir: str | Path = ".",
-                 batch_sizes: Sequence[int] = (1, 3, 64)) -> Any:
+def check_source(
+    source: Any,
+    dataset: dict[str, Any],
+    *,
+    base_dir: str | Path = ".",
+    batch_sizes: Sequence[int] = (1, 3, 64),
+) -> Any:
     """Check a dataset source (its spec, or the name of an installed one) on a ``[datasets.NAME]`` table.
 
     ``dataset`` is the table as a dict (``{"path": "data.csv", "target": "y", "options": {...}}``; ``source``
@@ -252,7 +295,9 @@ def _same_stream(first: list, second: list) -> bool:
     def flat(parts):
         if parts and all(isinstance(p, np.ndarray) and p.dtype != object for p in parts):
             return np.concatenate(parts)
-        return np.asarray([x for p in parts for x in (p.tolist() if isinstance(p, np.ndarray) else p)], dtype=object)
+        return np.asarray(
+            [x for p in parts for x in (p.tolist() if isinstance(p, np.ndarray) else p)], dtype=object
+        )
 
     return same_outputs(flat(first), flat(second))
 
@@ -260,8 +305,15 @@ def _same_stream(first: list, second: list) -> bool:
 # --------------------------------------------------------------------------- tokenizers
 
 
-def check_tokenizer(tokenizer: Any, texts: list, *, path: str | Path | None = None, max_length: int = 16,
-                    options: dict | None = None, base_dir: str | Path = ".") -> dict[str, np.ndarray]:
+def check_tokenizer(
+    tokenizer: Any,
+    texts: list,
+    *,
+    path: str | Path | None = None,
+    max_length: int = 16,
+    options: dict | None = None,
+    base_dir: str | Path = ".",
+) -> dict[str, np.ndarray]:
     """Check a tokenizer (its spec, or the name of an installed one): made the way a run makes it, its
     ``encode_batch(texts)`` must return int64 arrays with one row per text, the same twice. Returns them."""
     from uspec_audit.config.options import validate_options
@@ -274,10 +326,19 @@ def check_tokenizer(tokenizer: Any, texts: list, *, path: str | Path | None = No
     base = Path(base_dir)
     try:
         validated = validate_options(spec.options, dict(options or {}), subject)
-        made = spec.make(TokenizerRequest(ensemble="check", path=None if path is None else base / path,
-                                          max_length=max_length, options=validated, base_dir=base))
+        made = spec.make(
+            TokenizerRequest(
+                ensemble="check",
+                path=None if path is None else base / path,
+                max_length=max_length,
+                options=validated,
+                base_dir=base,
+            )
+        )
     except Exception as error:
-        raise ComponentCheckError(f"{subject} failed its checks:\n  - {type(error).__name__}: {error}") from error
+        raise ComponentCheckError(
+            f"{subject} failed its checks:\n  - {type(error).__name__}: {error}"
+        ) from error
     _fail(subject, tokenizer_problems(made))
     encoded = made.encode_batch(list(texts))
     problems = []

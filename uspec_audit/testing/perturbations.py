@@ -24,7 +24,9 @@ def mean_absolute_change(original: Any, perturbed: Any) -> float:
     after = np.asarray(perturbed, dtype=object).ravel().tolist()
     if not before:
         return 0.0
-    return float(np.mean([1 - difflib.SequenceMatcher(None, a, b).ratio() for a, b in zip(before, after, strict=True)]))
+    return float(
+        np.mean([1 - difflib.SequenceMatcher(None, a, b).ratio() for a, b in zip(before, after, strict=True)])
+    )
 
 
 @dataclass(frozen=True)
@@ -39,19 +41,33 @@ def _feature_stats(inputs: np.ndarray):
     from uspec_audit.components import FeatureStats
 
     x = np.asarray(inputs, dtype=np.float64).reshape(len(inputs), -1)
-    return FeatureStats(mean=np.nanmean(x, 0), sd=np.nanstd(x, 0, ddof=1) if len(x) > 1 else np.zeros(x.shape[1]),
-                        minimum=np.nanmin(x, 0), maximum=np.nanmax(x, 0))
+    return FeatureStats(
+        mean=np.nanmean(x, 0),
+        sd=np.nanstd(x, 0, ddof=1) if len(x) > 1 else np.zeros(x.shape[1]),
+        minimum=np.nanmin(x, 0),
+        maximum=np.nanmax(x, 0),
+    )
 
 
 def _copy(inputs: Any) -> Any:
     return inputs.copy() if isinstance(inputs, np.ndarray) else copy.deepcopy(inputs)
 
 
-def check_perturbation(perturbation: Any, inputs: Any, *, severities: Sequence[int] | None = None,
-                       params: Any = None, ids: np.ndarray | None = None, seed: int = 0,
-                       monotone: bool | None = None, measure: Callable[[Any, Any], float] = mean_absolute_change,
-                       value_range: tuple[float, float] | None = None, feature_names: list[str] | None = None,
-                       allow_nan: bool = False, singles: int = 16) -> PerturbationReport:
+def check_perturbation(
+    perturbation: Any,
+    inputs: Any,
+    *,
+    severities: Sequence[int] | None = None,
+    params: Any = None,
+    ids: np.ndarray | None = None,
+    seed: int = 0,
+    monotone: bool | None = None,
+    measure: Callable[[Any, Any], float] = mean_absolute_change,
+    value_range: tuple[float, float] | None = None,
+    feature_names: list[str] | None = None,
+    allow_nan: bool = False,
+    singles: int = 16,
+) -> PerturbationReport:
     """Check a perturbation (its spec, or the name of an installed one) on a batch of raw ``inputs``.
 
     At every severity (default: all the spec declares) it must
@@ -93,8 +109,14 @@ def check_perturbation(perturbation: Any, inputs: Any, *, severities: Sequence[i
     pristine = _copy(inputs)
 
     def apply(values: Any, rows: np.ndarray, severity: int | None) -> Any:
-        context = PerturbContext(seeds=example_seeds(seed, ids[rows], spec.name, severity), severity=severity,
-                                 params=params, feature_names=feature_names, feature_stats=stats, ids=ids[rows])
+        context = PerturbContext(
+            seeds=example_seeds(seed, ids[rows], spec.name, severity),
+            severity=severity,
+            params=params,
+            feature_names=feature_names,
+            feature_stats=stats,
+            ids=ids[rows],
+        )
         return spec.apply(values, context)
 
     everything = np.arange(n)
@@ -117,28 +139,39 @@ def check_perturbation(perturbation: Any, inputs: Any, *, severities: Sequence[i
             if low < value_range[0] or high > value_range[1]:
                 problems.append(f"{at}its values span [{low:.4g}, {high:.4g}], outside {list(value_range)}")
         if not same_outputs(outputs, apply(_copy(inputs), everything, severity)):
-            problems.append(f"{at}a second call with the same seeds gave other outputs: draw every random number "
-                            f"from np.random.default_rng(ctx.seeds[i]), never from a global generator")
+            problems.append(
+                f"{at}a second call with the same seeds gave other outputs: draw every random number "
+                f"from np.random.default_rng(ctx.seeds[i]), never from a global generator"
+            )
         reverse = everything[::-1]
         if not same_outputs(take(outputs, reverse), apply(take(_copy(inputs), reverse), reverse, severity)):
-            problems.append(f"{at}reversing the batch changed the examples' outputs: each example must depend on "
-                            f"its own seed and input only")
+            problems.append(
+                f"{at}reversing the batch changed the examples' outputs: each example must depend on "
+                f"its own seed and input only"
+            )
         for i in everything[:singles]:
             row = np.array([i])
             if not same_outputs(take(outputs, row), apply(take(_copy(inputs), row), row, severity)):
-                problems.append(f"{at}example {i} alone gets other outputs than in the batch: the outputs depend on "
-                                f"the batch's size or other examples")
+                problems.append(
+                    f"{at}example {i} alone gets other outputs than in the batch: the outputs depend on "
+                    f"the batch's size or other examples"
+                )
                 break
         report.change[severity] = float(measure(inputs, outputs))
     wants_monotone = monotone if monotone is not None else len(levels) >= 2 and None not in levels
     if wants_monotone and len(report.change) == len(levels) >= 2:
         values = [report.change[s] for s in levels]
         shown = ", ".join(f"{s}: {v:.4g}" for s, v in zip(levels, values, strict=True))
-        drops = [(levels[k], levels[k + 1]) for k in range(len(levels) - 1)
-                 if values[k + 1] < values[k] - 1e-12 * max(1.0, abs(values[k]))]
+        drops = [
+            (levels[k], levels[k + 1])
+            for k in range(len(levels) - 1)
+            if values[k + 1] < values[k] - 1e-12 * max(1.0, abs(values[k]))
+        ]
         if drops:
-            problems.append(f"it is not monotone in severity: the change ({measure.__name__}) falls from severity "
-                            f"{drops[0][0]} to {drops[0][1]} ({shown})")
+            problems.append(
+                f"it is not monotone in severity: the change ({measure.__name__}) falls from severity "
+                f"{drops[0][0]} to {drops[0][1]} ({shown})"
+            )
         elif not values[-1] > values[0]:
             problems.append(f"its change ({measure.__name__}) does not grow with severity ({shown})")
     _fail(subject, problems)

@@ -43,7 +43,9 @@ class AuditRun:
     def ok(self) -> AuditRun:
         """This run, or an ``AssertionError`` with its stderr when it exited non-zero."""
         if self.returncode != 0:
-            raise AssertionError(f"uspec-audit {' '.join(self.args)} exited {self.returncode}:\n{self.stderr}")
+            raise AssertionError(
+                f"uspec-audit {' '.join(self.args)} exited {self.returncode}:\n{self.stderr}"
+            )
         return self
 
     @property
@@ -76,8 +78,16 @@ class TinyAudit:
             flattened, or the features.
     """
 
-    def __init__(self, root: str | Path, *, modality: str = "image", members: int = 3, examples: int = 60,
-                 classes: int = 3, seed: int = 0):
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        modality: str = "image",
+        members: int = 3,
+        examples: int = 60,
+        classes: int = 3,
+        seed: int = 0,
+    ):
         if modality not in ("image", "tabular"):
             raise ValueError(f"modality must be 'image' or 'tabular', got {modality!r}")
         self.root, self.modality, self.classes, self.seed = Path(root), modality, classes, seed
@@ -89,7 +99,9 @@ class TinyAudit:
         self.inputs: np.ndarray
         if modality == "image":
             prototypes = rng.uniform(0.4, 0.6, (classes, int(np.prod(IMAGE_SHAPE))))
-            flat = np.clip(prototypes[self.labels] + rng.normal(0, 0.3, (examples, prototypes.shape[1])), 0, 1)
+            flat = np.clip(
+                prototypes[self.labels] + rng.normal(0, 0.3, (examples, prototypes.shape[1])), 0, 1
+            )
             self.inputs = np.rint(flat * 255).astype(np.uint8).reshape(examples, *IMAGE_SHAPE)
         else:
             prototypes = rng.normal(0, 1.0, (classes, FEATURES))
@@ -118,8 +130,11 @@ class TinyAudit:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns: dict[str, Any] = {"id": np.arange(len(self.labels), dtype=np.int64), "label": self.labels,
-                                   "site": self.sites}
+        columns: dict[str, Any] = {
+            "id": np.arange(len(self.labels), dtype=np.int64),
+            "label": self.labels,
+            "site": self.sites,
+        }
         if self.modality == "image":
             flat = pa.array(self.inputs.reshape(-1))
             columns["image"] = pa.FixedSizeListArray.from_arrays(flat, int(np.prod(IMAGE_SHAPE)))
@@ -150,24 +165,37 @@ class TinyAudit:
             reading = 'input = "image"\nshape = [8, 8, 3]'
         else:
             reading = "features = [" + ", ".join(f'"f{i}"' for i in range(FEATURES)) + "]"
-        return (f'[datasets.test]\nsource = "parquet"\npath = "data/test.parquet"\n{reading}\ntarget = "label"\n'
-                f'id = "id"\nattributes = ["site"]\n')
+        return (
+            f'[datasets.test]\nsource = "parquet"\npath = "data/test.parquet"\n{reading}\ntarget = "label"\n'
+            f'id = "id"\nattributes = ["site"]\n'
+        )
 
-    def audit_text(self, tests: str = "", *, ensembles: str | None = None, datasets: str | None = None,
-                   name: str = "tiny", seed: int = 1, batch_size: int = 16, reports: bool = False,
-                   extra: str = "") -> str:
+    def audit_text(
+        self,
+        tests: str = "",
+        *,
+        ensembles: str | None = None,
+        datasets: str | None = None,
+        name: str = "tiny",
+        seed: int = 1,
+        batch_size: int = 16,
+        reports: bool = False,
+        extra: str = "",
+    ) -> str:
         """An audit file: ``[audit]``, the ensembles (default :attr:`ensemble_table`), the datasets (default
         :attr:`dataset_table`), an ``iid`` test on ``test`` and your ``tests`` (TOML ``[[tests]]`` tables)."""
         reports_line = '["markdown"]' if reports else "[]"
-        return "\n".join([
-            f'[audit]\nname = "{name}"\nseed = {seed}\noutput = "results/{name}"\nbatch_size = {batch_size}\n'
-            f"reports = {reports_line}\n",
-            textwrap.dedent(ensembles) if ensembles is not None else self.ensemble_table,
-            textwrap.dedent(datasets) if datasets is not None else self.dataset_table,
-            '[[tests]]\nname = "iid"\nkind = "iid"\ndataset = "test"\n',
-            textwrap.dedent(tests),
-            textwrap.dedent(extra),
-        ])
+        return "\n".join(
+            [
+                f'[audit]\nname = "{name}"\nseed = {seed}\noutput = "results/{name}"\nbatch_size = {batch_size}\n'
+                f"reports = {reports_line}\n",
+                textwrap.dedent(ensembles) if ensembles is not None else self.ensemble_table,
+                textwrap.dedent(datasets) if datasets is not None else self.dataset_table,
+                '[[tests]]\nname = "iid"\nkind = "iid"\ndataset = "test"\n',
+                textwrap.dedent(tests),
+                textwrap.dedent(extra),
+            ]
+        )
 
     def write_audit(self, tests: str = "", *, file: str = "audit.toml", **kwargs: Any) -> Path:
         """Write :meth:`audit_text` to ``root / file``; returns its path."""
@@ -177,24 +205,48 @@ class TinyAudit:
 
     # ------------------------------------------------------------------ commands
 
-    def cli(self, *args: str | Path, env: dict[str, str] | None = None, output: Path | None = None,
-            timeout: float = 600) -> AuditRun:
+    def cli(
+        self,
+        *args: str | Path,
+        env: dict[str, str] | None = None,
+        output: Path | None = None,
+        timeout: float = 600,
+    ) -> AuditRun:
         """Run ``uspec-audit ARGS`` (the installed command, in a subprocess) from ``root``."""
         command = [sys.executable, "-m", "uspec_audit", *map(str, args)]
-        completed = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout,
-                                   env={**os.environ, **(env or {})})
-        return AuditRun([str(a) for a in args], completed.returncode, completed.stdout, completed.stderr,
-                        output or self.root / "results" / "tiny")
+        completed = subprocess.run(
+            command,
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+        )
+        return AuditRun(
+            [str(a) for a in args],
+            completed.returncode,
+            completed.stdout,
+            completed.stderr,
+            output or self.root / "results" / "tiny",
+        )
 
-    def run(self, tests: str = "", *args: str, env: dict[str, str] | None = None, fresh: bool = False,
-            **kwargs: Any) -> AuditRun:
+    def run(
+        self,
+        tests: str = "",
+        *args: str,
+        env: dict[str, str] | None = None,
+        fresh: bool = False,
+        **kwargs: Any,
+    ) -> AuditRun:
         """Write the audit (see :meth:`audit_text`) and ``uspec-audit run`` it with ``--json``."""
         audit = self.write_audit(tests, **kwargs)
         name = kwargs.get("name", "tiny")
         extra = ["--fresh"] if fresh else []
         return self.cli("run", audit, "--json", *extra, *args, env=env, output=self.root / "results" / name)
 
-    def validate(self, tests: str = "", *args: str, env: dict[str, str] | None = None, **kwargs: Any) -> AuditRun:
+    def validate(
+        self, tests: str = "", *args: str, env: dict[str, str] | None = None, **kwargs: Any
+    ) -> AuditRun:
         """Write the audit and ``uspec-audit validate`` it."""
         audit = self.write_audit(tests, **kwargs)
         return self.cli("validate", audit, *args, env=env)
@@ -206,16 +258,19 @@ def write_linear_onnx(path: str | Path, weight: np.ndarray, bias: np.ndarray) ->
         import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise ImportError("uspec_audit.testing writes ONNX models with the onnx package: "
-                          "pip install 'uspec-audit[testing]'") from error
+        raise ImportError(
+            "uspec_audit.testing writes ONNX models with the onnx package: pip install 'uspec-audit[testing]'"
+        ) from error
     d, k = weight.shape
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["x", "W"], ["xw"]), helper.make_node("Add", ["xw", "B"], ["logits"])],
         "tiny_linear",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, d])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, k])],
-        [numpy_helper.from_array(np.asarray(weight, np.float32), "W"),
-         numpy_helper.from_array(np.asarray(bias, np.float32), "B")],
+        [
+            numpy_helper.from_array(np.asarray(weight, np.float32), "W"),
+            numpy_helper.from_array(np.asarray(bias, np.float32), "B"),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8

@@ -30,8 +30,15 @@ from uspec_audit.errors import AuditFileError, PluginError
 from uspec_audit.kind_api import CheckRequest, Variant, VariantRequest
 from uspec_audit.validation.inputs import check_datasets, check_member_inputs
 
-__all__ = ["DEFAULT_METRICS", "CheckedAudit", "CheckedTest", "MemberRef", "check_audit", "load_audit",
-           "resolve_members"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "CheckedAudit",
+    "CheckedTest",
+    "MemberRef",
+    "check_audit",
+    "load_audit",
+    "resolve_members",
+]
 
 
 def resolve_members(loaded: LoadedAudit, ensemble_name: str) -> tuple[list[MemberRef], list[str]]:
@@ -42,8 +49,14 @@ def resolve_members(loaded: LoadedAudit, ensemble_name: str) -> tuple[list[Membe
     refs: list[MemberRef] = []
     if ensemble.member is not None:
         for entry in ensemble.member:
-            refs.append(MemberRef(entry.name or Path(entry.path).stem, loaded.resolve(entry.path), entry.group,
-                                  dict(entry.attributes)))
+            refs.append(
+                MemberRef(
+                    entry.name or Path(entry.path).stem,
+                    loaded.resolve(entry.path),
+                    entry.group,
+                    dict(entry.attributes),
+                )
+            )
     else:
         patterns = [ensemble.members] if isinstance(ensemble.members, str) else list(ensemble.members or [])
         for pattern in patterns:
@@ -51,8 +64,10 @@ def resolve_members(loaded: LoadedAudit, ensemble_name: str) -> tuple[list[Membe
             if glob.has_magic(pattern):
                 matches = sorted(glob.glob(resolved))
                 if not matches:
-                    problems.append(f"{where}: ensemble '{ensemble_name}': the glob '{pattern}' matches no file "
-                                    f"(looked for {resolved}).")
+                    problems.append(
+                        f"{where}: ensemble '{ensemble_name}': the glob '{pattern}' matches no file "
+                        f"(looked for {resolved})."
+                    )
                 refs.extend(MemberRef(Path(m).stem, Path(m)) for m in matches)
             else:
                 refs.append(MemberRef(Path(pattern).stem, Path(resolved)))
@@ -62,8 +77,10 @@ def resolve_members(loaded: LoadedAudit, ensemble_name: str) -> tuple[list[Membe
     names = [r.name for r in refs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        problems.append(f"{where}: ensemble '{ensemble_name}': member names {duplicates} are not unique; "
-                        f"use [[member]] tables with explicit names.")
+        problems.append(
+            f"{where}: ensemble '{ensemble_name}': member names {duplicates} are not unique; "
+            f"use [[member]] tables with explicit names."
+        )
     return refs, problems
 
 
@@ -75,8 +92,9 @@ def _unknown(kind: str, name: str, registry, family: str) -> str:
 _NOUNS = {"loader": "loader", "source": "dataset source", "tokenizer": "tokenizer"}
 
 
-def _options_problems(loaded: LoadedAudit, registry, family: str, component: str, raw: dict, table: tuple,
-                      label: str) -> list[str]:
+def _options_problems(
+    loaded: LoadedAudit, registry, family: str, component: str, raw: dict, table: tuple, label: str
+) -> list[str]:
     """The component's ``options`` checked by its own model; each problem at the option's line."""
     spec = registry.get(family, component)
     _, found = option_problems(spec.options, raw, f"{_NOUNS[family]} '{component}'")
@@ -88,15 +106,21 @@ def _options_problems(loaded: LoadedAudit, registry, family: str, component: str
     return problems
 
 
-def _suffix_problems(loaded: LoadedAudit, registry, name: str, refs: list[MemberRef]) -> tuple[list[str], list[str]]:
+def _suffix_problems(
+    loaded: LoadedAudit, registry, name: str, refs: list[MemberRef]
+) -> tuple[list[str], list[str]]:
     """Member files whose suffix the ensemble's loader does not declare: an error when another loader claims
     the suffix (the wrong loader is named), else a warning (the loader still tries)."""
     loader = loaded.model.ensembles[name].loader
     suffixes = tuple(s.lower() for s in registry.get("loader", loader).suffixes)
     if not suffixes:
         return [], []
-    claims = {s.lower(): other for other in registry.names("loader") if other != loader
-              for s in registry.get("loader", other).suffixes}
+    claims = {
+        s.lower(): other
+        for other in registry.names("loader")
+        if other != loader
+        for s in registry.get("loader", other).suffixes
+    }
     where = loaded.where("ensembles", name, "loader")
     claimed: dict[str, list[str]] = {}
     unclaimed: list[str] = []
@@ -108,11 +132,20 @@ def _suffix_problems(loaded: LoadedAudit, registry, name: str, refs: list[Member
             claimed.setdefault(suffix, []).append(ref.path.name)
         else:
             unclaimed.append(ref.path.name)
-    problems = [f"{where}: ensemble '{name}': member files {_few(files)} are {suffix} files, which loader "
-                f"'{claims[suffix]}' reads; loader '{loader}' reads {', '.join(suffixes)}. Set loader = "
-                f"\"{claims[suffix]}\" or name files the loader reads." for suffix, files in claimed.items()]
-    warnings = [f"ensemble '{name}': member files {_few(unclaimed)} do not end in a suffix loader '{loader}' "
-                f"declares ({', '.join(suffixes)}); it will try to load them anyway."] if unclaimed else []
+    problems = [
+        f"{where}: ensemble '{name}': member files {_few(files)} are {suffix} files, which loader "
+        f"'{claims[suffix]}' reads; loader '{loader}' reads {', '.join(suffixes)}. Set loader = "
+        f'"{claims[suffix]}" or name files the loader reads.'
+        for suffix, files in claimed.items()
+    ]
+    warnings = (
+        [
+            f"ensemble '{name}': member files {_few(unclaimed)} do not end in a suffix loader '{loader}' "
+            f"declares ({', '.join(suffixes)}); it will try to load them anyway."
+        ]
+        if unclaimed
+        else []
+    )
     return problems, warnings
 
 
@@ -129,16 +162,20 @@ def _kind_params(loaded: LoadedAudit, index: int, test: StressTest, record) -> t
     spec: TestKindSpec = record.spec
     raw = test.kind_keys
     label = f"test '{test.name}'"
-    known = [f.alias or name for name, f in spec.params.model_fields.items()] if spec.params is not None else []
+    known = (
+        [f.alias or name for name, f in spec.params.model_fields.items()] if spec.params is not None else []
+    )
     allowed = list(COMMON_TEST_KEYS) + known
     problems = []
     for key in raw:
         if key not in known:
             close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
             hint = f" Did you mean '{close[0]}'?" if close else ""
-            problems.append(f"{loaded.where('tests', index, key)}: {label}: unknown key "
-                            f"'{format_path(('tests', index, key))}' for a test of kind '{spec.name}'.{hint} "
-                            f"Allowed here: {', '.join(allowed)}.")
+            problems.append(
+                f"{loaded.where('tests', index, key)}: {label}: unknown key "
+                f"'{format_path(('tests', index, key))}' for a test of kind '{spec.name}'.{hint} "
+                f"Allowed here: {', '.join(allowed)}."
+            )
     if problems or spec.params is None:
         return None, problems
     try:
@@ -155,8 +192,10 @@ def _kind_params(loaded: LoadedAudit, index: int, test: StressTest, record) -> t
                 problems.append(f"{where}: {label}: '{key}' = {shown[:80]}: {item['msg']}.")
         return None, problems
     except Exception as error:  # a plugin's validator that raises something pydantic does not wrap
-        return None, [f"{loaded.where('tests', index)}: {label}: test kind '{spec.name}' ({record.origin}) refused "
-                      f"its keys: {type(error).__name__}: {error}"]
+        return None, [
+            f"{loaded.where('tests', index)}: {label}: test kind '{spec.name}' ({record.origin}) refused "
+            f"its keys: {type(error).__name__}: {error}"
+        ]
 
 
 def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
@@ -173,24 +212,43 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
     for name, ensemble in audit.ensembles.items():
         if ensemble.loader not in registry.names("loader"):
             unknown_component = True
-            problems.append(f"{loaded.where('ensembles', name, 'loader')}: ensemble '{name}': "
-                            + _unknown("loader", ensemble.loader, registry, "loader"))
+            problems.append(
+                f"{loaded.where('ensembles', name, 'loader')}: ensemble '{name}': "
+                + _unknown("loader", ensemble.loader, registry, "loader")
+            )
         else:
-            problems += _options_problems(loaded, registry, "loader", ensemble.loader, ensemble.options,
-                                          ("ensembles", name), f"ensemble '{name}'")
+            problems += _options_problems(
+                loaded,
+                registry,
+                "loader",
+                ensemble.loader,
+                ensemble.options,
+                ("ensembles", name),
+                f"ensemble '{name}'",
+            )
         if ensemble.tokenizer is not None:
             where = loaded.where("ensembles", name, "tokenizer")
             if ensemble.tokenizer.name not in registry.names("tokenizer"):
                 unknown_component = True
-                problems.append(f"{where}: ensemble '{name}': "
-                                + _unknown("tokenizer", ensemble.tokenizer.name, registry, "tokenizer"))
+                problems.append(
+                    f"{where}: ensemble '{name}': "
+                    + _unknown("tokenizer", ensemble.tokenizer.name, registry, "tokenizer")
+                )
             else:
-                problems += _options_problems(loaded, registry, "tokenizer", ensemble.tokenizer.name,
-                                              ensemble.tokenizer.options, ("ensembles", name, "tokenizer"),
-                                              f"ensemble '{name}'")
+                problems += _options_problems(
+                    loaded,
+                    registry,
+                    "tokenizer",
+                    ensemble.tokenizer.name,
+                    ensemble.tokenizer.options,
+                    ("ensembles", name, "tokenizer"),
+                    f"ensemble '{name}'",
+                )
             if ensemble.tokenizer.path is not None and not loaded.resolve(ensemble.tokenizer.path).exists():
-                problems.append(f"{where}: ensemble '{name}': tokenizer file "
-                                f"{loaded.resolve(ensemble.tokenizer.path)} does not exist.")
+                problems.append(
+                    f"{where}: ensemble '{name}': tokenizer file "
+                    f"{loaded.resolve(ensemble.tokenizer.path)} does not exist."
+                )
         refs, member_problems = resolve_members(loaded, name)
         problems += member_problems
         members[name] = refs
@@ -199,23 +257,38 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
             problems += suffix_problems
             warnings += suffix_warnings
         if len(refs) == 1:
-            warnings.append(f"ensemble '{name}' has one member: spread statistics need at least 2 and are left null.")
+            warnings.append(
+                f"ensemble '{name}' has one member: spread statistics need at least 2 and are left null."
+            )
 
     dataset: Dataset | None  # below: also a lookup that may miss
     for name, dataset in audit.datasets.items():
         if dataset.source not in registry.names("source"):
             unknown_component = True
-            problems.append(f"{loaded.where('datasets', name, 'source')}: dataset '{name}': "
-                            + _unknown("dataset source", dataset.source, registry, "source"))
+            problems.append(
+                f"{loaded.where('datasets', name, 'source')}: dataset '{name}': "
+                + _unknown("dataset source", dataset.source, registry, "source")
+            )
         else:
-            problems += _options_problems(loaded, registry, "source", dataset.source, dataset.options,
-                                          ("datasets", name), f"dataset '{name}'")
+            problems += _options_problems(
+                loaded,
+                registry,
+                "source",
+                dataset.source,
+                dataset.options,
+                ("datasets", name),
+                f"dataset '{name}'",
+            )
         path = loaded.resolve(dataset.path)
         if not path.exists():
-            problems.append(f"{loaded.where('datasets', name, 'path')}: dataset '{name}': {path} does not exist.")
+            problems.append(
+                f"{loaded.where('datasets', name, 'path')}: dataset '{name}': {path} does not exist."
+            )
         if dataset.table is not None and not loaded.resolve(dataset.table).exists():
-            problems.append(f"{loaded.where('datasets', name, 'table')}: dataset '{name}': table "
-                            f"{loaded.resolve(dataset.table)} does not exist.")
+            problems.append(
+                f"{loaded.where('datasets', name, 'table')}: dataset '{name}': table "
+                f"{loaded.resolve(dataset.table)} does not exist."
+            )
 
     seen: set[str] = set()
     checked: list[CheckedTest] = []
@@ -228,36 +301,53 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
         record = registry.record("test_kind", test.kind) if test.kind in registry.names("test_kind") else None
         if record is None:
             unknown_component = True
-            problems.append(f"{at('kind')}: {label}: " + _unknown("test kind", test.kind, registry, "test_kind"))
+            problems.append(
+                f"{at('kind')}: {label}: " + _unknown("test kind", test.kind, registry, "test_kind")
+            )
         if test.dataset not in audit.datasets:
-            problems.append(f"{at('dataset')}: {label}: unknown dataset '{test.dataset}'."
-                            f"{did_you_mean(test.dataset, list(audit.datasets))} Defined: {', '.join(audit.datasets)}.")
+            problems.append(
+                f"{at('dataset')}: {label}: unknown dataset '{test.dataset}'."
+                f"{did_you_mean(test.dataset, list(audit.datasets))} Defined: {', '.join(audit.datasets)}."
+            )
         for ensemble_name in test.ensembles or []:
             if ensemble_name not in audit.ensembles:
-                problems.append(f"{at('ensembles')}: {label}: unknown ensemble '{ensemble_name}'."
-                                f"{did_you_mean(ensemble_name, list(audit.ensembles))}")
+                problems.append(
+                    f"{at('ensembles')}: {label}: unknown ensemble '{ensemble_name}'."
+                    f"{did_you_mean(ensemble_name, list(audit.ensembles))}"
+                )
         for metric in test.metrics or []:
             if metric not in registry.names("metric"):
                 unknown_component = True
-                problems.append(f"{at('metrics')}: {label}: " + _unknown("metric", metric, registry, "metric"))
+                problems.append(
+                    f"{at('metrics')}: {label}: " + _unknown("metric", metric, registry, "metric")
+                )
                 continue
             spec = registry.get("metric", metric)
             for ensemble_name in test.ensembles or list(audit.ensembles):
                 ensemble = audit.ensembles.get(ensemble_name)
                 if ensemble is not None and ensemble.task not in spec.tasks:
-                    problems.append(f"{at('metrics')}: {label}: metric '{metric}' does not apply to the "
-                                    f"{ensemble.task} task of ensemble '{ensemble_name}' (it supports {list(spec.tasks)}).")
-        params, params_problems = _kind_params(loaded, index, test, record) if record is not None else (None, [])
+                    problems.append(
+                        f"{at('metrics')}: {label}: metric '{metric}' does not apply to the "
+                        f"{ensemble.task} task of ensemble '{ensemble_name}' (it supports {list(spec.tasks)})."
+                    )
+        params, params_problems = (
+            _kind_params(loaded, index, test, record) if record is not None else (None, [])
+        )
         problems += params_problems
         if record is None or params_problems:
             continue
         kind: TestKindSpec = record.spec
         dataset = audit.datasets.get(test.dataset)
-        ensembles = {e: audit.ensembles[e] for e in (test.ensembles or audit.ensembles) if e in audit.ensembles}
+        ensembles = {
+            e: audit.ensembles[e] for e in (test.ensembles or audit.ensembles) if e in audit.ensembles
+        }
         if kind.check is not None:
-            request = CheckRequest(test=test, params=params, dataset=dataset, ensembles=ensembles, registry=registry,
-                                   audit=audit)
-            for problem in call_component(record, "test kind", f"failed checking {label}", kind.check, request) or ():
+            request = CheckRequest(
+                test=test, params=params, dataset=dataset, ensembles=ensembles, registry=registry, audit=audit
+            )
+            for problem in (
+                call_component(record, "test kind", f"failed checking {label}", kind.check, request) or ()
+            ):
                 problems.append(f"{at(*problem.key)}: {label}: {problem.message}")
                 if problem.missing is not None:
                     unknown_component = True
@@ -267,8 +357,11 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
             if kind.variants is not None:
                 variant_request = VariantRequest(test=test, params=params, registry=registry, where=at())
                 try:
-                    variants = list(call_component(record, "test kind", f"failed expanding {label}", kind.variants,
-                                                   variant_request))
+                    variants = list(
+                        call_component(
+                            record, "test kind", f"failed expanding {label}", kind.variants, variant_request
+                        )
+                    )
                 except AuditFileError as error:
                     problems.append(str(error))
                     continue
@@ -282,14 +375,18 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
         tests_of = [t for t in audit.tests if t.ensembles is None or name in t.ensembles]
         if ensemble.reference is not None:
             if ensemble.reference not in {t.name for t in tests_of}:
-                problems.append(f"{loaded.where('ensembles', name, 'reference')}: ensemble '{name}': reference test "
-                                f"'{ensemble.reference}' is not a test of this ensemble.")
+                problems.append(
+                    f"{loaded.where('ensembles', name, 'reference')}: ensemble '{name}': reference test "
+                    f"'{ensemble.reference}' is not a test of this ensemble."
+                )
             references[name] = ensemble.reference
         else:
             iid = [t.name for t in tests_of if _is_reference_kind(registry, t.kind)]
             references[name] = iid[0] if iid else None
             if not iid:
-                warnings.append(f"ensemble '{name}' has no iid test: sd ratios and correlations with iid are left null.")
+                warnings.append(
+                    f"ensemble '{name}' has no iid test: sd ratios and correlations with iid are left null."
+                )
 
     refuse_special_files(loaded, members)  # before any header is read: a FIFO would block forever
     schemas, data_problems, notes = check_datasets(loaded, set(registry.names("source")))
@@ -301,17 +398,30 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
     for index, test in enumerate(audit.tests):
         if test.contract is not None:
             names = [e for e in (test.ensembles or list(audit.ensembles)) if e in audit.ensembles]
-            contract_kind = registry.get("test_kind", test.kind) if test.kind in registry.names("test_kind") else None
-            problems += contract_problems(test, contract_kind, {e: audit.ensembles[e] for e in names}, references,
-                                          lambda *key, i=index: loaded.where("tests", i, *key))
+            contract_kind = (
+                registry.get("test_kind", test.kind) if test.kind in registry.names("test_kind") else None
+            )
+            problems += contract_problems(
+                test,
+                contract_kind,
+                {e: audit.ensembles[e] for e in names},
+                references,
+                lambda *key, i=index: loaded.where("tests", i, *key),
+            )
 
     if problems:
         message = "The audit file is invalid:\n" + "\n".join(f"  - {p}" for p in problems)
         if unknown_component and registry.failures:
             raise PluginError(message + "\n" + _failure_hints(audit, registry, missing))
         raise AuditFileError(message)
-    return CheckedAudit(loaded=loaded, tests=tuple(checked), members={k: tuple(v) for k, v in members.items()},
-                        references=references, warnings=tuple(warnings), notes=tuple(notes))
+    return CheckedAudit(
+        loaded=loaded,
+        tests=tuple(checked),
+        members={k: tuple(v) for k, v in members.items()},
+        references=references,
+        warnings=tuple(warnings),
+        notes=tuple(notes),
+    )
 
 
 def _is_reference_kind(registry, kind: str) -> bool:
@@ -336,7 +446,9 @@ def _failure_hints(audit, registry, missing: list[tuple[str, str]]) -> str:
     return "\n".join(hints)
 
 
-def load_audit(path: Path, registry=None, *, allow_code: Sequence[str] = (), output_given: bool = False) -> CheckedAudit:
+def load_audit(
+    path: Path, registry=None, *, allow_code: Sequence[str] = (), output_given: bool = False
+) -> CheckedAudit:
     """Read, validate and check an audit file against the plugin registry and the file system, then against
     what its reader allowed (:mod:`uspec_audit.config.trust`): code only from ``allow_code`` modules, and an
     ``[audit] output`` outside the audit's folder only when the command line gives the output

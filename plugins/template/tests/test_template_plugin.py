@@ -25,9 +25,14 @@ FEATURES = [f"f{i}" for i in range(6)]
 
 def test_the_plugin_registers_every_component():
     names = {(c.family, c.name) for c in check_plugin("template")}
-    assert names == {("perturbation", "template/vignette"), ("metric", "template/error_rate"),
-                     ("loader", "template/linear"), ("source", "template/csv"), ("test_kind", "template/group-gap"),
-                     ("report_section", "template/group-gap")}
+    assert names == {
+        ("perturbation", "template/vignette"),
+        ("metric", "template/error_rate"),
+        ("loader", "template/linear"),
+        ("source", "template/csv"),
+        ("test_kind", "template/group-gap"),
+        ("report_section", "template/group-gap"),
+    }
 
 
 def test_vignette_keeps_shape_dtype_seeding_and_grows_with_severity(tmp_path):
@@ -66,8 +71,9 @@ def _linear_members(world: TinyAudit, folder) -> list:
 
 
 def _european_csv(world: TinyAudit, path) -> None:
-    frame = pd.DataFrame(world.inputs, columns=FEATURES).assign(id=np.arange(len(world.labels)),
-                                                                 label=world.labels, site=world.sites)
+    frame = pd.DataFrame(world.inputs, columns=FEATURES).assign(
+        id=np.arange(len(world.labels)), label=world.labels, site=world.sites
+    )
     frame.to_csv(path, sep=";", decimal=",", index=False)
 
 
@@ -76,15 +82,22 @@ def test_linear_loader_predicts_like_the_onnx_members(tmp_path):
     path = _linear_members(world, tmp_path / "linear")[0]
     member = check_loader("template/linear", path, options={"temperature": 2.0}, inputs=world.model_inputs())
     weight, bias = world.weights[0]
-    np.testing.assert_allclose(member.predict(world.model_inputs()), (world.model_inputs() @ weight + bias) / 2,
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        member.predict(world.model_inputs()), (world.model_inputs() @ weight + bias) / 2, rtol=1e-5
+    )
 
 
 def test_csv_source_reads_european_csv(tmp_path):
     world = TinyAudit(tmp_path / "world", modality="tabular")
     _european_csv(world, tmp_path / "test.csv")
-    table = {"path": "test.csv", "features": FEATURES, "target": "label", "id": "id", "attributes": ["site"],
-             "options": {"delimiter": ";", "decimal": ","}}
+    table = {
+        "path": "test.csv",
+        "features": FEATURES,
+        "target": "label",
+        "id": "id",
+        "attributes": ["site"],
+        "options": {"delimiter": ";", "decimal": ","},
+    }
     reader = check_source("template/csv", table, base_dir=tmp_path)
     assert reader.num_examples == len(world.labels)
     with pytest.raises(ComponentCheckError, match="has no option 'delimeter'. Did you mean 'delimiter'"):
@@ -98,20 +111,25 @@ def test_every_component_in_one_audit(uspec_tiny_tabular_audit):
     _linear_members(world, world.root / "linear")
     _european_csv(world, world.root / "data" / "test.csv")
     features = ", ".join(f'"{f}"' for f in FEATURES)
-    run = world.run("""
+    run = world.run(
+        """
         [[tests]]
         name = "csv-by-site"
         kind = "stratified"
         dataset = "csv"
         by = "site"
         metrics = ["accuracy", "template/error_rate"]
-        """, ensembles=world.ensemble_table + """
+        """,
+        ensembles=world.ensemble_table
+        + """
         [ensembles.linear]
         loader = "template/linear"
         members = "linear/member-*.npz"
         task = "multiclass"
         options = { temperature = 2.0 }
-        """, datasets=world.dataset_table + f"""
+        """,
+        datasets=world.dataset_table
+        + f"""
         [datasets.csv]
         source = "template/csv"
         path = "data/test.csv"
@@ -120,13 +138,16 @@ def test_every_component_in_one_audit(uspec_tiny_tabular_audit):
         id = "id"
         attributes = ["site"]
         options = {{ delimiter = ";", decimal = "," }}
-        """).ok()
+        """,
+    ).ok()
     metrics = run.table("metrics").query("stratum == 'all'")
-    accuracy = metrics.query("metric == 'accuracy'").pivot_table(index="member", columns=["ensemble", "test"],
-                                                                   values="value")
+    accuracy = metrics.query("metric == 'accuracy'").pivot_table(
+        index="member", columns=["ensemble", "test"], values="value"
+    )
     assert np.allclose(accuracy[("tiny", "iid")], accuracy[("linear", "csv-by-site")])
-    pivot = metrics.query("test == 'csv-by-site'").pivot_table(index=["ensemble", "member"], columns="metric",
-                                                              values="value")
+    pivot = metrics.query("test == 'csv-by-site'").pivot_table(
+        index=["ensemble", "member"], columns="metric", values="value"
+    )
     assert np.allclose(pivot["accuracy"] + pivot["template/error_rate"], 1.0)
 
 
@@ -139,8 +160,10 @@ def test_vignette_in_an_audit(uspec_tiny_audit):
         perturbations = [{ name = "template/vignette", severities = [1, 5] }]
         """).ok()
     assert run.json["warnings"] == []  # the engine's first-batch checks found nothing to say
-    assert set(run.table("metrics").query("test == 'vignetted'")["variant"]) == {"template/vignette@1",
-                                                                                  "template/vignette@5"}
+    assert set(run.table("metrics").query("test == 'vignetted'")["variant"]) == {
+        "template/vignette@1",
+        "template/vignette@5",
+    }
 
 
 GROUP_GAP_TEST = """
@@ -176,12 +199,20 @@ def test_group_gap_kind_in_an_audit(uspec_tiny_audit):
 
 
 def test_group_gap_mistakes_are_reported_with_file_and_line(uspec_tiny_audit):
-    wrong = GROUP_GAP_TEST.replace('by = "site"', 'by = "sight"').replace('metric = "accuracy"', 'metirc = "nll"')
+    wrong = GROUP_GAP_TEST.replace('by = "site"', 'by = "sight"').replace(
+        'metric = "accuracy"', 'metirc = "nll"'
+    )
     result = uspec_tiny_audit.validate(wrong)
     assert result.returncode == 2
     stderr = " ".join(result.stderr.split())
-    assert "unknown key 'tests[1].metirc' for a test of kind 'template/group-gap'. Did you mean 'metric'?" in stderr
+    assert (
+        "unknown key 'tests[1].metirc' for a test of kind 'template/group-gap'. Did you mean 'metric'?"
+        in stderr
+    )
     result = uspec_tiny_audit.validate(GROUP_GAP_TEST.replace('by = "site"', 'by = "sight"'))
     stderr = " ".join(result.stderr.split())
-    assert result.returncode == 2 and "'sight' is not an attribute of dataset 'test'. Did you mean 'site'?" in stderr
+    assert (
+        result.returncode == 2
+        and "'sight' is not an attribute of dataset 'test'. Did you mean 'site'?" in stderr
+    )
     assert "audit.toml:" in stderr

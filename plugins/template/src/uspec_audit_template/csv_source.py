@@ -21,7 +21,9 @@ class CsvOptions(BaseModel):
     """``options = {...}`` of a ``[datasets.NAME]`` table with ``source = "template/csv"``."""
 
     model_config = ConfigDict(extra="forbid")
-    delimiter: str = Field(",", min_length=1, max_length=1, description="Field separator (';' in much of Europe).")
+    delimiter: str = Field(
+        ",", min_length=1, max_length=1, description="Field separator (';' in much of Europe)."
+    )
     decimal: str = Field(".", min_length=1, max_length=1, description="Decimal mark (',' in much of Europe).")
     encoding: str = Field("utf-8", description="Text encoding of the file.")
 
@@ -32,16 +34,23 @@ class CsvReader(BaseDatasetReader):
     def __init__(self, request: SourceRequest):
         super().__init__(request)
         if not self.config.features:
-            raise RunError(f"{self.path}: the template/csv source reads tabular data; list the feature columns "
-                           f"with features = [...] in the dataset table.")
+            raise RunError(
+                f"{self.path}: the template/csv source reads tabular data; list the feature columns "
+                f"with features = [...] in the dataset table."
+            )
         self.num_examples = sum(len(chunk) for chunk in self._read([self.config.target], 65536))
 
     def _read(self, columns: list[str], chunksize: int) -> Iterator[pd.DataFrame]:
         options = self.options
         try:
-            yield from pd.read_csv(self.path, sep=options.delimiter, decimal=options.decimal,
-                                   encoding=options.encoding, usecols=list(dict.fromkeys(columns)),
-                                   chunksize=chunksize)
+            yield from pd.read_csv(
+                self.path,
+                sep=options.delimiter,
+                decimal=options.decimal,
+                encoding=options.encoding,
+                usecols=list(dict.fromkeys(columns)),
+                chunksize=chunksize,
+            )
         except ValueError as error:  # pandas names the missing columns
             raise RunError(f"{self.path}: {error}") from error
 
@@ -58,9 +67,12 @@ class CsvReader(BaseDatasetReader):
         config, start = self.config, 0
         for chunk in self._read([*config.features, *self._identifiers()], batch_size):
             ids = chunk[config.id].to_numpy() if config.id else np.arange(start, start + len(chunk))
-            yield Batch(ids=ids, inputs=chunk[config.features].to_numpy(dtype=np.float64),
-                        targets=chunk[config.target].to_numpy(),
-                        attributes={a: chunk[a].to_numpy() for a in config.attributes})
+            yield Batch(
+                ids=ids,
+                inputs=chunk[config.features].to_numpy(dtype=np.float64),
+                targets=chunk[config.target].to_numpy(),
+                attributes={a: chunk[a].to_numpy() for a in config.attributes},
+            )
             start += len(chunk)
 
 

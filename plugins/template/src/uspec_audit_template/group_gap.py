@@ -21,8 +21,19 @@ from uspec_audit.kinds import (
     perturbation_variants,
 )
 
-COLUMNS = ["ensemble", "test", "variant", "member", "metric", "worst_group", "worst_value", "best_group",
-           "best_value", "gap", "gap_change"]
+COLUMNS = [
+    "ensemble",
+    "test",
+    "variant",
+    "member",
+    "metric",
+    "worst_group",
+    "worst_value",
+    "best_group",
+    "best_value",
+    "gap",
+    "gap_change",
+]
 
 
 class GroupGapParams(PerturbationParams, StrataParams):
@@ -39,14 +50,21 @@ def check(request: CheckRequest) -> list[Problem]:
     if not params.perturbs:
         problems.append(Problem("a template/group-gap test needs `perturbations` or `suite`."))
     if request.test.metrics is not None and params.metric not in request.test.metrics:
-        problems.append(Problem(f"metric '{params.metric}' is not one of the test's metrics {request.test.metrics}.",
-                                ("metric",)))
+        problems.append(
+            Problem(
+                f"metric '{params.metric}' is not one of the test's metrics {request.test.metrics}.",
+                ("metric",),
+            )
+        )
     return problems
 
 
 def variants(request: VariantRequest) -> list[Variant]:
     """The unperturbed data first (the gap every other variant is compared with), then each perturbation."""
-    return [Variant(), *perturbation_variants(request.params, request.registry, request.test.name, request.where)]
+    return [
+        Variant(),
+        *perturbation_variants(request.params, request.registry, request.test.name, request.where),
+    ]
 
 
 def strata(params: GroupGapParams):
@@ -59,7 +77,9 @@ def tables(request: TablesRequest) -> dict[str, pd.DataFrame]:
     for test in request.tests:
         metric = test.params.metric
         higher = request.registry.get("metric", metric).higher_is_better
-        part = metrics[(metrics["test"] == test.name) & (metrics["metric"] == metric) & (metrics["stratum"] != "all")]
+        part = metrics[
+            (metrics["test"] == test.name) & (metrics["metric"] == metric) & (metrics["stratum"] != "all")
+        ]
         baseline: dict[tuple[str, str], float] = {}
         for (ensemble, variant, member), group in part.groupby(["ensemble", "variant", "member"], sort=False):
             values = group.set_index("stratum")["value"].dropna()
@@ -69,10 +89,21 @@ def tables(request: TablesRequest) -> dict[str, pd.DataFrame]:
             gap = float(abs(values[best] - values[worst]))
             if variant == "none":
                 baseline[(ensemble, member)] = gap
-            rows.append({"ensemble": ensemble, "test": test.name, "variant": variant, "member": member,
-                         "metric": metric, "worst_group": worst, "worst_value": float(values[worst]),
-                         "best_group": best, "best_value": float(values[best]), "gap": gap,
-                         "gap_change": gap - baseline.get((ensemble, member), float("nan"))})
+            rows.append(
+                {
+                    "ensemble": ensemble,
+                    "test": test.name,
+                    "variant": variant,
+                    "member": member,
+                    "metric": metric,
+                    "worst_group": worst,
+                    "worst_value": float(values[worst]),
+                    "best_group": best,
+                    "best_value": float(values[best]),
+                    "gap": gap,
+                    "gap_change": gap - baseline.get((ensemble, member), float("nan")),
+                }
+            )
     return {"group_gap": pd.DataFrame(rows, columns=COLUMNS)}
 
 

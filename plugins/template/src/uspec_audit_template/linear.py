@@ -18,7 +18,9 @@ class LinearOptions(BaseModel):
     """``options = {...}`` of an ensemble with ``loader = "template/linear"``."""
 
     model_config = ConfigDict(extra="forbid")
-    temperature: float = Field(1.0, gt=0, description="Divide the logits by this (calibration by temperature).")
+    temperature: float = Field(
+        1.0, gt=0, description="Divide the logits by this (calibration by temperature)."
+    )
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,9 @@ def load_linear(request: LoadRequest) -> LinearMember:
         with np.load(request.path, allow_pickle=False) as archive:
             weight, bias = archive["weight"].astype(np.float64), archive["bias"].astype(np.float64)
     except (OSError, KeyError, ValueError) as error:
-        raise RunError(f"{request.path}: not a template/linear model ({error}); it needs arrays weight and bias.") \
-            from error
+        raise RunError(
+            f"{request.path}: not a template/linear model ({error}); it needs arrays weight and bias."
+        ) from error
     if weight.ndim != 2 or bias.shape != (weight.shape[1],):
         raise RunError(f"{request.path}: weight {list(weight.shape)} and bias {list(bias.shape)} do not fit.")
     options = request.options  # a validated LinearOptions

@@ -26,34 +26,56 @@ from uspec_audit_template.vignette import VignetteParams, vignette
 
 @hookimpl
 def uspec_audit_register_perturbations(register: Register[PerturbationSpec]) -> None:
-    register(PerturbationSpec(
-        name="template/vignette", apply=vignette, modality="image", params=VignetteParams,
-        severities=(1, 2, 3, 4, 5), doc="Darkened image corners (lens vignetting).", source="uspec-audit template",
-    ))
+    register(
+        PerturbationSpec(
+            name="template/vignette",
+            apply=vignette,
+            modality="image",
+            params=VignetteParams,
+            severities=(1, 2, 3, 4, 5),
+            doc="Darkened image corners (lens vignetting).",
+            source="uspec-audit template",
+        )
+    )
 
 
 @hookimpl
 def uspec_audit_register_metrics(register: Register[MetricSpec]) -> None:
-    register(MetricSpec(
-        name="template/error_rate", fn=error_rate, tasks=("multiclass", "binary"), higher_is_better=False,
-        doc="1 - accuracy.", source="uspec-audit template",
-    ))
+    register(
+        MetricSpec(
+            name="template/error_rate",
+            fn=error_rate,
+            tasks=("multiclass", "binary"),
+            higher_is_better=False,
+            doc="1 - accuracy.",
+            source="uspec-audit template",
+        )
+    )
 
 
 @hookimpl
 def uspec_audit_register_loaders(register: Register[LoaderSpec]) -> None:
-    register(LoaderSpec(
-        name="template/linear", load=load_linear, suffixes=(".npz",), options=LinearOptions,
-        doc="Linear classifier in an .npz file (weight, bias); options: temperature.",
-    ))
+    register(
+        LoaderSpec(
+            name="template/linear",
+            load=load_linear,
+            suffixes=(".npz",),
+            options=LinearOptions,
+            doc="Linear classifier in an .npz file (weight, bias); options: temperature.",
+        )
+    )
 
 
 @hookimpl
 def uspec_audit_register_sources(register: Register[DatasetSourceSpec]) -> None:
-    register(DatasetSourceSpec(
-        name="template/csv", open=open_csv, options=CsvOptions,
-        doc="CSV file of numeric features; options: delimiter, decimal, encoding.",
-    ))
+    register(
+        DatasetSourceSpec(
+            name="template/csv",
+            open=open_csv,
+            options=CsvOptions,
+            doc="CSV file of numeric features; options: delimiter, decimal, encoding.",
+        )
+    )
 
 
 @hookimpl

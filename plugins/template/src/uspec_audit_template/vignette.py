@@ -12,8 +12,12 @@ class VignetteParams(BaseModel):
     """Parameters of ``template/vignette``; unknown keys are errors in the audit file."""
 
     model_config = ConfigDict(extra="forbid")
-    strength: float | None = Field(None, gt=0, le=1, description="Darkening at the corners (default by severity).")
-    radius: float = Field(1.0, gt=0, le=2, description="Where darkening starts, as a share of the half-diagonal.")
+    strength: float | None = Field(
+        None, gt=0, le=1, description="Darkening at the corners (default by severity)."
+    )
+    radius: float = Field(
+        1.0, gt=0, le=2, description="Where darkening starts, as a share of the half-diagonal."
+    )
     jitter: float = Field(0.05, ge=0, le=0.5, description="Per-example random variation of the strength.")
 
 
@@ -25,11 +29,15 @@ def vignette(images: np.ndarray, ctx: PerturbContext) -> np.ndarray:
     params = ctx.params or VignetteParams()
     base = params.strength if params.strength is not None else STRENGTH_BY_SEVERITY[ctx.severity or 3]
     # one draw per example from its own seed: independent of batch composition and of reruns
-    jitter = np.array([np.random.default_rng(seed).uniform(-params.jitter, params.jitter) for seed in ctx.seeds])
+    jitter = np.array(
+        [np.random.default_rng(seed).uniform(-params.jitter, params.jitter) for seed in ctx.seeds]
+    )
     strength = np.clip(base + jitter, 0.0, 1.0)
     _, height, width, _ = images.shape
     yy, xx = np.mgrid[0:height, 0:width]
-    radius = np.hypot((yy - (height - 1) / 2) / (height / 2), (xx - (width - 1) / 2) / (width / 2)) / np.sqrt(2)
+    radius = np.hypot((yy - (height - 1) / 2) / (height / 2), (xx - (width - 1) / 2) / (width / 2)) / np.sqrt(
+        2
+    )
     start = min(params.radius, 0.999) * 0.5
     falloff = np.clip((radius - start) / (1 - start), 0, 1) ** 2
     factor = 1.0 - strength[:, None, None, None] * falloff[None, :, :, None]
