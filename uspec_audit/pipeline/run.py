@@ -5,7 +5,8 @@
 - **measure** (:func:`uspec_audit.pipeline.measure.measure`): per-member metrics of every unit, and the
   prediction files;
 - **analyze** (:func:`uspec_audit.pipeline.analysis.analyze_run`): ensemble statistics, differences, and each
-  test kind's own tables;
+  test kind's own tables -- or, with the contracts, an earlier run's tables when nothing they depend on changed
+  (:func:`analyze_and_check`);
 - **contracts** (:func:`contracts_stage`): the tests' bounds, PASS/FAIL;
 - **write** (:func:`uspec_audit.pipeline.write.write_results`): tables, reports, and last the manifest.
 
@@ -31,7 +32,7 @@ import pandas as pd
 from uspec_audit.config.checked import CheckedAudit
 from uspec_audit.config.trust import allowed_code
 from uspec_audit.contracts import check_contracts
-from uspec_audit.engine.infer import infer
+from uspec_audit.engine.infer import Inferred, infer
 from uspec_audit.engine.plan import Plan, build_plan
 from uspec_audit.engine.progress import Progress
 from uspec_audit.engine.stats_cache import StatisticsCache, statistics_key
@@ -106,49 +107,24 @@ def execute_audit(
             analysis_started = time.perf_counter()
             units = UnitReader(plan, inferred)
             metrics = measure(plan, units, registry, progress, staging.path)
-            stats_plan = analysis_plan(plan, inferred.ensembles, registry, metrics["metric"].unique())
-            # Unchanged inputs, settings and code: the tables of an earlier run (engine/stats_cache.py).
-            statistics = StatisticsCache(folder.path, enabled=not options.fresh)
-            key = statistics_key(
-                plan,
-                stats_plan,
-                metrics,
-                inferred.unit_keys,
-                inferred.cache.folder,
-                inferred.metadata,
-                audit.model,
+            tables, reuse = analyze_and_check(
+                audit,
                 registry,
+                plan,
+                inferred,
+                units,
+                metrics,
+                folder.path,
+                options.fresh,
+                progress,
+                warnings,
             )
-            cached = statistics.get(key)
-            tables: MutableMapping[str, pd.DataFrame]
-            if cached is not None:
-                tables, analysis_notes = cached
-                warnings += analysis_notes
-            else:
-                noted = len(warnings)
-                tables = analyze_run(
-                    metrics,
-                    plan,
-                    inferred.ensembles,
-                    units.load,
-                    audit,
-                    registry,
-                    progress,
-                    warnings,
-                    stats_plan,
-                )
-                tables["contracts"] = contracts_stage(plan, tables, stats_plan.higher_is_better)
-                # the catalog's tables as it declares them, before they are stored or written (a plugin kind's
-                # own tables are not in the catalog)
-                check_result_tables({name: frame for name, frame in tables.items() if name in TABLES})
-                tables = statistics.put(key, dict(tables), warnings[noted:])
             timings = {
                 **{k: inferred.timings[k] for k in ("load_s", "inference_s")},
                 "analysis_s": time.perf_counter() - analysis_started,
                 **{k: inferred.timings[k] for k in ("units_computed", "units_reused")},
             }
-            warnings += [w for w in inferred.cache.warnings + statistics.warnings if w not in warnings]
-            reuse = {"statistics_key": key, "statistics_reused": cached is not None}
+            warnings += [w for w in inferred.cache.warnings if w not in warnings]
             outcome = write_results(
                 audit,
                 registry,
@@ -164,13 +140,58 @@ def execute_audit(
                 started,
                 reuse,
             )
-            if (
-                interrupted()
-            ):  # a library swallowed the KeyboardInterrupt: still never commit an interrupted run
+            # a library swallowed the KeyboardInterrupt: still never commit an interrupted run
+            if interrupted():
                 raise KeyboardInterrupt
             staging.commit()
     outcome.reports = [output / name for name in outcome.manifest["reports"]]
     return outcome
+
+
+def analyze_and_check(
+    audit: CheckedAudit,
+    registry,
+    plan: Plan,
+    inferred: Inferred,
+    units: UnitReader,
+    metrics: pd.DataFrame,
+    results: Path,
+    fresh: bool,
+    progress: Progress,
+    warnings: list[str],
+) -> tuple[MutableMapping[str, pd.DataFrame], dict]:
+    """The analyze and contracts stages, or their tables from an earlier run when nothing they depend on changed
+    (:mod:`uspec_audit.engine.stats_cache`). Returns the tables and the manifest's ``statistics_key`` /
+    ``statistics_reused``; ``warnings`` (the run's) gains the analysis notes and any cache notice."""
+    stats_plan = analysis_plan(plan, inferred.ensembles, registry, metrics["metric"].unique())
+    statistics = StatisticsCache(results, enabled=not fresh)
+    key = statistics_key(
+        plan,
+        stats_plan,
+        metrics,
+        inferred.unit_keys,
+        inferred.cache.folder,
+        inferred.metadata,
+        audit.model,
+        registry,
+    )
+    cached = statistics.get(key)
+    tables: MutableMapping[str, pd.DataFrame]
+    if cached is not None:
+        tables, analysis_notes = cached
+        warnings += analysis_notes
+    else:
+        noted = len(warnings)
+        tables = analyze_run(
+            metrics, plan, inferred.ensembles, units.load, audit, registry, progress, warnings, stats_plan
+        )
+        tables["contracts"] = contracts_stage(plan, tables, stats_plan.higher_is_better)
+        # the catalog's tables as it declares them, before they are stored or written (a plugin kind's own tables
+        # are not in the catalog)
+        check_result_tables({name: frame for name, frame in tables.items() if name in TABLES})
+        tables = statistics.put(key, dict(tables), warnings[noted:])
+    warnings += [w for w in statistics.warnings if w not in warnings]
+    return tables, {"statistics_key": key, "statistics_reused": cached is not None}
 
 
 def contracts_stage(
