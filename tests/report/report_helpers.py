@@ -93,7 +93,8 @@ class Chromium:
     def __init__(self, binary: str):
         import websocket  # test-only dependency: websocket-client
 
-        self._tmp = tempfile.TemporaryDirectory(prefix="uspec-chromium-")
+        # chromium's helper processes can still write into the profile for a moment after the browser exits
+        self._tmp = tempfile.TemporaryDirectory(prefix="uspec-chromium-", ignore_cleanup_errors=True)
         profile = Path(self._tmp.name)
         self.proc = subprocess.Popen(
             [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
@@ -208,6 +209,16 @@ class Chromium:
                     self.proc.wait(10)
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
+            for _ in range(
+                30
+            ):  # the profile is ours to remove; retry while chromium's helpers finish writing
+                try:
+                    shutil.rmtree(self._tmp.name)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
             self._tmp.cleanup()
 
     def __enter__(self) -> Chromium:
