@@ -165,10 +165,10 @@ CALIBRATION = Table(
 PCA = Table(
     name="pca",
     file="pca.parquet",
-    row="ensemble × test × variant × (component | member loading | example score | attribute correlation)",
+    row="ensemble × test × variant × (component | member loading | example score | attribute association)",
     description=(
         "Principal components of the members' per-example predictions: explained variance, loadings, "
-        "scores and their correlation with numeric attributes."
+        "scores and their association with attributes (Spearman rho for numeric ones, eta for categorical ones)."
     ),
     report="optional",
     written_by="uspec_audit.stats.analyze",
