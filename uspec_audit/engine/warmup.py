@@ -1,10 +1,12 @@
 """Import what the later stages need on a thread while the members run, so the imports overlap inference.
 
-scipy.stats alone takes about half a second to import; paid after inference it
-is pure overhead, paid on a thread during inference it mostly hides behind the
-sessions' work. A module being imported on the warm-up thread must not also be
-imported by another thread in a different order (two import locks taken in
-opposite orders deadlock), so code that needs one of these modules during
+pandas, scipy.special and the statistics modules take a good part of a second
+to import; paid after inference it is pure overhead, paid on a thread during
+inference it mostly hides behind the sessions' work (the statistics do not
+import scipy.stats at all: :mod:`uspec_audit.stats.distributions`). A module
+being imported on the warm-up thread must not also be imported by another
+thread in a different order (two import locks taken in opposite orders
+deadlock), so code that needs one of these modules during
 inference calls :func:`wait` first.
 """
 
@@ -16,7 +18,6 @@ import threading
 #: What the metric, statistics and differences stages import first.
 ANALYSIS_MODULES = (
     "uspec_audit.metrics.outputs",
-    "scipy.stats",
     "uspec_audit.stats.analyze",
     "uspec_audit.stats.differences",
 )

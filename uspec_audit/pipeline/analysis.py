@@ -74,7 +74,7 @@ def analyze_run(
 ) -> dict[str, pd.DataFrame]:
     """Every statistics table, then the kinds' own tables. ``stats_plan``: :func:`analysis_plan` of the run (made
     here when not given)."""
-    # scipy.stats and these were imported on a thread while the members ran, if any did (engine/warmup.py);
+    # these were imported on a thread while the members ran, if any did (engine/warmup.py);
     # wait for that thread, so that no module is imported by two threads in different orders
     from uspec_audit.engine import warmup
 

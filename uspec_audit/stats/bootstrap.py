@@ -18,7 +18,7 @@ never 0 (docs/methods.md §16): :func:`one_sided_p` counts the replicates
 <= 0 (small p: the difference is reliably positive), :func:`two_sided_p`
 doubles the smaller tail (is the difference away from 0 in either
 direction?). Many p-values: control the FDR with :func:`bh`
-(Benjamini-Hochberg, :func:`scipy.stats.false_discovery_control`).
+(Benjamini-Hochberg, as :func:`scipy.stats.false_discovery_control`).
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+
+from uspec_audit.stats.distributions import bh_adjusted
 
 __all__ = [
     "BootstrapSummary",
     "bh",
+    "count_blocks",
     "example_index_chunks",
     "member_indices",
     "member_mean_replicates",
@@ -60,29 +62,61 @@ def example_index_chunks(
 
     With ``strata`` (a label per example), each stratum's examples are
     resampled within the stratum (its size is kept), otherwise all n at once.
+    Indices are int32 when n allows (the generator draws the same values for
+    int32 and int64; half the bytes to write and read).
     """
+    dtype = np.int32 if n < 2**31 else np.int64
     groups: list[np.ndarray] | None = None
     if strata is not None:
         lab = np.asarray(strata)
         _, inv = np.unique(lab, return_inverse=True)
-        groups = [np.flatnonzero(inv == g) for g in range(int(inv.max()) + 1)] if n else []
+        groups = [np.flatnonzero(inv == g).astype(dtype) for g in range(int(inv.max()) + 1)] if n else []
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
         if groups is None:
-            yield rng.integers(0, n, size=(b, n))
+            yield rng.integers(0, n, size=(b, n), dtype=dtype)
             continue
-        idx = np.empty((b, n), dtype=np.int64)
+        idx = np.empty((b, n), dtype=dtype)
         pos = 0
         for g in groups:
-            idx[:, pos : pos + g.size] = g[rng.integers(0, g.size, size=(b, g.size))]
+            idx[:, pos : pos + g.size] = g[rng.integers(0, g.size, size=(b, g.size), dtype=dtype)]
             pos += g.size
         yield idx
 
 
-def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+#: Example counts per block of :func:`count_blocks` (4 MiB of float64). Blocks this size are recycled by the
+#: allocator; whole chunks of counts (tens of MB) were fresh memory-mapped pages every time, and faulting them
+#: in cost more than the arithmetic.
+BLOCK_ELEMENTS = 1 << 19
+
+
+def count_blocks(
+    idx: np.ndarray, n: int, dtype: type = np.float64, block_elements: int = BLOCK_ELEMENTS
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first row, counts)`` for consecutive row blocks of the resampled indices ``idx`` ``(b, n)``.
+
+    ``counts[r, i]`` is how often example i is drawn in row ``first + r``. The
+    array is one buffer reused from block to block: use it before asking for
+    the next block.
+    """
     b = idx.shape[0]
-    flat = (idx + (np.arange(b) * n)[:, None]).ravel()
-    return np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+    rows = max(1, min(b, block_elements // max(n, 1)))
+    buffer = np.empty((rows, n), dtype=dtype)
+    offsets = (np.arange(rows, dtype=np.int64) * n)[:, None]
+    for first in range(0, b, rows):
+        block = idx[first : first + rows]
+        r = block.shape[0]
+        counts = buffer[:r]
+        counts.reshape(-1)[:] = np.bincount((block + offsets[:r]).ravel(), minlength=r * n)
+        yield first, counts
+
+
+def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """All of :func:`count_blocks` at once as a new ``(b, n)`` float64 array (small inputs, tests)."""
+    out = np.empty((idx.shape[0], n))
+    for first, counts in count_blocks(idx, n):
+        out[first : first + counts.shape[0]] = counts
+    return out
 
 
 def member_mean_replicates(
@@ -108,9 +142,9 @@ def member_mean_replicates(
     xt = np.ascontiguousarray(x.T)
     pos = 0
     for idx in example_index_chunks(n, n_boot, rng, strata, step):
-        w = _counts(idx, n)
-        out[pos : pos + w.shape[0]] = (w @ xt) / n
-        pos += w.shape[0]
+        for first, w in count_blocks(idx, n):
+            out[pos + first : pos + first + w.shape[0]] = (w @ xt) / n
+        pos += idx.shape[0]
     return out
 
 
@@ -255,5 +289,5 @@ def bh(p_values: np.ndarray) -> np.ndarray:
     out = np.full(p.shape, np.nan)
     ok = np.isfinite(p)
     if ok.any():
-        out[ok] = sps.false_discovery_control(p[ok], method="bh")
+        out[ok] = bh_adjusted(p[ok])
     return out

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+
+from uspec_audit.stats.distributions import pearson_p, rankdata
 
 __all__ = [
     "CorrelationResult",
@@ -59,8 +60,8 @@ def rowwise_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def rowwise_spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman rho of each row pair (average ranks for ties), ``(B, M)`` -> ``(B,)``."""
-    rx = sps.rankdata(np.asarray(x, dtype=np.float64), axis=-1)
-    ry = sps.rankdata(np.asarray(y, dtype=np.float64), axis=-1)
+    rx = rankdata(np.asarray(x, dtype=np.float64), axis=-1)
+    ry = rankdata(np.asarray(y, dtype=np.float64), axis=-1)
     return rowwise_pearson(rx, ry)
 
 
@@ -88,18 +89,17 @@ def correlate(
       constant side are dropped).
     - ``spearman_p``: two-sided permutation p-value,
       ``(1 + #{|rho*| >= |rho|}) / (1 + n_perm)``, permuting ``y`` against ``x``.
-    - ``pearson_p``: the exact t-test p-value of :func:`scipy.stats.pearsonr`.
+    - ``pearson_p``: the exact p-value of :func:`scipy.stats.pearsonr` (:func:`.distributions.pearson_p`).
     """
     x, y = _complete(x, y)
     m = x.size
     nan = float("nan")
     if m < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return CorrelationResult(m, nan, nan, nan, nan, nan, nan)
-    rx, ry = sps.rankdata(x), sps.rankdata(y)
+    rx, ry = rankdata(x), rankdata(y)
     rho = float(rowwise_pearson(rx[None], ry[None])[0])
     r = float(rowwise_pearson(x[None], y[None])[0])
-    pr = sps.pearsonr(x, y)
-    pearson_p = float(pr.pvalue)
+    p_pearson = pearson_p(x, y)
     lo = hi = nan
     if rng_boot is not None and n_boot > 0:
         reps = []
@@ -123,7 +123,7 @@ def correlate(
             null = rowwise_pearson(np.broadcast_to(rx, (b, m)), perm)
             count += int(np.count_nonzero(np.abs(null) >= abs(rho) - 1e-12))
         p = (1.0 + count) / (1.0 + n_perm)
-    return CorrelationResult(m, rho, lo, hi, p, r, pearson_p)
+    return CorrelationResult(m, rho, lo, hi, p, r, p_pearson)
 
 
 def spearman_matrix(values: np.ndarray, method: str = "spearman") -> np.ndarray:
@@ -140,7 +140,7 @@ def spearman_matrix(values: np.ndarray, method: str = "spearman") -> np.ndarray:
     if not np.isnan(v).any():
         if v.shape[0] < 3:
             return out
-        cols = sps.rankdata(v, axis=0) if method == "spearman" else v
+        cols = rankdata(v, axis=0) if method == "spearman" else v
         c = cols - cols.mean(axis=0)
         norm = np.sqrt((c * c).sum(axis=0))
         const = np.abs(c).max(axis=0) <= 1e-12 * np.maximum(np.abs(cols).max(axis=0), 1.0)
@@ -156,7 +156,7 @@ def spearman_matrix(values: np.ndarray, method: str = "spearman") -> np.ndarray:
             if x.size < 3:
                 continue
             if method == "spearman":
-                x, y = sps.rankdata(x), sps.rankdata(y)
+                x, y = rankdata(x), rankdata(y)
             out[i, j] = out[j, i] = rowwise_pearson(x[None], y[None])[0]
     return out
 
@@ -178,7 +178,7 @@ def pair_correlations(
     if not np.isnan(v).any():
         if v.shape[0] < 3:
             return out
-        cols = sps.rankdata(v, axis=0) if method == "spearman" else v
+        cols = rankdata(v, axis=0) if method == "spearman" else v
         c = cols - cols.mean(axis=0)
         norm = np.sqrt((c * c).sum(axis=0))
         const = np.abs(c).max(axis=0) <= 1e-12 * np.maximum(np.abs(cols).max(axis=0), 1.0)
@@ -191,6 +191,6 @@ def pair_correlations(
         if x.size < 3:
             continue
         if method == "spearman":
-            x, y = sps.rankdata(x), sps.rankdata(y)
+            x, y = rankdata(x), rankdata(y)
         out[k] = rowwise_pearson(x[None], y[None])[0]
     return out

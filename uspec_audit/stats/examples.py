@@ -11,9 +11,9 @@ those, resampling examples (multi-bootstrap, jackknife) only needs the
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as sps
 
 from uspec_audit.results.prediction_set import PredictionSet
+from uspec_audit.stats.distributions import rankdata
 
 __all__ = ["ADDITIVE", "NLL_CLIP", "binary_auc", "per_example", "risk_matrix"]
 
@@ -85,5 +85,5 @@ def binary_auc(scores: np.ndarray, target: np.ndarray) -> np.ndarray:
     s = np.asarray(scores, dtype=np.float64)
     if n1 == 0 or n0 == 0:
         return np.full(s.shape[0], np.nan)
-    ranks = sps.rankdata(s, axis=1)
+    ranks = rankdata(s, axis=1)
     return (ranks[:, y].sum(axis=1) - n1 * (n1 + 1) / 2.0) / (n1 * n0)

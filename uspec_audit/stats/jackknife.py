@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import stats as sps
+
+from uspec_audit.stats.distributions import norm_sf
 
 __all__ = ["block_labels", "jackknife_se", "jackknife_sd_additive", "two_sample_z"]
 
@@ -73,4 +74,4 @@ def two_sample_z(sd_a: float, se_a: float, sd_b: float, se_b: float) -> tuple[fl
     if not np.isfinite(den) or den == 0 or not np.isfinite(sd_a) or not np.isfinite(sd_b):
         return float("nan"), float("nan")
     z = (sd_a - sd_b) / den
-    return float(z), float(sps.norm.sf(z))
+    return float(z), norm_sf(z)

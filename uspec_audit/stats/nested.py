@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+
+from uspec_audit.stats.distributions import f_sf
 
 __all__ = ["AnovaResult", "anova_oneway"]
 
@@ -54,4 +55,4 @@ def anova_oneway(values: np.ndarray, groups: np.ndarray) -> AnovaResult:
     if ss_within <= scale:
         return AnovaResult(float("inf"), 0.0, share, int(k))
     f = (ss_between / (k - 1)) / (ss_within / (m - k))
-    return AnovaResult(float(f), float(sps.f.sf(f, k - 1, m - k)), share, int(k))
+    return AnovaResult(float(f), f_sf(f, k - 1, m - k), share, int(k))

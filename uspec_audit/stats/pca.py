@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as sps
+
+from uspec_audit.stats.distributions import spearman
 
 __all__ = [
     "PCAResult",
@@ -80,7 +81,7 @@ def attribute_spearman(scores: np.ndarray, attribute: np.ndarray) -> np.ndarray:
     for j in range(sc.shape[1]):
         x = sc[keep, j]
         if np.ptp(x) > 0:
-            out[j] = sps.spearmanr(x, a[keep]).statistic
+            out[j] = spearman(x, a[keep])
     return out
 
 

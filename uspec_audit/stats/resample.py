@@ -32,7 +32,7 @@ import numpy as np
 from scipy import sparse
 
 from uspec_audit.results.prediction_set import PredictionSet
-from uspec_audit.stats.bootstrap import _counts, example_index_chunks
+from uspec_audit.stats.bootstrap import count_blocks, example_index_chunks
 from uspec_audit.stats.examples import per_example
 
 __all__ = [
@@ -161,14 +161,14 @@ def replicate_values(
     step = max(1, min(500, _MAX_ELEMENTS // n))
     parts: list[list[np.ndarray]] = [[] for _ in recipes]
     for idx in example_index_chunks(n, n_boot, rng, strata, step):
-        w = _counts(idx, n)
-        if stacked is not None:
-            sums = (w @ stacked) / n
-            for j, k in enumerate(dense):
-                parts[k].append(recipes[k].finish(sums[:, widths[j] : widths[j + 1]]))
-        for k, r in enumerate(recipes):
-            if k not in dense:
-                parts[k].append(r.replicate(w))
+        for _, w in count_blocks(idx, n):
+            if stacked is not None:
+                sums = (w @ stacked) / n
+                for j, k in enumerate(dense):
+                    parts[k].append(recipes[k].finish(sums[:, widths[j] : widths[j + 1]]))
+            for k, r in enumerate(recipes):
+                if k not in dense:
+                    parts[k].append(r.replicate(w))
     return [np.vstack(p) for p in parts]
 
 
@@ -251,13 +251,16 @@ def auc_replicates(
     classes = [(1, target == 1)] if ps.task == "binary" else [(c, target == c) for c in range(k)]
     problems = [[_AucProblem(probs[j, :, c], positive) for c, positive in classes] for j in range(m)]
     chunks = (
-        [np.ones((1, n))]
+        [np.ones((1, n), dtype=np.int32)]
         if rng is None
-        else (_counts(i, n) for i in example_index_chunks(n, n_boot, rng, strata, 100))
+        else (
+            w
+            for i in example_index_chunks(n, n_boot, rng, strata, 100)
+            for _, w in count_blocks(i, n, np.int32)
+        )
     )
     out = []
-    for counts in chunks:
-        w = counts.astype(np.int32)
+    for w in chunks:
         positive_weights = (
             [w[:, problem.pos] for problem in problems[0]] if m else []
         )  # the same for every member
