@@ -11,7 +11,8 @@ that each pair sees the same machine load, each in a fresh process:
   and runs every member's onnxruntime session on every batch -- the least
   work any evaluation must do -- with default sessions (a thread pool each),
   with one shared pool (what uspec-audit's command uses: the fair baseline),
-  and with per-session pools that do not spin;
+  and with per-session pools that do not spin; each with the process setting
+  the command gives itself (no numpy huge-page advice, ``cli/memory.py``);
 - *audit*: ``uspec-audit run --fresh --no-reports`` of an audit with one iid test
   on the same data (metrics, ensemble statistics, Parquet results, manifest).
 
@@ -164,11 +165,27 @@ def background_load(processes: int):
             process.wait()
 
 
-def timed(command: list[str], cwd: Path | None = None) -> tuple[float, str]:
+#: The bare loop runs with the process settings the command gives itself (cli/memory.py): no huge-page advice.
+BARE_ENV = {**os.environ, "NUMPY_MADVISE_HUGEPAGE": "0"}
+
+
+def timed(
+    command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[float, str]:
     """Wall-clock seconds of a whole process (start to exit) and its stdout."""
     started = time.perf_counter()
-    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=cwd)
+    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=cwd, env=env)
     return time.perf_counter() - started, out.stdout
+
+
+def compile_package() -> None:
+    """Byte-compile uspec_audit once, as an installed wheel is: in a checkout run with PYTHONDONTWRITEBYTECODE
+    every run would otherwise compile its modules from source, which the bare loop's libraries never do."""
+    import compileall
+
+    import uspec_audit
+
+    compileall.compile_dir(str(Path(uspec_audit.__file__).parent), quiet=1)
 
 
 def measure(folder: Path, args, load: int) -> dict:
@@ -188,7 +205,8 @@ def measure(folder: Path, args, load: int) -> dict:
                         "256",
                         args.encoding,
                         pool,
-                    ]
+                    ],
+                    env=BARE_ENV,
                 )
                 bare_loop[pool].append(float(stdout.strip()))
                 bare_process[pool].append(wall)
@@ -272,6 +290,7 @@ def main() -> None:
     if "shared" not in args.pools:
         parser.error("--pools must include shared (the baseline of the target)")
     target = 1.05 if args.size >= 64 else 1.08
+    compile_package()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         build(folder, args.members, args.examples, args.size, args.encoding)

@@ -381,12 +381,15 @@ app.add_typer(cache_app, name="cache", cls=_Group)
 
 def main() -> None:
     """Console-script entry point: the process is ours, so Ctrl-C is handled our way (exit 130, no traceback,
-    see :mod:`uspec_audit.signals`) and onnxruntime's pools are sized for it."""
+    see :mod:`uspec_audit.signals`), onnxruntime's pools are sized for it and numpy does not advise huge pages
+    (:mod:`uspec_audit.cli.memory`)."""
     install()
     try:
+        from uspec_audit.cli.memory import prefer_small_pages
         from uspec_audit.models.onnx import configure_threads
 
         configure_threads()
+        prefer_small_pages()
         app()
     except KeyboardInterrupt:  # outside a command (while starting): the same message and code
         report_interrupt(as_json=False)
