@@ -37,6 +37,7 @@ from uspec_audit.stats.examples import per_example
 
 __all__ = [
     "ECE_BINS",
+    "AucResampler",
     "GENERIC_CALL_BUDGET",
     "GENERIC_REPLICATES",
     "Recipe",
@@ -231,6 +232,58 @@ class _AucProblem:
             return np.where(den > 0, num / den, np.nan)
 
 
+class AucResampler:
+    """ROC AUC of every member, plain and on example resamples, as the ``auc`` metric defines it.
+
+    Binary: the positive-class probability; multiclass: the one-vs-rest mean
+    over the classes with positives and negatives in the resample. The sort of
+    each (member, class) is done once, for the plain value and every chunk of
+    resamples.
+    """
+
+    def __init__(self, ps: PredictionSet, cols: np.ndarray | None):
+        probs = np.asarray(ps.outputs if cols is None else ps.outputs[:, cols], dtype=np.float64)
+        target = np.asarray(ps.target if cols is None else ps.target[cols]).astype(np.int64)
+        m, self.n, k = probs.shape
+        classes = [(1, target == 1)] if ps.task == "binary" else [(c, target == c) for c in range(k)]
+        self.problems = [[_AucProblem(probs[j, :, c], positive) for c, positive in classes] for j in range(m)]
+
+    def plain(self) -> np.ndarray:
+        """``(M,)`` AUC on the examples as they are."""
+        return self._under([np.ones((1, self.n), dtype=np.int32)])[0]
+
+    def replicates(
+        self, n_boot: int, rng: np.random.Generator, strata: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``(n_boot, M)`` AUC on the example resamples of ``rng`` (those of :func:`example_index_chunks`)."""
+        return self._under(
+            w
+            for i in example_index_chunks(self.n, n_boot, rng, strata, 100)
+            for _, w in count_blocks(i, self.n, np.int32)
+        )
+
+    def _under(self, chunks) -> np.ndarray:
+        out = []
+        for w in chunks:
+            positive_weights = (
+                [w[:, problem.pos] for problem in self.problems[0]] if self.problems else []
+            )  # the same for every member
+            per = np.stack(
+                [
+                    np.stack(
+                        [problem.under(w, pw) for problem, pw in zip(row, positive_weights, strict=True)],
+                        axis=-1,
+                    )
+                    for row in self.problems
+                ],
+                axis=1,
+            )  # (b, M, problems)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out.append(np.nanmean(per, axis=-1))
+        return np.vstack(out)
+
+
 def auc_replicates(
     ps: PredictionSet,
     cols: np.ndarray | None,
@@ -238,42 +291,7 @@ def auc_replicates(
     rng: np.random.Generator | None,
     strata: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``(n_boot, M)`` ROC AUC of every member on example resamples, as the ``auc`` metric defines it.
-
-    Binary: the positive-class probability; multiclass: the one-vs-rest mean
-    over the classes with positives and negatives in the resample. With
-    ``rng = None`` one "replicate" with every example once (the plain AUC).
-    The sort of each (member, class) is done once, not once per chunk of resamples.
-    """
-    probs = np.asarray(ps.outputs if cols is None else ps.outputs[:, cols], dtype=np.float64)
-    target = np.asarray(ps.target if cols is None else ps.target[cols]).astype(np.int64)
-    m, n, k = probs.shape
-    classes = [(1, target == 1)] if ps.task == "binary" else [(c, target == c) for c in range(k)]
-    problems = [[_AucProblem(probs[j, :, c], positive) for c, positive in classes] for j in range(m)]
-    chunks = (
-        [np.ones((1, n), dtype=np.int32)]
-        if rng is None
-        else (
-            w
-            for i in example_index_chunks(n, n_boot, rng, strata, 100)
-            for _, w in count_blocks(i, n, np.int32)
-        )
-    )
-    out = []
-    for w in chunks:
-        positive_weights = (
-            [w[:, problem.pos] for problem in problems[0]] if m else []
-        )  # the same for every member
-        per = np.stack(
-            [
-                np.stack(
-                    [problem.under(w, pw) for problem, pw in zip(row, positive_weights, strict=True)], axis=-1
-                )
-                for row in problems
-            ],
-            axis=1,
-        )  # (b, M, problems)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out.append(np.nanmean(per, axis=-1))
-    return np.vstack(out)
+    """``(n_boot, M)`` ROC AUC of every member on example resamples (:class:`AucResampler`); with ``rng = None``
+    one "replicate" with every example once (the plain AUC)."""
+    resampler = AucResampler(ps, cols)
+    return resampler.plain()[None, :] if rng is None else resampler.replicates(n_boot, rng, strata)

@@ -36,8 +36,8 @@ from uspec_audit.stats.plan import TestPlan
 from uspec_audit.stats.resample import (
     GENERIC_CALL_BUDGET,
     GENERIC_REPLICATES,
+    AucResampler,
     Recipe,
-    auc_replicates,
     generic_replicates,
     recipe,
     replicate_values,
@@ -127,11 +127,12 @@ def _generic(
     m = ps.outputs.shape[0]
     b = min(ctx.settings.bootstrap, GENERIC_REPLICATES)
     if name == "auc" and ps.is_classification and np.asarray(ps.outputs).ndim == 3 and b >= 2:
-        if not _agrees(auc_replicates(ps, cols, 1, None)[0], table):
+        resampler = AucResampler(ps, cols)
+        if not _agrees(resampler.plain(), table):
             ms.notes.append("metric 'auc' recomputed from the predictions differs from metrics.parquet")
             return None
         ms.checked = True
-        return auc_replicates(ps, cols, b, rng_for(ctx.seed, *stream, "generic"), strata)
+        return resampler.replicates(b, rng_for(ctx.seed, *stream, "generic"), strata)
     fn = ctx.state.metric_functions.get(name) or _builtin_function(name)
     if fn is None:
         ms.notes.append(
