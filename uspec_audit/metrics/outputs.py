@@ -19,7 +19,6 @@ Any NaN/inf, out-of-range probability or unnormalized row raises
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
 __all__ = ["OUTPUT_KINDS", "ROW_SUM_TOLERANCE", "to_probabilities"]
 
@@ -129,6 +128,10 @@ def to_probabilities(outputs: np.ndarray, output_kind: str, task: str) -> np.nda
 
     if output_kind == "logits":
         if n_cols == 1:
+            # scipy.special on first use: the registry imports this module before the members run, and
+            # scipy.special's import (about 0.2 s) then belongs on the warm-up thread (engine/warmup.py)
+            from scipy.special import expit
+
             # expit(-x) keeps the negative-class probability exact when p is near 1
             return np.stack([expit(-values[:, 0]), expit(values[:, 0])], axis=1)
         return _softmax(values.copy())
