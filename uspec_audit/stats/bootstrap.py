@@ -111,14 +111,6 @@ def count_blocks(
         yield first, counts
 
 
-def _counts(idx: np.ndarray, n: int) -> np.ndarray:
-    """All of :func:`count_blocks` at once as a new ``(b, n)`` float64 array (small inputs, tests)."""
-    out = np.empty((idx.shape[0], n))
-    for first, counts in count_blocks(idx, n):
-        out[first : first + counts.shape[0]] = counts
-    return out
-
-
 def member_mean_replicates(
     x: np.ndarray,
     n_boot: int,
