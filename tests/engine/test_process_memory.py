@@ -8,7 +8,8 @@ PROBE = (
     "import numpy as np\n"
     "from uspec_audit.cli.memory import prefer_small_pages\n"
     "off = prefer_small_pages()\n"
-    "previous = np._core.multiarray._set_madvise_hugepage(True)  # returns the state before this call\n"
+    "core = getattr(np, '_core', None) or np.core  # numpy 2 / numpy 1\n"
+    "previous = core.multiarray._set_madvise_hugepage(True)  # returns the state before this call\n"
     "import os; print(off, previous, os.environ.get('NUMPY_MADVISE_HUGEPAGE'))\n"
 )
 
@@ -35,7 +36,8 @@ def test_the_command_turns_it_off():
     code = (
         "import sys, numpy as np; import uspec_audit.cli.app as app; sys.argv = ['uspec-audit', '--version']\n"
         "try:\n    app.main()\nexcept SystemExit:\n    pass\n"
-        "print(np._core.multiarray._set_madvise_hugepage(True))"
+        "core = getattr(np, '_core', None) or np.core\n"
+        "print(core.multiarray._set_madvise_hugepage(True))"
     )
     env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)

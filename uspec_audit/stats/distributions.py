@@ -64,7 +64,7 @@ def pearson_p(x: np.ndarray, y: np.ndarray) -> float:
     xm, ym = x - x.mean(), y - y.mean()
     xmax, ymax = np.abs(xm).max(), np.abs(ym).max()
     normxm, normym = xmax * np.linalg.norm(xm / xmax), ymax * np.linalg.norm(ym / ymax)
-    r = float(np.clip(np.vecdot(xm / normxm, ym / normym), -1.0, 1.0))
+    r = float(np.clip(np.dot(xm / normxm, ym / normym), -1.0, 1.0))  # np.vecdot needs numpy 2
     if not np.isfinite(r):
         return float("nan")
     ab = n / 2.0 - 1.0

@@ -25,7 +25,7 @@ counts, never by the number of replicates times the examples.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -262,7 +262,8 @@ class AucResampler:
             for _, w in count_blocks(i, self.n, np.int32)
         )
 
-    def _under(self, chunks) -> np.ndarray:
+    def _under(self, chunks: Iterable[np.ndarray]) -> np.ndarray:
+        """``(rows, M)`` AUC under each row of example counts of every chunk, in order."""
         out = []
         for w in chunks:
             positive_weights = (
