@@ -106,6 +106,16 @@ def _options_problems(
     return problems
 
 
+def _component_problems(
+    loaded: LoadedAudit, registry, family: str, component: str, raw: dict, table: tuple, at: str, label: str
+) -> tuple[list[str], bool]:
+    """An audit's choice of a ``family`` component (loader, tokenizer, source) at ``at``: unknown (with what is
+    registered), else its options checked by :func:`_options_problems`. The flag: the name is unknown."""
+    if component not in registry.names(family):
+        return [f"{at}: {label}: " + _unknown(_NOUNS[family], component, registry, family)], True
+    return _options_problems(loaded, registry, family, component, raw, table, label), False
+
+
 def _suffix_problems(
     loaded: LoadedAudit, registry, name: str, refs: list[MemberRef]
 ) -> tuple[list[str], list[str]]:
@@ -210,40 +220,32 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
 
     ensemble: Ensemble | None  # below: also a lookup that may miss
     for name, ensemble in audit.ensembles.items():
-        if ensemble.loader not in registry.names("loader"):
-            unknown_component = True
-            problems.append(
-                f"{loaded.where('ensembles', name, 'loader')}: ensemble '{name}': "
-                + _unknown("loader", ensemble.loader, registry, "loader")
-            )
-        else:
-            problems += _options_problems(
-                loaded,
-                registry,
-                "loader",
-                ensemble.loader,
-                ensemble.options,
-                ("ensembles", name),
-                f"ensemble '{name}'",
-            )
+        found, unknown = _component_problems(
+            loaded,
+            registry,
+            "loader",
+            ensemble.loader,
+            ensemble.options,
+            ("ensembles", name),
+            loaded.where("ensembles", name, "loader"),
+            f"ensemble '{name}'",
+        )
+        problems += found
+        unknown_component |= unknown
         if ensemble.tokenizer is not None:
             where = loaded.where("ensembles", name, "tokenizer")
-            if ensemble.tokenizer.name not in registry.names("tokenizer"):
-                unknown_component = True
-                problems.append(
-                    f"{where}: ensemble '{name}': "
-                    + _unknown("tokenizer", ensemble.tokenizer.name, registry, "tokenizer")
-                )
-            else:
-                problems += _options_problems(
-                    loaded,
-                    registry,
-                    "tokenizer",
-                    ensemble.tokenizer.name,
-                    ensemble.tokenizer.options,
-                    ("ensembles", name, "tokenizer"),
-                    f"ensemble '{name}'",
-                )
+            found, unknown = _component_problems(
+                loaded,
+                registry,
+                "tokenizer",
+                ensemble.tokenizer.name,
+                ensemble.tokenizer.options,
+                ("ensembles", name, "tokenizer"),
+                where,
+                f"ensemble '{name}'",
+            )
+            problems += found
+            unknown_component |= unknown
             if ensemble.tokenizer.path is not None and not loaded.resolve(ensemble.tokenizer.path).exists():
                 problems.append(
                     f"{where}: ensemble '{name}': tokenizer file "
@@ -263,22 +265,18 @@ def check_audit(loaded: LoadedAudit, registry) -> CheckedAudit:
 
     dataset: Dataset | None  # below: also a lookup that may miss
     for name, dataset in audit.datasets.items():
-        if dataset.source not in registry.names("source"):
-            unknown_component = True
-            problems.append(
-                f"{loaded.where('datasets', name, 'source')}: dataset '{name}': "
-                + _unknown("dataset source", dataset.source, registry, "source")
-            )
-        else:
-            problems += _options_problems(
-                loaded,
-                registry,
-                "source",
-                dataset.source,
-                dataset.options,
-                ("datasets", name),
-                f"dataset '{name}'",
-            )
+        found, unknown = _component_problems(
+            loaded,
+            registry,
+            "source",
+            dataset.source,
+            dataset.options,
+            ("datasets", name),
+            loaded.where("datasets", name, "source"),
+            f"dataset '{name}'",
+        )
+        problems += found
+        unknown_component |= unknown
         path = loaded.resolve(dataset.path)
         if not path.exists():
             problems.append(
