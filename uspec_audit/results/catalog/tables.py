@@ -6,6 +6,7 @@ from uspec_audit.results.catalog.model import Column, Table
 
 __all__ = [
     "IDENTITY",
+    "UNIT_KEY",
     "PREDICTIONS",
     "METRICS",
     "CONTRACTS",
@@ -19,6 +20,13 @@ __all__ = [
     "CORRUPTIONS",
     "DIFFERENCES",
 ]
+
+#: The key of a statistics row's prediction set: ensemble, test, variant.
+UNIT_KEY = (
+    Column("ensemble", "string", False, "Ensemble name."),
+    Column("test", "string", False, "Test name."),
+    Column("variant", "string", False, "Variant."),
+)
 
 IDENTITY = (
     Column("ensemble", "string", False, "Ensemble name (a key of [ensembles])."),
@@ -173,9 +181,7 @@ PCA = Table(
     report="optional",
     written_by="uspec_audit.stats.analyze",
     columns=(
-        Column("ensemble", "string", False, "Ensemble name."),
-        Column("test", "string", False, "Test name."),
-        Column("variant", "string", False, "Variant."),
+        *UNIT_KEY,
         Column("kind", "string", False, "explained | loading | score | attribute_corr | attribute_eta."),
         Column("component", "int64", False, "Principal component, 1-based."),
         Column("member", "string", True, "Member (loading rows)."),
@@ -202,9 +208,7 @@ MARGINALIZATION = Table(
     report="optional",
     written_by="uspec_audit.stats.analyze",
     columns=(
-        Column("ensemble", "string", False, "Ensemble name."),
-        Column("test", "string", False, "Test name."),
-        Column("variant", "string", False, "Variant."),
+        *UNIT_KEY,
         Column("k", "int64", False, "Members averaged."),
         Column("metric", "string", False, "accuracy (classification) or mse (regression)."),
         Column("mean", "double", True, "Mean over random k-subsets of the averaged ensemble's metric."),
@@ -297,9 +301,7 @@ DISAGREEMENT = Table(
     report="optional",
     written_by="uspec_audit.stats.analyze",
     columns=(
-        Column("ensemble", "string", False, "Ensemble name."),
-        Column("test", "string", False, "Test name."),
-        Column("variant", "string", False, "Variant."),
+        *UNIT_KEY,
         Column("stratum", "string", False, "'all' or the stratum label."),
         Column("disagreement", "double", True, "Mean pairwise disagreement of labels (classification)."),
         Column(
