@@ -13,10 +13,10 @@ from uspec_audit.config.checked import CheckedAudit
 from uspec_audit.engine.infer import Inferred
 from uspec_audit.engine.plan import Plan
 from uspec_audit.engine.progress import Progress
-from uspec_audit.engine.reports import Rendered, render_or_reuse
 from uspec_audit.engine.stats_cache import write_tables
 from uspec_audit.pipeline.manifest import build_manifest, file_records, unit_records
 from uspec_audit.pipeline.outcome import RunOutcome
+from uspec_audit.pipeline.reports import Rendered, render_or_reuse
 from uspec_audit.results.folder import MANIFEST
 from uspec_audit.results.writer import write_json
 

@@ -123,7 +123,7 @@ def renderer_identity() -> dict:
 
     return {
         "tool": __version__,
-        "code": source_digest(PACKAGE, ("report", "engine/reports.py"), RENDERER_FILES),
+        "code": source_digest(PACKAGE, ("report", "pipeline/reports.py"), RENDERER_FILES),
         "packages": _versions(),
         "pdf_engine": os.environ.get("USPEC_AUDIT_PDF_ENGINE", "auto").lower(),
         "chromium": find_chromium() or "",
